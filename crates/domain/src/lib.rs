@@ -1,0 +1,15 @@
+//! gongzhi's pure core. No I/O, no async: everything here is data and rules,
+//! so that most behaviour can be tested without a database or a server.
+
+pub mod access;
+pub mod calendar;
+pub mod demo;
+pub mod duration;
+pub mod engine;
+pub mod ids;
+pub mod log;
+pub mod pack;
+pub mod places;
+pub mod role;
+pub mod time;
+pub mod unit;
