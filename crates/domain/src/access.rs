@@ -1,1 +1,161 @@
-//! (being written)
+//! Who may see and do what. Every read and every action on a case is decided
+//! here, from the actor's role assignments (each scoped to a unit subtree) and
+//! the paths of the units the case belongs to (its holder and its area).
+
+use serde::Serialize;
+
+use crate::role::Role;
+use crate::unit::path_within;
+
+/// One role held over one unit subtree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    pub role: Role,
+    pub unit_id: String,
+    /// Materialised path of the scope unit (`/city/district/`).
+    pub unit_path: String,
+}
+
+/// An authenticated staff member or system, with their assignments.
+#[derive(Debug, Clone, Serialize)]
+pub struct Actor {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub assignments: Vec<Assignment>,
+}
+
+/// The unit paths that place a case: the unit holding it and the area it lies in.
+#[derive(Debug, Clone, Default)]
+pub struct CaseScope {
+    pub holder_path: String,
+    pub area_path: Option<String>,
+}
+
+impl CaseScope {
+    fn paths(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.holder_path.as_str()).chain(self.area_path.as_deref())
+    }
+}
+
+impl Actor {
+    fn covers(assignment: &Assignment, case: &CaseScope) -> bool {
+        case.paths().any(|p| path_within(p, &assignment.unit_path))
+    }
+
+    /// Whether the actor may see the case at all. Out-of-scope cases must be
+    /// answered as if they did not exist.
+    pub fn can_see(&self, case: &CaseScope) -> bool {
+        self.assignments.iter().any(|a| Self::covers(a, case))
+    }
+
+    /// The roles the actor holds over this case, deduplicated, in role order.
+    pub fn roles_over(&self, case: &CaseScope) -> Vec<Role> {
+        let mut roles: Vec<Role> = self
+            .assignments
+            .iter()
+            .filter(|a| Self::covers(a, case))
+            .map(|a| a.role)
+            .collect();
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+
+    /// The assignment under which the actor acts with `role` on this case: the
+    /// narrowest scope (longest path) that covers it, so the acting unit is the
+    /// most specific one.
+    pub fn acting_assignment(&self, role: Role, case: &CaseScope) -> Option<&Assignment> {
+        self.assignments
+            .iter()
+            .filter(|a| a.role == role && Self::covers(a, case))
+            .max_by_key(|a| a.unit_path.len())
+    }
+
+    /// The assignment under which the actor creates a case with one of `roles`,
+    /// optionally at a named unit. Creation has no case yet, so the acting unit
+    /// is the assignment's own unit.
+    pub fn creating_assignment(&self, roles: &[Role], at_unit: Option<&str>) -> Option<&Assignment> {
+        self.assignments
+            .iter()
+            .filter(|a| roles.contains(&a.role))
+            .find(|a| at_unit.is_none_or(|u| u == a.unit_id))
+    }
+
+    /// Whether the actor holds `role` over the unit at `unit_path`.
+    pub fn has_role_over(&self, role: Role, unit_path: &str) -> bool {
+        self.assignments
+            .iter()
+            .any(|a| a.role == role && path_within(unit_path, &a.unit_path))
+    }
+
+    /// Scope paths for filtering lists in the database: a case is listed when its
+    /// holder or area path starts with one of these.
+    pub fn scope_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self.assignments.iter().map(|a| a.unit_path.clone()).collect();
+        paths.sort();
+        paths.dedup();
+        // A scope inside another adds nothing.
+        let mut minimal: Vec<String> = Vec::new();
+        for p in paths {
+            if !minimal.iter().any(|m| path_within(&p, m)) {
+                minimal.push(p);
+            }
+        }
+        minimal
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.assignments.iter().any(|a| a.role == role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(assignments: &[(Role, &str)]) -> Actor {
+        Actor {
+            user_id: "u".into(),
+            username: "u".into(),
+            display_name: "u".into(),
+            assignments: assignments
+                .iter()
+                .map(|(r, p)| Assignment {
+                    role: *r,
+                    unit_id: p.trim_matches('/').rsplit('/').next().unwrap_or("").into(),
+                    unit_path: (*p).into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn scope_covers_holder_or_area() {
+        let a = actor(&[(Role::Handler, "/c/d1/")]);
+        let in_holder = CaseScope { holder_path: "/c/d1/s1/".into(), area_path: None };
+        let in_area = CaseScope { holder_path: "/c/dept/".into(), area_path: Some("/c/d1/s1/g1/".into()) };
+        let outside = CaseScope { holder_path: "/c/d2/".into(), area_path: Some("/c/d2/s/".into()) };
+        assert!(a.can_see(&in_holder));
+        assert!(a.can_see(&in_area));
+        assert!(!a.can_see(&outside));
+        assert_eq!(a.roles_over(&outside), vec![]);
+        assert_eq!(a.roles_over(&in_holder), vec![Role::Handler]);
+    }
+
+    #[test]
+    fn acting_assignment_prefers_narrowest_scope() {
+        let a = actor(&[(Role::Dispatcher, "/c/"), (Role::Dispatcher, "/c/d1/")]);
+        let case = CaseScope { holder_path: "/c/d1/s/".into(), area_path: None };
+        assert_eq!(
+            a.acting_assignment(Role::Dispatcher, &case).map(|x| x.unit_path.as_str()),
+            Some("/c/d1/")
+        );
+    }
+
+    #[test]
+    fn scope_paths_are_minimal() {
+        let a = actor(&[(Role::Handler, "/c/d1/"), (Role::Operator, "/c/"), (Role::Mediator, "/x/")]);
+        assert_eq!(a.scope_paths(), vec!["/c/".to_string(), "/x/".to_string()]);
+    }
+}

@@ -91,3 +91,14 @@ mod tests {
         assert_eq!(a.len(), 36);
     }
 }
+
+/// A receipt code from the thread's random generator.
+pub fn random_receipt_code() -> String {
+    new_receipt_code(&mut rand::thread_rng())
+}
+
+/// A fresh random salt (128 bits, hex) for hashing one case's personal data.
+pub fn new_salt() -> String {
+    let bytes: [u8; 16] = rand::thread_rng().r#gen();
+    hex::encode(bytes)
+}
