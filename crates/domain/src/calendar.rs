@@ -162,9 +162,11 @@ impl OfficeHours {
     pub fn parse(text: &str) -> Result<Self, CalendarError> {
         let mut periods = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (a, b) = part.split_once('-').ok_or_else(|| CalendarError::BadPeriod {
-                text: part.to_owned(),
-            })?;
+            let (a, b) = part
+                .split_once('-')
+                .ok_or_else(|| CalendarError::BadPeriod {
+                    text: part.to_owned(),
+                })?;
             let start = parse_hhmm(a.trim())?;
             let end = parse_hhmm(b.trim())?;
             if end <= start {
@@ -856,8 +858,10 @@ mod tests {
     fn dst_zone_does_not_break() {
         // Office hours inside a DST gap and overlap must still give consistent answers.
         let tz = WorkCalendar::parse_tz("Europe/Berlin").expect("zone");
-        let mut cal =
-            WorkCalendar::empty(tz, OfficeHours::parse("01:00-02:30,02:30-03:30").expect("hours"));
+        let mut cal = WorkCalendar::empty(
+            tz,
+            OfficeHours::parse("01:00-02:30,02:30-03:30").expect("hours"),
+        );
         // Make the two DST Sundays of 2026 working days so their periods are used:
         // 29 Mar spring forward (02:00 -> 03:00), 25 Oct fall back (03:00 -> 02:00).
         cal.load_year_json(
@@ -934,11 +938,15 @@ mod tests {
             Err(CalendarError::Json(_))
         ));
         assert!(matches!(
-            cal.load_year_json(r#"{"year": 2030, "days": [{"date": "2030-02-30", "isOffDay": true}]}"#),
+            cal.load_year_json(
+                r#"{"year": 2030, "days": [{"date": "2030-02-30", "isOffDay": true}]}"#
+            ),
             Err(CalendarError::BadDate { .. })
         ));
         assert!(matches!(
-            cal.load_year_json(r#"{"year": 2030, "days": [{"date": "2035-01-01", "isOffDay": true}]}"#),
+            cal.load_year_json(
+                r#"{"year": 2030, "days": [{"date": "2035-01-01", "isOffDay": true}]}"#
+            ),
             Err(CalendarError::DateOutsideYear { .. })
         ));
         assert!(matches!(
@@ -951,7 +959,8 @@ mod tests {
         ));
         // Failed loads leave the calendar unchanged.
         assert_eq!(cal.version(), CAL.version());
-        let err = cal.load_year_json(r#"{"year": 2030, "days": [{"date": "x", "isOffDay": true}]}"#);
+        let err =
+            cal.load_year_json(r#"{"year": 2030, "days": [{"date": "x", "isOffDay": true}]}"#);
         assert!(err.is_err_and(|e| e.to_string().contains("\"x\"")));
     }
 
@@ -960,12 +969,12 @@ mod tests {
         let h = OfficeHours::parse("13:30-18:00, 09:00-12:00").expect("parses");
         assert_eq!(h, OfficeHours::default_china());
         assert_eq!(h.to_string(), "09:00-12:00,13:30-18:00");
-        assert_eq!(h.micros_per_day(), 7 * MICROS_PER_HOUR + MICROS_PER_HOUR / 2);
-        assert!(OfficeHours::parse("09:00-12:00,12:00-13:00").is_ok());
         assert_eq!(
-            OfficeHours::parse(""),
-            Err(CalendarError::EmptyOfficeHours)
+            h.micros_per_day(),
+            7 * MICROS_PER_HOUR + MICROS_PER_HOUR / 2
         );
+        assert!(OfficeHours::parse("09:00-12:00,12:00-13:00").is_ok());
+        assert_eq!(OfficeHours::parse(""), Err(CalendarError::EmptyOfficeHours));
         assert!(matches!(
             OfficeHours::parse("09:00-12:00,11:00-13:00"),
             Err(CalendarError::OverlappingPeriods { .. })
@@ -978,7 +987,13 @@ mod tests {
             OfficeHours::parse("09:00-09:00"),
             Err(CalendarError::PeriodNotPositive { .. })
         ));
-        for bad in ["25:00-26:00", "09:60-10:00", "9-12", "09:00-24:00", "ab:cd-10:00"] {
+        for bad in [
+            "25:00-26:00",
+            "09:60-10:00",
+            "9-12",
+            "09:00-24:00",
+            "ab:cd-10:00",
+        ] {
             assert!(
                 matches!(OfficeHours::parse(bad), Err(CalendarError::BadTime { .. })),
                 "{bad}"
@@ -1054,13 +1069,24 @@ mod tests {
             Remaining::CalendarTime(0)
         );
         let cal_due = cst(2026, 3, 10, 0, 0);
-        let left = CAL.remaining(cal_due - MICROS_PER_DAY, cal_due, DurationUnit::CalendarDays);
+        let left = CAL.remaining(
+            cal_due - MICROS_PER_DAY,
+            cal_due,
+            DurationUnit::CalendarDays,
+        );
         assert_eq!(CAL.resume(cal_due, left).at, cal_due + MICROS_PER_DAY);
     }
 
     #[test]
     fn pathological_inputs_terminate() {
-        let starts = [i64::MIN, i64::MAX, 0, cst(2026, 3, 2, 10, 0), MIN_INSTANT, MAX_INSTANT];
+        let starts = [
+            i64::MIN,
+            i64::MAX,
+            0,
+            cst(2026, 3, 2, 10, 0),
+            MIN_INSTANT,
+            MAX_INSTANT,
+        ];
         for start in starts {
             for unit in [
                 DurationUnit::CalendarDays,
@@ -1123,10 +1149,7 @@ mod tests {
     }
 
     fn working_rule() -> impl Strategy<Value = DurationRule> {
-        prop_oneof![
-            (0u32..80).prop_map(days),
-            (0u32..200).prop_map(hours),
-        ]
+        prop_oneof![(0u32..80).prop_map(days), (0u32..200).prop_map(hours),]
     }
 
     proptest! {
