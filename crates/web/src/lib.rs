@@ -1,1 +1,85 @@
+//! gongzhi's HTTP surface: the JSON API under `/api/v1`, its OpenAPI document,
+//! authentication and the deadline worker's lifecycle.
 
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use state::{AppState, ServerConfig};
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit;
+    api::routes()
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| ApiError::internal().into_response()))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish and
+/// stops the deadline worker between two deadlines (never mid-transaction).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(deadline_worker(state.clone(), stop_rx));
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    result
+}
+
+/// Fires due deadlines every `deadline_interval`. Each firing is its own
+/// transaction, so stopping between two can never leave half a firing.
+async fn deadline_worker(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match state.db.fire_due_deadlines(gongzhi_domain::time::now_micros(), 200).await {
+                Ok(0) => break,
+                Ok(n) => tracing::info!(fired = n, "deadlines fired"),
+                Err(e) => {
+                    tracing::error!(error = %e, "deadline worker");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(state.config.deadline_interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

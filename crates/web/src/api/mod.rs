@@ -1,0 +1,35 @@
+//! JSON API handlers, one module per resource.
+
+mod auth;
+mod cases;
+mod meta;
+mod places;
+mod units;
+mod users;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// Every route. Keep in step with `openapi::ROUTES` (a test walks that list
+/// against this router).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(meta::healthz))
+        .route("/api/openapi.json", get(meta::openapi))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/places/locate", get(places::locate))
+        .route("/api/v1/units", get(units::list).post(units::create))
+        .route("/api/v1/units/{id}", get(units::get_one))
+        .route("/api/v1/packs", get(meta::packs))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/api-keys", post(users::create_api_key))
+        .route("/api/v1/cases", get(cases::list).post(cases::create))
+        .route("/api/v1/cases/{id}", get(cases::get_one))
+        .route("/api/v1/cases/{id}/actions", post(cases::act))
+        .route("/api/v1/cases/{id}/timeline", get(cases::timeline))
+        .route("/api/v1/cases/{id}/reveal", post(cases::reveal))
+}

@@ -1,0 +1,103 @@
+//! Every API error is `{"code": "...", "message": "..."}` with a stable code and
+//! the HTTP status that fits.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use gongzhi_store::{ActError, StoreError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_field",
+            message: format!("{field}: {message}"),
+            field: Some(field.to_string()),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn case_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "case_not_found", "case not found")
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in or send an API key")
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid { field, message } => ApiError::invalid(&field, message),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<ActError> for ApiError {
+    fn from(e: ActError) -> Self {
+        match e {
+            ActError::CaseNotFound => ApiError::case_not_found(),
+            ActError::UnknownCaseType { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_case_type", e.to_string())
+            }
+            ActError::Engine(engine) => {
+                let code = engine.code();
+                let status = match code {
+                    "role_not_allowed" => StatusCode::FORBIDDEN,
+                    "wrong_state" | "already_created" => StatusCode::CONFLICT,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                ApiError {
+                    status,
+                    code,
+                    message: engine.to_string(),
+                    field: engine.field().map(str::to_string),
+                }
+            }
+            ActError::Invalid { field, message } => ApiError::invalid(&field, message),
+            ActError::VersionConflict { .. } => ApiError::new(StatusCode::CONFLICT, "version_conflict", e.to_string()),
+            ActError::Store(s) => s.into(),
+        }
+    }
+}
