@@ -190,7 +190,11 @@ pub struct PackProblem {
 
 impl fmt::Display for PackProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -232,8 +236,7 @@ impl PackSet {
                     }
                 }
             }
-            ctx.problems
-                .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+            ctx.problems.sort_by_key(|p| (p.line, p.column));
             problems.append(&mut ctx.problems);
         }
         if problems.is_empty() {
@@ -356,14 +359,18 @@ impl FieldDef {
             }
             FieldKind::Number { min, max } => {
                 let (x, normal) = match value {
-                    Value::Number(n) => (n.as_f64().ok_or("must be a number")?, Value::Number(n.clone())),
+                    Value::Number(n) => (
+                        n.as_f64().ok_or("must be a number")?,
+                        Value::Number(n.clone()),
+                    ),
                     Value::String(s) => {
                         let s = s.trim();
                         if let Ok(i) = s.parse::<i64>() {
                             (i as f64, Value::from(i))
                         } else {
                             let x = s.parse::<f64>().map_err(|_| "must be a number")?;
-                            let n = serde_json::Number::from_f64(x).ok_or("must be a finite number")?;
+                            let n =
+                                serde_json::Number::from_f64(x).ok_or("must be a finite number")?;
                             (x, Value::Number(n))
                         }
                     }
@@ -394,7 +401,11 @@ impl FieldDef {
                 let s = value.as_str().ok_or("must be a date (YYYY-MM-DD)")?.trim();
                 let shape_ok = s.len() == 10
                     && s.char_indices().all(|(i, c)| {
-                        if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() }
+                        if i == 4 || i == 7 {
+                            c == '-'
+                        } else {
+                            c.is_ascii_digit()
+                        }
                     });
                 if !shape_ok || chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err() {
                     return Err("must be a date (YYYY-MM-DD)".into());
@@ -402,7 +413,10 @@ impl FieldDef {
                 Ok(Value::String(s.to_owned()))
             }
             FieldKind::Choice { options } => {
-                let s = value.as_str().ok_or("must be one of the listed options")?.trim();
+                let s = value
+                    .as_str()
+                    .ok_or("must be one of the listed options")?
+                    .trim();
                 if options.iter().any(|o| o.value == s) {
                     Ok(Value::String(s.to_owned()))
                 } else {
@@ -413,14 +427,14 @@ impl FieldDef {
             FieldKind::Phone => {
                 let s = value.as_str().ok_or("must be a phone number")?.trim();
                 let count = s.chars().count();
-                let chars_ok = s
-                    .chars()
-                    .enumerate()
-                    .all(|(i, c)| c.is_ascii_digit() || c == '-' || c == ' ' || (c == '+' && i == 0));
+                let chars_ok = s.chars().enumerate().all(|(i, c)| {
+                    c.is_ascii_digit() || c == '-' || c == ' ' || (c == '+' && i == 0)
+                });
                 let digits = s.chars().filter(char::is_ascii_digit).count();
                 if !(7..=20).contains(&count) || !chars_ok || digits < 7 {
                     return Err(
-                        "must be a phone number: 7 to 20 digits, '-', spaces, optional leading '+'".into(),
+                        "must be a phone number: 7 to 20 digits, '-', spaces, optional leading '+'"
+                            .into(),
                     );
                 }
                 Ok(Value::String(s.chars().filter(|c| *c != ' ').collect()))
@@ -703,7 +717,10 @@ impl<'a> Table<'a> {
         match &node.value {
             Raw::Table(entries) => Some(Table { entries, loc, what }),
             other => {
-                ctx.err(&loc, format!("{what} must be a table, found {}", other.type_name()));
+                ctx.err(
+                    &loc,
+                    format!("{what} must be a table, found {}", other.type_name()),
+                );
                 None
             }
         }
@@ -753,7 +770,11 @@ impl<'a> Table<'a> {
             other => {
                 ctx.err(
                     &loc,
-                    format!("`{key}` in {} must be a string, found {}", self.what, other.type_name()),
+                    format!(
+                        "`{key}` in {} must be a string, found {}",
+                        self.what,
+                        other.type_name()
+                    ),
                 );
                 None
             }
@@ -765,7 +786,11 @@ impl<'a> Table<'a> {
         match &node.value {
             Raw::Bool(b) => Some(*b),
             other => {
-                let msg = format!("`{key}` in {} must be true or false, found {}", self.what, other.type_name());
+                let msg = format!(
+                    "`{key}` in {} must be true or false, found {}",
+                    self.what,
+                    other.type_name()
+                );
                 ctx.err(&entry_loc(k, node), msg);
                 None
             }
@@ -778,7 +803,11 @@ impl<'a> Table<'a> {
         match &node.value {
             Raw::Int(i) => Some((*i, loc)),
             other => {
-                let msg = format!("`{key}` in {} must be an integer, found {}", self.what, other.type_name());
+                let msg = format!(
+                    "`{key}` in {} must be an integer, found {}",
+                    self.what,
+                    other.type_name()
+                );
                 ctx.err(&loc, msg);
                 None
             }
@@ -792,7 +821,11 @@ impl<'a> Table<'a> {
             Raw::Int(i) => Some((*i as f64, loc)),
             Raw::Float(x) if x.is_finite() => Some((*x, loc)),
             other => {
-                let msg = format!("`{key}` in {} must be a finite number, found {}", self.what, other.type_name());
+                let msg = format!(
+                    "`{key}` in {} must be a finite number, found {}",
+                    self.what,
+                    other.type_name()
+                );
                 ctx.err(&loc, msg);
                 None
             }
@@ -841,7 +874,12 @@ impl<'a> Table<'a> {
             self.missing(ctx, key);
             return None;
         };
-        parse_names(ctx, node, entry_loc(k, node), format!("`{key}` of {}", self.what))
+        parse_names(
+            ctx,
+            node,
+            entry_loc(k, node),
+            format!("`{key}` of {}", self.what),
+        )
     }
 
     /// A sub-table that maps ids to definitions, e.g. `fields`.
@@ -852,7 +890,12 @@ impl<'a> Table<'a> {
             }
             return None;
         };
-        Table::new(ctx, node, entry_loc(k, node), format!("`{key}` of {}", self.what))
+        Table::new(
+            ctx,
+            node,
+            entry_loc(k, node),
+            format!("`{key}` of {}", self.what),
+        )
     }
 }
 
@@ -880,7 +923,10 @@ fn parse_names(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<Nam
         other => {
             ctx.err(
                 &loc,
-                format!("{what} must be a string or {{ zh = \"…\", en = \"…\" }}, found {}", other.type_name()),
+                format!(
+                    "{what} must be a string or {{ zh = \"…\", en = \"…\" }}, found {}",
+                    other.type_name()
+                ),
             );
             None
         }
@@ -900,7 +946,9 @@ fn parse_source(ctx: &mut Ctx) -> Option<(Pack, Loc)> {
     let root: Node = match toml::from_str(ctx.text) {
         Ok(root) => root,
         Err(e) => {
-            ctx.err(&e.span(), format!("TOML syntax: {}", e.message().trim()));
+            // One problem per line in the report, so fold toml's multi-line text.
+            let message = e.message().trim().replace('\n', "; ");
+            ctx.err(&e.span(), format!("TOML syntax: {message}"));
             return None;
         }
     };
@@ -938,7 +986,13 @@ fn parse_source(ctx: &mut Ctx) -> Option<(Pack, Loc)> {
     ))
 }
 
-fn parse_type(ctx: &mut Ctx, pack_id: &str, pack_version: &str, key: &Key, node: &Node) -> Option<CaseType> {
+fn parse_type(
+    ctx: &mut Ctx,
+    pack_id: &str,
+    pack_version: &str,
+    key: &Key,
+    node: &Node,
+) -> Option<CaseType> {
     let loc = entry_loc(key, node);
     check_id(ctx, &key.name, &key.span, "case type id");
     let t = Table::new(ctx, node, loc.clone(), format!("type `{}`", key.name))?;
@@ -981,7 +1035,9 @@ fn parse_type(ctx: &mut Ctx, pack_id: &str, pack_version: &str, key: &Key, node:
     match t.id_table(ctx, "actions", true) {
         Some(at) => {
             for (ak, anode) in at.entries {
-                graph.action_locs.insert(ak.name.clone(), entry_loc(ak, anode));
+                graph
+                    .action_locs
+                    .insert(ak.name.clone(), entry_loc(ak, anode));
                 let (action, edge) = parse_action(ctx, &key.name, ak, anode, &states, &field_keys);
                 match edge {
                     Some(edge) => graph.edges.push(edge),
@@ -1022,7 +1078,12 @@ const FIELD_KINDS: &[&str] = &[
 fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<FieldDef> {
     let loc = entry_loc(key, node);
     check_id(ctx, &key.name, &key.span, "field key");
-    let t = Table::new(ctx, node, loc, format!("field `{}` of type `{type_id}`", key.name))?;
+    let t = Table::new(
+        ctx,
+        node,
+        loc,
+        format!("field `{}` of type `{type_id}`", key.name),
+    )?;
     let label = t.names(ctx, "label");
     let personal = t.boolean(ctx, "personal").unwrap_or(false);
     let (kind_name, kind_loc) = t.string(ctx, "kind", true)?;
@@ -1035,7 +1096,10 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         other => {
             ctx.err(
                 &kind_loc,
-                format!("unknown field kind `{other}` (expected one of: {})", FIELD_KINDS.join(", ")),
+                format!(
+                    "unknown field kind `{other}` (expected one of: {})",
+                    FIELD_KINDS.join(", ")
+                ),
             );
             return None;
         }
@@ -1045,12 +1109,19 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
 
     let kind = match kind_name.as_str() {
         "text" | "long_text" => {
-            let default = if kind_name == "text" { DEFAULT_TEXT_MAX } else { DEFAULT_LONG_TEXT_MAX };
+            let default = if kind_name == "text" {
+                DEFAULT_TEXT_MAX
+            } else {
+                DEFAULT_LONG_TEXT_MAX
+            };
             let max_length = match t.integer(ctx, "max_length") {
                 None => default,
                 Some((n, _)) if n >= 1 && n as u64 <= MAX_TEXT_LIMIT as u64 => n as usize,
                 Some((_, loc)) => {
-                    ctx.err(&loc, format!("max_length must be between 1 and {MAX_TEXT_LIMIT}"));
+                    ctx.err(
+                        &loc,
+                        format!("max_length must be between 1 and {MAX_TEXT_LIMIT}"),
+                    );
                     default
                 }
             };
@@ -1104,7 +1175,10 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
 
 fn parse_options(ctx: &mut Ctx, t: &Table) -> Option<Vec<ChoiceOption>> {
     let Some((k, node)) = t.get("options") else {
-        ctx.err(&t.loc, format!("{} is a choice but has no `options`", t.what));
+        ctx.err(
+            &t.loc,
+            format!("{} is a choice but has no `options`", t.what),
+        );
         return None;
     };
     let loc = entry_loc(k, node);
@@ -1152,7 +1226,10 @@ fn parse_options(ctx: &mut Ctx, t: &Table) -> Option<Vec<ChoiceOption>> {
         if let Some(option) = option {
             check_id(ctx, &option.value, &item_loc, "choice option");
             if out.iter().any(|o| o.value == option.value) {
-                ctx.err(&item_loc, format!("option `{}` is listed twice", option.value));
+                ctx.err(
+                    &item_loc,
+                    format!("option `{}` is listed twice", option.value),
+                );
             }
             out.push(option);
         }
@@ -1172,7 +1249,12 @@ fn parse_state(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> StateDef
         terminal: false,
         deadline: None,
     };
-    let Some(t) = Table::new(ctx, node, loc, format!("state `{}` of type `{type_id}`", key.name)) else {
+    let Some(t) = Table::new(
+        ctx,
+        node,
+        loc,
+        format!("state `{}` of type `{type_id}`", key.name),
+    ) else {
         return state;
     };
     t.check_keys(ctx, &["name", "terminal", "deadline"]);
@@ -1183,16 +1265,27 @@ fn parse_state(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> StateDef
     if let Some((dk, dnode)) = t.get("deadline") {
         let dloc = entry_loc(dk, dnode);
         if state.terminal {
-            ctx.err(&dloc, format!("terminal state `{}` cannot have a deadline", key.name));
+            ctx.err(
+                &dloc,
+                format!("terminal state `{}` cannot have a deadline", key.name),
+            );
         }
-        state.deadline = parse_deadline(ctx, dnode, dloc, format!("deadline of state `{}`", key.name));
+        state.deadline = parse_deadline(
+            ctx,
+            dnode,
+            dloc,
+            format!("deadline of state `{}`", key.name),
+        );
     }
     state
 }
 
 fn parse_deadline(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<DeadlineDef> {
     let t = Table::new(ctx, node, loc, what)?;
-    t.check_keys(ctx, &["amount", "unit", "warn_at", "on_expiry", "escalate_to"]);
+    t.check_keys(
+        ctx,
+        &["amount", "unit", "warn_at", "on_expiry", "escalate_to"],
+    );
     let amount = match t.integer(ctx, "amount") {
         None => {
             if t.get("amount").is_none() {
@@ -1203,7 +1296,12 @@ fn parse_deadline(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<
         Some((n, loc)) => match u32::try_from(n) {
             Ok(n) if (1..=MAX_DEADLINE_AMOUNT).contains(&n) => Some(n),
             _ => {
-                ctx.err(&loc, format!("deadline amount must be between 1 and {MAX_DEADLINE_AMOUNT}, found {n}"));
+                ctx.err(
+                    &loc,
+                    format!(
+                        "deadline amount must be between 1 and {MAX_DEADLINE_AMOUNT}, found {n}"
+                    ),
+                );
                 None
             }
         },
@@ -1221,7 +1319,10 @@ fn parse_deadline(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<
     let warn_at = match t.float(ctx, "warn_at") {
         Some((x, _)) if x > 0.0 && x < 1.0 => Some(x),
         Some((x, loc)) => {
-            ctx.err(&loc, format!("warn_at must be strictly between 0 and 1, found {x}"));
+            ctx.err(
+                &loc,
+                format!("warn_at must be strictly between 0 and 1, found {x}"),
+            );
             None
         }
         None => None,
@@ -1229,35 +1330,46 @@ fn parse_deadline(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<
     let escalate_to = t.string(ctx, "escalate_to", false);
     let on_expiry = match t.string(ctx, "on_expiry", false) {
         None => Some(Expiry::Warn),
-        Some((e, eloc)) => match e.as_str() {
-            "warn" => Some(Expiry::Warn),
-            "mark_overdue" => Some(Expiry::MarkOverdue),
-            "escalate" => match &escalate_to {
-                None => {
-                    ctx.err(&eloc, "on_expiry = \"escalate\" needs escalate_to (\"parent\" or a unit code)");
-                    None
-                }
-                Some((to, _)) if to == "parent" => Some(Expiry::Escalate(EscalateTo::Parent)),
-                Some((to, tloc)) => {
-                    if is_unit_code(to) {
-                        Some(Expiry::Escalate(EscalateTo::Unit(to.clone())))
-                    } else {
-                        ctx.err(tloc, format!("escalate_to `{to}` is neither \"parent\" nor a unit code"));
+        Some((e, eloc)) => {
+            match e.as_str() {
+                "warn" => Some(Expiry::Warn),
+                "mark_overdue" => Some(Expiry::MarkOverdue),
+                "escalate" => match &escalate_to {
+                    None => {
+                        ctx.err(&eloc, "on_expiry = \"escalate\" needs escalate_to (\"parent\" or a unit code)");
                         None
                     }
+                    Some((to, _)) if to == "parent" => Some(Expiry::Escalate(EscalateTo::Parent)),
+                    Some((to, tloc)) => {
+                        if is_unit_code(to) {
+                            Some(Expiry::Escalate(EscalateTo::Unit(to.clone())))
+                        } else {
+                            ctx.err(
+                                tloc,
+                                format!("escalate_to `{to}` is neither \"parent\" nor a unit code"),
+                            );
+                            None
+                        }
+                    }
+                },
+                other => {
+                    ctx.err(
+                        &eloc,
+                        format!(
+                            "unknown on_expiry `{other}` (expected warn, mark_overdue or escalate)"
+                        ),
+                    );
+                    None
                 }
-            },
-            other => {
-                ctx.err(
-                    &eloc,
-                    format!("unknown on_expiry `{other}` (expected warn, mark_overdue or escalate)"),
-                );
-                None
             }
-        },
+        }
     };
-    if let (Some((_, tloc)), Some(Expiry::Warn | Expiry::MarkOverdue)) = (&escalate_to, &on_expiry) {
-        ctx.err(tloc, "escalate_to is only allowed with on_expiry = \"escalate\"");
+    if let (Some((_, tloc)), Some(Expiry::Warn | Expiry::MarkOverdue)) = (&escalate_to, &on_expiry)
+    {
+        ctx.err(
+            tloc,
+            "escalate_to is only allowed with on_expiry = \"escalate\"",
+        );
     }
     Some(DeadlineDef {
         rule: DurationRule {
@@ -1289,12 +1401,19 @@ fn parse_action(
 ) -> (Option<ActionDef>, Option<Edge>) {
     let loc = entry_loc(key, node);
     check_id(ctx, &key.name, &key.span, "action id");
-    let Some(t) = Table::new(ctx, node, loc, format!("action `{}` of type `{type_id}`", key.name)) else {
+    let Some(t) = Table::new(
+        ctx,
+        node,
+        loc,
+        format!("action `{}` of type `{type_id}`", key.name),
+    ) else {
         return (None, None);
     };
     t.check_keys(
         ctx,
-        &["name", "from", "to", "roles", "requires", "allows", "reason", "target"],
+        &[
+            "name", "from", "to", "roles", "requires", "allows", "reason", "target",
+        ],
     );
     let name = t.names(ctx, "name");
     let mut edges_ok = true;
@@ -1304,7 +1423,10 @@ fn parse_action(
         None => {
             ctx.err(
                 &t.loc,
-                format!("{} is missing `from` (use `from = []` for the creation action)", t.what),
+                format!(
+                    "{} is missing `from` (use `from = []` for the creation action)",
+                    t.what
+                ),
             );
             edges_ok = false;
             Vec::new()
@@ -1313,7 +1435,10 @@ fn parse_action(
     let mut from_ids: Vec<String> = Vec::new();
     for (s, sloc) in from {
         if !states.contains_key(&s) {
-            ctx.err(&sloc, format!("{} starts from undeclared state `{s}`", t.what));
+            ctx.err(
+                &sloc,
+                format!("{} starts from undeclared state `{s}`", t.what),
+            );
             edges_ok = false;
         } else if from_ids.contains(&s) {
             ctx.err(&sloc, format!("state `{s}` is listed twice in `from`"));
@@ -1345,7 +1470,10 @@ fn parse_action(
                 match Role::parse(&r) {
                     None => {
                         let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                        ctx.err(&rloc, format!("unknown role `{r}` (expected one of: {})", all.join(", ")));
+                        ctx.err(
+                            &rloc,
+                            format!("unknown role `{r}` (expected one of: {})", all.join(", ")),
+                        );
                     }
                     Some(role) if roles.contains(&role) => {
                         ctx.err(&rloc, format!("role `{r}` is listed twice"));
@@ -1360,9 +1488,15 @@ fn parse_action(
         let mut out = Vec::new();
         for (f, floc) in t.string_list(ctx, list_key).unwrap_or_default() {
             if !fields.contains(&f) {
-                ctx.err(&floc, format!("`{list_key}` of {} names undeclared field `{f}`", t.what));
+                ctx.err(
+                    &floc,
+                    format!("`{list_key}` of {} names undeclared field `{f}`", t.what),
+                );
             } else if seen.contains(&f) {
-                ctx.err(&floc, format!("field `{f}` appears twice in `requires`/`allows`"));
+                ctx.err(
+                    &floc,
+                    format!("field `{f}` appears twice in `requires`/`allows`"),
+                );
             } else {
                 seen.push(f.clone());
                 out.push(f);
@@ -1379,7 +1513,10 @@ fn parse_action(
         Some((r, _)) if r == "optional" => Some(ReasonRule::Optional),
         Some((r, _)) if r == "required" => Some(ReasonRule::Required),
         Some((r, rloc)) => {
-            ctx.err(&rloc, format!("unknown reason rule `{r}` (expected required or optional)"));
+            ctx.err(
+                &rloc,
+                format!("unknown reason rule `{r}` (expected required or optional)"),
+            );
             None
         }
     };
@@ -1397,13 +1534,18 @@ fn parse_action(
                 other => {
                     ctx.err(
                         &sloc,
-                        format!("unknown target `{other}` (expected keep, choose, parent or actor_unit)"),
+                        format!(
+                            "unknown target `{other}` (expected keep, choose, parent or actor_unit)"
+                        ),
                     );
                     None
                 }
             };
             if is_creation && rule == Some(TargetRule::Keep) {
-                ctx.err(&sloc, "the creation action cannot use target = \"keep\": a new case has no unit yet");
+                ctx.err(
+                    &sloc,
+                    "the creation action cannot use target = \"keep\": a new case has no unit yet",
+                );
             }
             rule
         }
@@ -1441,7 +1583,13 @@ struct Graph {
     action_locs: BTreeMap<String, Loc>,
 }
 
-fn check_graph(ctx: &mut Ctx, type_id: &str, type_loc: &Loc, states: &BTreeMap<String, StateDef>, graph: &Graph) {
+fn check_graph(
+    ctx: &mut Ctx,
+    type_id: &str,
+    type_loc: &Loc,
+    states: &BTreeMap<String, StateDef>,
+    graph: &Graph,
+) {
     let creations: Vec<&Edge> = graph.edges.iter().filter(|e| e.from.is_empty()).collect();
     match creations.as_slice() {
         [] if graph.complete => ctx.err(
@@ -1479,11 +1627,12 @@ fn check_graph(ctx: &mut Ctx, type_id: &str, type_loc: &Loc, states: &BTreeMap<S
             );
         }
     }
-    let [creation] = creations.as_slice() else {
+    let Some(creation) = creations.first() else {
         return;
     };
+    // With several creation actions (already an error) any of them counts.
     let mut reached = BTreeSet::new();
-    let mut queue = VecDeque::from([creation.to.as_str()]);
+    let mut queue: VecDeque<&str> = creations.iter().map(|c| c.to.as_str()).collect();
     while let Some(s) = queue.pop_front() {
         if reached.insert(s) {
             for e in graph.edges.iter().filter(|e| e.from.iter().any(|f| f == s)) {
@@ -1508,21 +1657,436 @@ fn check_graph(ctx: &mut Ctx, type_id: &str, type_loc: &Loc, states: &BTreeMap<S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const GENERIC: &str = include_str!("../../../packs/generic/pack.toml");
+    const BAD: &str = include_str!("../tests-data/packs/bad.toml");
 
     fn load(text: &str) -> Result<PackSet, PackErrors> {
         PackSet::from_sources(&[("p.toml".to_owned(), text.to_owned())])
     }
 
+    fn problems(text: &str) -> Vec<String> {
+        match load(text) {
+            Ok(_) => panic!("expected problems"),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// A valid one-type pack; tests splice faults into it.
+    fn minimal(extra: &str) -> String {
+        format!(
+            r#"id = "mini"
+version = "1"
+name = "小"
+[types.t]
+name = "T"
+[types.t.fields.note]
+kind = "text"
+label = "备注"
+[types.t.states.open]
+name = "开"
+[types.t.states.done]
+name = "完"
+terminal = true
+[types.t.actions.create]
+name = "建"
+from = []
+to = "open"
+roles = ["operator"]
+[types.t.actions.finish]
+name = "结"
+from = ["open"]
+to = "done"
+roles = ["handler"]
+{extra}"#
+        )
+    }
+
     #[test]
     fn generic_pack_loads() {
-        let set = match load(GENERIC) {
-            Ok(set) => set,
-            Err(e) => panic!("{e}"),
-        };
+        let set = load(GENERIC).unwrap_or_else(|e| panic!("{e}"));
+        let pack = set.pack("generic").unwrap();
+        assert_eq!(pack.version, "2026.1");
+        assert_eq!(pack.name.zh, "通用事项");
         let item = set.case_type("generic", "item").unwrap();
+        assert_eq!(item.pack_id, "generic");
+        assert_eq!(item.pack_version, "2026.1");
         assert_eq!(item.creation_action().id, "create");
+        assert_eq!(item.creation_action().target, TargetRule::ActorUnit);
         assert_eq!(item.states.len(), 7);
+        assert_eq!(item.fields.len(), 8);
+        assert!(item.fields["contact_phone"].personal);
+        assert!(item.fields["contact_name"].personal);
+        assert!(!item.fields["title"].personal);
+        assert!(item.states["void"].terminal);
+        let from_registered: Vec<&str> = item
+            .actions_from("registered")
+            .map(|a| a.id.as_str())
+            .collect();
+        assert_eq!(from_registered, ["assign", "void"]);
+        assert_eq!(item.actions["return"].reason, ReasonRule::Required);
+        assert_eq!(item.actions["report"].requires, ["result"]);
+        assert_eq!(
+            item.actions["close"].roles,
+            [Role::Dispatcher, Role::Operator]
+        );
+        let in_progress = item.states["in_progress"].deadline.clone().unwrap();
+        assert_eq!(
+            in_progress.rule,
+            DurationRule {
+                amount: 5,
+                unit: DurationUnit::WorkingDays
+            }
+        );
+        assert_eq!(in_progress.on_expiry, Expiry::Escalate(EscalateTo::Parent));
+        assert_eq!(in_progress.warn_at, Some(0.8));
+        let resolved = item.states["resolved"].deadline.clone().unwrap();
+        assert_eq!(resolved.rule.unit, DurationUnit::CalendarDays);
+        assert_eq!(set.case_types().count(), 1);
+        assert!(set.case_type("generic", "nope").is_none());
+        assert!(set.pack("nope").is_none());
+        let FieldKind::Choice { options } = &item.fields["priority"].kind else {
+            panic!("priority is a choice");
+        };
+        assert_eq!(options[1].name.zh, "紧急");
+    }
+
+    #[test]
+    fn golden_bad_pack_reports_everything() {
+        let got = match PackSet::from_sources(&[("bad.toml".to_owned(), BAD.to_owned())]) {
+            Ok(_) => panic!("bad.toml loaded"),
+            Err(e) => e,
+        };
+        let expected = [
+            "bad.toml:1:1: the pack is missing `name`",
+            "bad.toml:1:6: pack id `Bad-Pack` is not a valid id (lowercase letter, then a-z, 0-9, _; at most 64)",
+            "bad.toml:3:1: unknown key `colour` in the pack (expected one of: id, version, name, types)",
+            "bad.toml:11:1: unknown key `max_lenght` in field `title` of type `thing` (expected one of: kind, label, personal, max_length)",
+            "bad.toml:13:1: field `kind` of type `thing` is a choice but has no `options`",
+            "bad.toml:19:23: deadline amount must be between 1 and 10000, found 0",
+            "bad.toml:19:33: unknown duration unit `fortnights` (expected calendar_days, working_days or working_hours)",
+            "bad.toml:19:57: warn_at must be strictly between 0 and 1, found 1.5",
+            "bad.toml:19:74: on_expiry = \"escalate\" needs escalate_to (\"parent\" or a unit code)",
+            "bad.toml:21:1: state `stuck` is not terminal but no action leaves it (add an action or `terminal = true`)",
+            "bad.toml:24:1: state `lost` cannot be reached from `open`, where the creation action `create` leads",
+            "bad.toml:28:1: state `done` of type `thing` is missing `name`",
+            "bad.toml:35:22: unknown role `janitor` (expected one of: operator, dispatcher, handler, grid_worker, mediator, supervisor, admin)",
+            "bad.toml:36:22: `requires` of action `create` of type `thing` names undeclared field `colour`",
+            "bad.toml:38:1: type `thing` has more than one creation action: `create` and `create_again`",
+            "bad.toml:49:10: unknown reason rule `sometimes` (expected required or optional)",
+        ];
+        assert_eq!(got.to_string(), expected.join("\n"));
+        assert_eq!(got.0.len(), expected.len());
+        assert_eq!(got.0[5].line, 19);
+        assert_eq!(got.0[5].column, 23);
+    }
+
+    #[test]
+    fn minimal_pack_loads_and_defaults() {
+        let set = load(&minimal("")).unwrap_or_else(|e| panic!("{e}"));
+        let t = set.case_type("mini", "t").unwrap();
+        assert_eq!(
+            t.name,
+            Names {
+                zh: "T".into(),
+                en: "T".into()
+            }
+        );
+        assert_eq!(
+            t.fields["note"].kind,
+            FieldKind::Text {
+                max_length: DEFAULT_TEXT_MAX
+            }
+        );
+        assert_eq!(t.actions["finish"].target, TargetRule::Keep);
+        assert_eq!(t.actions["finish"].reason, ReasonRule::Optional);
+        assert_eq!(t.creation_action().target, TargetRule::ActorUnit);
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let p = problems("id = \"a\"\nversion = \"1\"\nname = [1, ?]\n");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("p.toml:3:"), "{p:?}");
+        assert!(p[0].contains("TOML syntax"));
+        assert!(!p[0].contains('\n'));
+        let p = problems("id = \"a\"\nid = \"b\"\n");
+        assert!(p[0].starts_with("p.toml:2:"), "{p:?}");
+    }
+
+    #[test]
+    fn duplicate_pack_ids_across_files() {
+        let text = minimal("");
+        let e = PackSet::from_sources(&[("a.toml".into(), text.clone()), ("b.toml".into(), text)])
+            .unwrap_err();
+        assert_eq!(e.0.len(), 1);
+        assert_eq!(
+            e.0[0].to_string(),
+            "b.toml:1:6: pack id `mini` is already used by a.toml"
+        );
+    }
+
+    #[test]
+    fn structural_problems() {
+        // No creation action.
+        let p = problems(&minimal("").replace("from = []", "from = [\"open\"]"));
+        assert!(
+            p.iter().any(|m| m.contains("has no creation action")),
+            "{p:?}"
+        );
+        // Undeclared states in from / to.
+        let p = problems(&minimal(
+            "[types.t.actions.x]\nname = \"x\"\nfrom = [\"nowhere\"]\nto = \"elsewhere\"\nroles = [\"admin\"]",
+        ));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("starts from undeclared state `nowhere`"));
+        assert!(p[1].contains("leads to undeclared state `elsewhere`"));
+        // Missing from.
+        let p = problems(&minimal(
+            "[types.t.actions.x]\nname = \"x\"\nto = \"open\"\nroles = [\"admin\"]",
+        ));
+        assert!(p[0].contains("missing `from`"), "{p:?}");
+        // Bad ids.
+        let p = problems(&minimal(
+            "[types.t.states.Bad]\nname = \"b\"\nterminal = true",
+        ));
+        assert!(
+            p.iter()
+                .any(|m| m.contains("state id `Bad` is not a valid id")),
+            "{p:?}"
+        );
+        // Creation with keep.
+        let p = problems(&minimal("").replace(
+            "to = \"open\"\nroles = [\"operator\"]",
+            "to = \"open\"\nroles = [\"operator\"]\ntarget = \"keep\"",
+        ));
+        assert!(
+            p.iter()
+                .any(|m| m.contains("creation action cannot use target")),
+            "{p:?}"
+        );
+        // Terminal state with outgoing action is fine (reopen).
+        let ok = minimal(
+            "[types.t.actions.reopen]\nname = \"r\"\nfrom = [\"done\"]\nto = \"open\"\nroles = [\"supervisor\"]\nreason = \"required\"",
+        );
+        assert!(load(&ok).is_ok());
+        // Field both required and allowed; unknown kind; min > max.
+        let p = problems(&minimal(
+            "[types.t.actions.edit]\nname = \"e\"\nfrom = [\"open\"]\nto = \"open\"\nroles = [\"admin\"]\nrequires = [\"note\"]\nallows = [\"note\"]\n\
+             [types.t.fields.n]\nkind = \"integer\"\nlabel = \"n\"\nmin = 5\nmax = 1\n\
+             [types.t.fields.z]\nkind = \"blob\"\nlabel = \"z\"",
+        ));
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("appears twice"));
+        assert!(p[1].contains("max (1) is below min (5)"));
+        assert!(p[2].contains("unknown field kind `blob`"));
+    }
+
+    #[test]
+    fn deadline_rules() {
+        let with = |d: &str| {
+            minimal("").replace("name = \"开\"", &format!("name = \"开\"\ndeadline = {d}"))
+        };
+        let open = |d: &str| {
+            load(&with(d))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .case_type("mini", "t")
+                .unwrap()
+                .states["open"]
+                .deadline
+                .clone()
+                .unwrap()
+        };
+        let d = open("{ amount = 48, unit = \"working_hours\" }");
+        assert_eq!(d.on_expiry, Expiry::Warn);
+        assert_eq!(d.rule.unit, DurationUnit::WorkingHours);
+        let d = open(
+            "{ amount = 3, unit = \"calendar_days\", on_expiry = \"escalate\", escalate_to = \"440305\" }",
+        );
+        assert_eq!(
+            d.on_expiry,
+            Expiry::Escalate(EscalateTo::Unit("440305".into()))
+        );
+        let bad = |d: &str| problems(&with(d));
+        assert!(
+            bad("{ amount = 10001, unit = \"calendar_days\" }")[0].contains("between 1 and 10000")
+        );
+        assert!(
+            bad("{ amount = 1, unit = \"calendar_days\", warn_at = 0 }")[0].contains("warn_at")
+        );
+        assert!(
+            bad("{ amount = 1, unit = \"calendar_days\", on_expiry = \"panic\" }")[0]
+                .contains("unknown on_expiry")
+        );
+        assert!(
+            bad("{ amount = 1, unit = \"calendar_days\", escalate_to = \"parent\" }")[0]
+                .contains("only allowed")
+        );
+        assert!(bad("{ unit = \"calendar_days\" }")[0].contains("missing `amount`"));
+        let p = problems(&minimal("").replace(
+            "terminal = true",
+            "terminal = true\ndeadline = { amount = 1, unit = \"calendar_days\" }",
+        ));
+        assert!(
+            p[0].contains("terminal state `done` cannot have a deadline"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn names_accept_string_or_table() {
+        let set =
+            load(&minimal("").replace("name = \"小\"", "name = { zh = \"小\", en = \"Mini\" }"))
+                .unwrap();
+        assert_eq!(set.pack("mini").unwrap().name.en, "Mini");
+        let p =
+            problems(&minimal("").replace("name = \"小\"", "name = { en = \"Mini\", fr = \"x\" }"));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("unknown key `fr`") || p[1].contains("unknown key `fr`"));
+        assert!(p.iter().any(|m| m.contains("missing `zh`")));
+    }
+
+    #[test]
+    fn problems_display_one_per_line() {
+        let e = PackErrors(vec![
+            PackProblem {
+                file: "a".into(),
+                line: 1,
+                column: 2,
+                message: "x".into(),
+            },
+            PackProblem {
+                file: "b".into(),
+                line: 3,
+                column: 4,
+                message: "y".into(),
+            },
+        ]);
+        assert_eq!(e.to_string(), "a:1:2: x\nb:3:4: y");
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\n通用x", 3 + 6), (2, 3));
+        assert_eq!(line_col("ab", 99), (1, 3));
+        assert_eq!(line_col("通", 1), (1, 1));
+    }
+
+    fn field(kind: FieldKind) -> FieldDef {
+        FieldDef {
+            key: "f".into(),
+            label: Names {
+                zh: "f".into(),
+                en: "f".into(),
+            },
+            kind,
+            personal: false,
+        }
+    }
+
+    #[test]
+    fn field_validation() {
+        let text = field(FieldKind::Text { max_length: 3 });
+        assert_eq!(text.validate(&json!(" 路灯 ")), Ok(json!("路灯")));
+        assert!(text.validate(&json!("四个字符")).is_err());
+        assert!(text.validate(&json!("a\nb")).is_err());
+        assert!(text.validate(&json!("")).is_err());
+        assert!(text.validate(&json!(null)).is_err());
+        assert!(text.validate(&json!(1)).is_err());
+
+        let long = field(FieldKind::LongText { max_length: 10 });
+        assert_eq!(long.validate(&json!("a\r\nb")), Ok(json!("a\nb")));
+
+        let int = field(FieldKind::Integer {
+            min: Some(0),
+            max: Some(10),
+        });
+        assert_eq!(int.validate(&json!(" 7 ")), Ok(json!(7)));
+        assert_eq!(int.validate(&json!(10)), Ok(json!(10)));
+        assert!(int.validate(&json!(11)).is_err());
+        assert!(int.validate(&json!(1.5)).is_err());
+        assert!(int.validate(&json!("x")).is_err());
+
+        let num = field(FieldKind::Number {
+            min: Some(0.5),
+            max: None,
+        });
+        assert_eq!(num.validate(&json!("2.5")), Ok(json!(2.5)));
+        assert_eq!(num.validate(&json!(3)), Ok(json!(3)));
+        assert!(num.validate(&json!(0.1)).is_err());
+        assert!(num.validate(&json!("NaN")).is_err());
+        assert!(num.validate(&json!("inf")).is_err());
+
+        let b = field(FieldKind::Boolean);
+        assert_eq!(b.validate(&json!("true")), Ok(json!(true)));
+        assert_eq!(b.validate(&json!(false)), Ok(json!(false)));
+        assert!(b.validate(&json!(1)).is_err());
+
+        let date = field(FieldKind::Date);
+        assert_eq!(date.validate(&json!("2026-02-28")), Ok(json!("2026-02-28")));
+        assert!(date.validate(&json!("2026-02-30")).is_err());
+        assert!(date.validate(&json!("2026-2-3")).is_err());
+        assert!(date.validate(&json!("２０２６-02-03")).is_err());
+
+        let choice = field(FieldKind::Choice {
+            options: vec![ChoiceOption {
+                value: "a".into(),
+                name: Names {
+                    zh: "甲".into(),
+                    en: "A".into(),
+                },
+            }],
+        });
+        assert_eq!(choice.validate(&json!("a")), Ok(json!("a")));
+        assert!(choice.validate(&json!("b")).is_err());
+
+        let phone = field(FieldKind::Phone);
+        assert_eq!(
+            phone.validate(&json!("+86 138 0013 8000")),
+            Ok(json!("+8613800138000"))
+        );
+        assert_eq!(
+            phone.validate(&json!("0755-88881234")),
+            Ok(json!("0755-88881234"))
+        );
+        assert!(phone.validate(&json!("123456")).is_err());
+        assert!(phone.validate(&json!("138-abc-8000")).is_err());
+        assert!(phone.validate(&json!("1+3800138000")).is_err());
+        assert!(phone.validate(&json!("1".repeat(21))).is_err());
+        assert!(phone.validate(&json!("------1234567")).is_ok());
+
+        let unit = field(FieldKind::Unit);
+        assert_eq!(unit.validate(&json!(" 440305 ")), Ok(json!("440305")));
+        assert!(unit.validate(&json!("a b")).is_err());
+    }
+
+    #[test]
+    fn ids() {
+        assert!(is_valid_id("in_progress"));
+        assert!(is_valid_id("a1"));
+        assert!(!is_valid_id("1a"));
+        assert!(!is_valid_id("_a"));
+        assert!(!is_valid_id("A"));
+        assert!(!is_valid_id(""));
+        assert!(!is_valid_id(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn odd_toml_values_do_not_panic() {
+        let p = problems("id = \"x\"\nversion = 1979-05-27\nname = 3\ntypes = []\n");
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("`version` in the pack must be a string, found a date-time"));
+        let _ = problems("");
+        let _ = problems("\"$__serde_spanned_private_start\" = 1\n");
+        let _ = problems("[types]\n\"$__toml_private_datetime\" = 1\n");
+    }
+
+    #[test]
+    fn pack_set_is_shareable() {
+        fn assert_send_sync<T: Send + Sync + Clone + fmt::Debug>() {}
+        assert_send_sync::<PackSet>();
+        assert_send_sync::<PackErrors>();
+        assert!(PackSet::from_sources(&[]).is_ok());
     }
 }
