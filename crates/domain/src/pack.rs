@@ -1783,6 +1783,17 @@ roles = ["handler"]
     }
 
     #[test]
+    fn readme_example_loads() {
+        let readme = include_str!("../../../packs/README.md");
+        let start = readme.find("```toml\n").unwrap() + "```toml\n".len();
+        let len = readme[start..].find("```").unwrap();
+        let set = load(&readme[start..start + len]).unwrap_or_else(|e| panic!("{e}"));
+        let item = set.case_type("generic", "item").unwrap();
+        assert_eq!(item.creation_action().id, "create");
+        assert_eq!(item.actions_from("closed").count(), 1);
+    }
+
+    #[test]
     fn minimal_pack_loads_and_defaults() {
         let set = load(&minimal("")).unwrap_or_else(|e| panic!("{e}"));
         let t = set.case_type("mini", "t").unwrap();
