@@ -1,1 +1,268 @@
-fn main() {}
+//! The `gongzhi` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use gongzhi::{Settings, demo, grids, open_database, prepare, read_pack_dir};
+use gongzhi_domain::places::ImportMapping;
+use gongzhi_domain::role::Role;
+use gongzhi_domain::pack::PackSet;
+use gongzhi_web::{AppState, ServerConfig};
+
+#[derive(Parser)]
+#[command(name = "gongzhi", version, about = "共治 gongzhi: one window for a city's requests, disputes and cases")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Data folder: the embedded database, keys, files.
+    #[arg(long, global = true, env = "GONGZHI_DATA", default_value = "./gongzhi-data")]
+    data: PathBuf,
+    /// Database URL: sqlite://PATH (default: DATA/gongzhi.db) or postgres://...
+    #[arg(long, global = true, env = "GONGZHI_DATABASE")]
+    database: Option<String>,
+    /// Extra pack folders (TOML), loaded after the built-in packs.
+    #[arg(long = "packs", global = true, env = "GONGZHI_PACKS", value_delimiter = ',')]
+    packs: Vec<PathBuf>,
+    /// Time zone of office hours and working days.
+    #[arg(long, global = true, env = "GONGZHI_TIME_ZONE", default_value = "Asia/Shanghai")]
+    time_zone: String,
+    /// Office hours of a working day.
+    #[arg(long, global = true, env = "GONGZHI_OFFICE_HOURS", default_value = "09:00-12:00,13:30-18:00")]
+    office_hours: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "GONGZHI_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Load the demo city (units, grids, users, cases) if the database is empty.
+        #[arg(long, env = "GONGZHI_DEMO")]
+        demo: bool,
+        /// Mark cookies Secure (serve behind HTTPS).
+        #[arg(long, env = "GONGZHI_SECURE_COOKIES")]
+        secure_cookies: bool,
+    },
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Manage staff users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Import data.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Validate a folder of packs and print every problem.
+    CheckPack { dir: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from GONGZHI_PASSWORD or standard input.
+    Add {
+        username: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// ROLE@UNIT_CODE, e.g. admin@YZ; repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Set a user's password (read from GONGZHI_PASSWORD or standard input).
+    Passwd { username: String },
+    /// List users and their roles.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Grids from a GeoJSON FeatureCollection, all or nothing.
+    Grids {
+        file: PathBuf,
+        /// Feature property holding the grid's name.
+        #[arg(long, default_value = "name")]
+        name_property: String,
+        /// Feature property holding the grid's code.
+        #[arg(long, default_value = "code")]
+        code_property: String,
+        /// Feature property holding the parent community's code.
+        #[arg(long)]
+        parent_property: Option<String>,
+        /// Parent community code for every feature without a parent property.
+        #[arg(long)]
+        parent: Option<String>,
+    },
+}
+
+fn read_password() -> Result<String> {
+    if let Ok(p) = std::env::var("GONGZHI_PASSWORD") {
+        return Ok(p);
+    }
+    eprintln!("password (then Enter):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GONGZHI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let settings = Settings {
+        data_dir: cli.common.data.clone(),
+        database_url: cli.common.database.clone(),
+        pack_dirs: cli.common.packs.clone(),
+        time_zone: cli.common.time_zone.clone(),
+        office_hours: cli.common.office_hours.clone(),
+    };
+    match cli.command {
+        Command::Serve { listen, demo: with_demo, secure_cookies } => serve(&settings, &listen, with_demo, secure_cookies).await,
+        Command::Migrate => {
+            let db = open_database(&settings).await?;
+            println!("database is up to date ({})", gongzhi::redact(&settings.database_url()));
+            db.close().await;
+            Ok(())
+        }
+        Command::User { command } => user(&settings, command).await,
+        Command::Import { command: ImportCommand::Grids { file, name_property, code_property, parent_property, parent } } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let db = open_database(&settings).await?;
+            let mapping = ImportMapping { name_property, code_property, parent_property, default_parent: parent };
+            match grids::import_grids(&db, &text, &mapping).await {
+                Ok(n) => {
+                    println!("imported {n} grids from {}", file.display());
+                    Ok(())
+                }
+                Err(e) => bail!("{}: {e}", file.display()),
+            }
+        }
+        Command::CheckPack { dir } => {
+            let sources = read_pack_dir(&dir)?;
+            if sources.is_empty() {
+                bail!("no .toml files in {}", dir.display());
+            }
+            // Checked together with the built-in packs, as the server loads them.
+            let mut all: Vec<(String, String)> =
+                gongzhi::BUILTIN_PACKS.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+            all.retain(|(n, _)| !sources.iter().any(|(s, _)| s.ends_with(n.as_str())));
+            all.extend(sources);
+            match PackSet::from_sources(&all) {
+                Ok(set) => {
+                    for t in set.case_types() {
+                        println!("ok  {}/{}  {} states, {} actions, {} fields", t.pack_id, t.id, t.states.len(), t.actions.len(), t.fields.len());
+                    }
+                    Ok(())
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    bail!("{} problem(s); the packs would not load", errors.0.len())
+                }
+            }
+        }
+    }
+}
+
+async fn serve(settings: &Settings, listen: &str, with_demo: bool, secure_cookies: bool) -> Result<()> {
+    let started = Instant::now();
+    let addr: SocketAddr = listen.parse().with_context(|| format!("--listen {listen}: expected HOST:PORT"))?;
+    let (db, packs, calendar) = prepare(settings).await?;
+    let logins = if with_demo { Some(demo::load_demo_if_empty(&db, &packs, &calendar).await?) } else { None };
+    let config = ServerConfig { secure_cookies, ..ServerConfig::default() };
+    let state = AppState::new(db.clone(), packs, calendar, config).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr()?;
+    println!("gongzhi {} listening on http://{local}/", env!("CARGO_PKG_VERSION"));
+    println!("database: {}", gongzhi::redact(&settings.database_url()));
+    if let Some(summary) = logins {
+        println!("{summary}");
+    }
+    println!("ready in {} ms", started.elapsed().as_millis());
+    gongzhi_web::serve(listener, state, shutdown_signal()).await?;
+    db.close().await;
+    println!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+async fn user(settings: &Settings, command: UserCommand) -> Result<()> {
+    let db = open_database(settings).await?;
+    match command {
+        UserCommand::Add { username, name, roles } => {
+            let mut grants = Vec::new();
+            for spec in &roles {
+                let (role, code) = spec.split_once('@').with_context(|| format!("--role {spec}: expected ROLE@UNIT_CODE"))?;
+                let role = Role::parse(role).with_context(|| format!("--role {spec}: unknown role {role}"))?;
+                let unit = db.unit_by_code(code).await?.with_context(|| format!("--role {spec}: no unit with code {code}"))?;
+                grants.push((role, unit.id));
+            }
+            let password = read_password()?;
+            let hash = gongzhi_web::auth::hash_password(password).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            let user = db.create_user(&username, name.as_deref().unwrap_or(&username), Some(&hash)).await?;
+            for (role, unit) in grants {
+                db.grant_role(&user.id, role, &unit).await?;
+            }
+            println!("added {username}");
+        }
+        UserCommand::Passwd { username } => {
+            let password = read_password()?;
+            let hash = gongzhi_web::auth::hash_password(password).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            db.set_password_hash(&username, &hash).await?;
+            println!("password changed for {username}; their sessions were ended");
+        }
+        UserCommand::List => {
+            for u in db.users_with_roles().await? {
+                let roles: Vec<String> = u.roles.iter().map(|g| format!("{}@{}", g.role.as_str(), g.unit_code)).collect();
+                println!(
+                    "{:<24} {:<16} {:<7} {}{}",
+                    u.user.username,
+                    u.user.display_name,
+                    u.user.kind,
+                    roles.join(" "),
+                    if u.user.disabled { " (disabled)" } else { "" }
+                );
+            }
+        }
+    }
+    db.close().await;
+    Ok(())
+}

@@ -14,7 +14,7 @@ use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::engine::{self, ActionRequest, CaseSnapshot, EngineError, TargetDecision, Transition};
 use gongzhi_domain::ids::{new_id, new_salt, random_receipt_code};
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
-use gongzhi_domain::pack::{CaseType, DeadlineDef, EscalateTo, Expiry, PackSet};
+use gongzhi_domain::pack::{DeadlineDef, EscalateTo, Expiry, PackSet};
 use gongzhi_domain::time::Micros;
 
 use crate::db::{Db, Tx, with_pool, with_tx};

@@ -52,7 +52,7 @@ pub async fn create(
     })?;
     let parent = state.db.unit(&req.parent_id).await?.ok_or_else(|| ApiError::invalid("parent_id", "no such unit"))?;
     if !auth.actor.has_role_over(Role::Admin, &parent.path) {
-        return Err(ApiError::forbidden("only an administrator over the parent unit may add units under it"));
+        return Err(ApiError::forbidden("the parent unit lies outside your administration"));
     }
     let geometry = match &req.geometry {
         None | Some(Value::Null) => None,

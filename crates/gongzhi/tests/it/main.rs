@@ -1,0 +1,11 @@
+//! gongzhi's one integration-test binary: the real server on port 0 against a
+//! fresh database, on SQLite and (with GONGZHI_TEST_POSTGRES) PostgreSQL.
+
+mod harness;
+
+mod access;
+mod auth;
+mod cases;
+mod errors;
+mod places;
+mod schema;

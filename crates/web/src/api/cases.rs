@@ -1,0 +1,234 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use gongzhi_domain::access::Actor;
+use gongzhi_domain::engine::ActionRequest;
+use gongzhi_domain::pack::{CaseType, FieldKind};
+use gongzhi_domain::role::Role;
+use gongzhi_domain::time::now_micros;
+use gongzhi_store::{CaseFilter, CaseRecord, NewCase, Place};
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+/// Roles whose work needs a party's personal data in clear (on request, logged).
+const MAY_REVEAL: [Role; 4] = [Role::Operator, Role::Dispatcher, Role::Handler, Role::Mediator];
+
+/// Masks a personal value for display: phones keep their first 3 and last 4
+/// digits, other text its first character.
+pub fn mask(kind: &FieldKind, value: &Value) -> Value {
+    let Some(text) = value.as_str() else {
+        return Value::String("***".into());
+    };
+    let chars: Vec<char> = text.chars().collect();
+    let masked = match kind {
+        FieldKind::Phone if chars.len() >= 7 => {
+            let head: String = chars[..3].iter().collect();
+            let tail: String = chars[chars.len() - 4..].iter().collect();
+            format!("{head}****{tail}")
+        }
+        _ => match chars.first() {
+            Some(first) => format!("{first}{}", "*".repeat(chars.len().saturating_sub(1).clamp(1, 8))),
+            None => String::new(),
+        },
+    };
+    Value::String(masked)
+}
+
+fn masked_fields(case_type: Option<&CaseType>, fields: &Map<String, Value>) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let def = case_type.and_then(|t| t.fields.get(k));
+            // Fields the pack no longer declares are treated as personal.
+            let shown = match def {
+                Some(d) if !d.personal => v.clone(),
+                Some(d) => mask(&d.kind, v),
+                None => Value::String("***".into()),
+            };
+            (k.clone(), shown)
+        })
+        .collect()
+}
+
+fn case_json(state: &AppState, actor: &Actor, case: &CaseRecord) -> Value {
+    let case_type = state.packs.case_type(&case.pack, &case.case_type);
+    let roles = actor.roles_over(&case.access_scope());
+    let actions: Vec<Value> = case_type
+        .map(|t| {
+            t.actions_from(&case.state)
+                .filter(|a| a.roles.iter().any(|r| roles.contains(r)))
+                .map(|a| {
+                    json!({
+                        "id": a.id, "name": {"zh": a.name.zh, "en": a.name.en}, "to": a.to,
+                        "requires": a.requires, "allows": a.allows, "reason": a.reason, "target": a.target,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut value = serde_json::to_value(case).unwrap_or(Value::Null);
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("fields".into(), Value::Object(masked_fields(case_type, &case.fields)));
+        obj.insert("available_actions".into(), Value::Array(actions));
+        obj.insert("my_roles".into(), serde_json::to_value(&roles).unwrap_or(Value::Null));
+    }
+    value
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCase {
+    pack: String,
+    case_type: String,
+    #[serde(default)]
+    fields: Map<String, Value>,
+    reason: Option<String>,
+    lng: Option<f64>,
+    lat: Option<f64>,
+    acting_unit: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<CreateCase>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let case_type = state
+        .packs
+        .case_type(&req.pack, &req.case_type)
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_case_type", format!("no case type {}/{}", req.pack, req.case_type)))?;
+    let area_unit_id = match (req.lng, req.lat) {
+        (Some(lng), Some(lat)) => state.place_index().locate(lng, lat).map(|a| a.unit_id.clone()),
+        _ => None,
+    };
+    let new = NewCase {
+        pack: req.pack.clone(),
+        case_type: req.case_type.clone(),
+        request: ActionRequest {
+            action: case_type.creation_action().id.clone(),
+            fields: req.fields,
+            reason: req.reason,
+            target_unit: None,
+        },
+        place: Place { lng: req.lng, lat: req.lat, area_unit_id },
+        acting_unit: req.acting_unit,
+    };
+    let acted = state.db.create_case(&state.packs, &state.calendar, &auth.actor, new, now_micros()).await?;
+    let case = state.db.case_unscoped(&acted.case_id).await?.ok_or_else(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(case_json(&state, &auth.actor, &case))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    unit: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+pub async fn list(State(state): State<AppState>, auth: Auth, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let filter = CaseFilter {
+        state: q.state,
+        holder_unit_id: q.unit,
+        limit: q.limit.unwrap_or(50).clamp(1, 500),
+        offset: q.offset.unwrap_or(0).max(0),
+    };
+    let cases = state.db.cases_for(&auth.actor, &filter).await?;
+    let items: Vec<Value> = cases.iter().map(|c| case_json(&state, &auth.actor, c)).collect();
+    Ok(Json(json!({"cases": items, "limit": filter.limit, "offset": filter.offset})))
+}
+
+async fn visible_case(state: &AppState, actor: &Actor, id: &str) -> Result<CaseRecord, ApiError> {
+    state.db.case_for(actor, id).await?.ok_or_else(ApiError::case_not_found)
+}
+
+pub async fn get_one(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let case = visible_case(&state, &auth.actor, &id).await?;
+    let deadlines = state.db.deadlines_of(&case.id).await?;
+    let mut value = case_json(&state, &auth.actor, &case);
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("deadlines".into(), serde_json::to_value(&deadlines).unwrap_or(Value::Null));
+    }
+    Ok(Json(value))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActBody {
+    action: String,
+    #[serde(default)]
+    fields: Map<String, Value>,
+    reason: Option<String>,
+    target_unit: Option<String>,
+    /// The case version the form was built from; a stale form is refused.
+    version: Option<i64>,
+}
+
+pub async fn act(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ActBody>,
+) -> Result<Json<Value>, ApiError> {
+    let request = ActionRequest { action: body.action, fields: body.fields, reason: body.reason, target_unit: body.target_unit };
+    let acted = state
+        .db
+        .act(&state.packs, &state.calendar, &auth.actor, &id, request, body.version, now_micros())
+        .await?;
+    // After handing a case on, the actor may no longer see it: answer with the
+    // log entry then, never with the case.
+    let case = state.db.case_for(&auth.actor, &acted.case_id).await?;
+    Ok(Json(json!({
+        "log_entry": {"seq": acted.log_entry.seq, "id": acted.log_entry.id, "action": acted.log_entry.action,
+                      "to_state": acted.log_entry.to_state, "leaf_hash": acted.log_entry.leaf_hash_hex()},
+        "case": case.map(|c| case_json(&state, &auth.actor, &c)),
+    })))
+}
+
+pub async fn timeline(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let case = visible_case(&state, &auth.actor, &id).await?;
+    let entries = state.db.timeline(&case.id).await?;
+    Ok(Json(json!({"case_id": case.id, "entries": entries})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevealBody {
+    purpose: String,
+}
+
+/// Shows a case's personal fields in clear, to roles whose work needs them,
+/// and records the read.
+pub async fn reveal(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RevealBody>,
+) -> Result<Json<Value>, ApiError> {
+    let case = visible_case(&state, &auth.actor, &id).await?;
+    let purpose = body.purpose.trim();
+    if purpose.is_empty() || purpose.chars().count() > 500 {
+        return Err(ApiError::invalid("purpose", "say in 1 to 500 characters why you need the personal data"));
+    }
+    let roles = auth.actor.roles_over(&case.access_scope());
+    if !roles.iter().any(|r| MAY_REVEAL.contains(r)) {
+        return Err(ApiError::forbidden("your role does not need this case's personal data"));
+    }
+    let case_type = state.packs.case_type(&case.pack, &case.case_type);
+    let personal: Map<String, Value> = case
+        .fields
+        .iter()
+        .filter(|(k, _)| case_type.and_then(|t| t.fields.get(*k)).is_none_or(|d| d.personal))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let keys: Vec<String> = personal.keys().cloned().collect();
+    state.db.record_personal_read(&case.id, &auth.actor.user_id, &keys, purpose, now_micros()).await?;
+    Ok(Json(json!({"case_id": case.id, "fields": personal})))
+}
