@@ -13,8 +13,8 @@ use std::ops::ControlFlow;
 
 use geo::kernels::{Kernel, Orientation, RobustKernel};
 use geo::{Coord, LineString, MultiPolygon, Polygon};
-use rstar::RTree;
 use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{RStarInsertionStrategy, RTree, RTreeParams};
 use serde_json::{Map, Value};
 
 /// What is wrong with a GeoJSON geometry. Polygons and rings are numbered from 0;
@@ -325,27 +325,164 @@ pub struct IndexedArea {
     pub shape: MultiPolygon<f64>,
 }
 
-type Bbox = ([f64; 2], [f64; 2]);
+/// Wider nodes than rstar's default (6): a shallower tree, and the index is
+/// bulk-loaded once, never edited.
+struct WideNodes;
 
-struct LevelTree {
-    level: u8,
-    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+impl RTreeParams for WideNodes {
+    const MIN_SIZE: usize = 4;
+    const MAX_SIZE: usize = 8;
+    const REINSERTION_COUNT: usize = 2;
+    type DefaultInsertionStrategy = RStarInsertionStrategy;
 }
 
-/// Point lookup over area units: one R-tree of polygon bounding boxes per level,
-/// with exact containment checked on the candidates.
+/// A polygon's bounding box in the tree; the data is the index into `polys`.
+type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+
+/// One polygon of one area, its rings flattened into `PlaceIndex::coords` so a
+/// lookup touches few cache lines.
+#[derive(Debug, Clone)]
+struct PolyRef {
+    min: [f64; 2],
+    max: [f64; 2],
+    area: u32,
+    /// Exterior ring: `coords[exterior.0..exterior.1]`.
+    exterior: (u32, u32),
+    /// Holes: `ring_ends[holes.0..holes.1]` are the ends of consecutive hole
+    /// rings, starting right after the exterior.
+    holes: (u32, u32),
+}
+
+/// A uniform bucket grid over one level's extent, precomputed from the R-tree:
+/// each bucket lists the polygons whose bounding box meets it. It turns a point
+/// query into an O(1) bucket pick plus a few contiguous reads, which matters for
+/// random lookups that would otherwise chase tree nodes through memory.
+struct BucketGrid {
+    min: [f64; 2],
+    scale: [f64; 2],
+    nx: usize,
+    ny: usize,
+    /// `items[starts[b]..starts[b + 1]]` are the polygons of bucket b.
+    starts: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl BucketGrid {
+    /// Bucket column/row of a coordinate. The same monotone function is used to
+    /// file boxes and to look points up, so a point inside a closed box always
+    /// lands in one of the box's buckets, with no epsilon.
+    fn slot(v: f64, min: f64, scale: f64, n: usize) -> usize {
+        let s = ((v - min) * scale).floor();
+        if s <= 0.0 { 0 } else { (s as usize).min(n - 1) }
+    }
+
+    fn bucket_of(&self, x: f64, y: f64) -> usize {
+        Self::slot(y, self.min[1], self.scale[1], self.ny) * self.nx
+            + Self::slot(x, self.min[0], self.scale[0], self.nx)
+    }
+
+    /// `None` when the boxes overlap so much that the grid would cost too much
+    /// memory; the tree is used then. `members` are this level's polygons.
+    fn build(
+        min: [f64; 2],
+        max: [f64; 2],
+        members: &[u32],
+        polys: &[PolyRef],
+    ) -> Option<BucketGrid> {
+        let (w, h) = (max[0] - min[0], max[1] - min[1]);
+        let count = members.len();
+        if count == 0 || !(w > 0.0 && h > 0.0) {
+            return None;
+        }
+        // About two buckets per polygon, shaped like the extent.
+        let target = (2 * count).clamp(1, 1 << 22) as f64;
+        let nx = ((target * w / h).sqrt().ceil() as usize).clamp(1, 1 << 12);
+        let ny = ((target * h / w).sqrt().ceil() as usize).clamp(1, 1 << 12);
+        let scale = [nx as f64 / w, ny as f64 / h];
+        if !(scale[0].is_finite() && scale[1].is_finite()) {
+            return None;
+        }
+        let ranges: Vec<(u32, [usize; 4])> = members
+            .iter()
+            .filter_map(|&k| polys.get(k as usize).map(|p| (k, p)))
+            .map(|(k, p)| {
+                (
+                    k,
+                    [
+                        Self::slot(p.min[0], min[0], scale[0], nx),
+                        Self::slot(p.max[0], min[0], scale[0], nx),
+                        Self::slot(p.min[1], min[1], scale[1], ny),
+                        Self::slot(p.max[1], min[1], scale[1], ny),
+                    ],
+                )
+            })
+            .collect();
+        let budget = 16 * count + nx * ny;
+        let mut total = 0usize;
+        for (_, [x0, x1, y0, y1]) in &ranges {
+            total += (x1 - x0 + 1) * (y1 - y0 + 1);
+            if total > budget || u32::try_from(total).is_err() {
+                return None;
+            }
+        }
+        let mut starts = vec![0u32; nx * ny + 1];
+        for (_, [x0, x1, y0, y1]) in &ranges {
+            for y in *y0..=*y1 {
+                for x in *x0..=*x1 {
+                    starts[y * nx + x + 1] += 1;
+                }
+            }
+        }
+        for b in 1..starts.len() {
+            starts[b] += starts[b - 1];
+        }
+        let mut fill = starts.clone();
+        let mut items = vec![0u32; total];
+        for (k, [x0, x1, y0, y1]) in &ranges {
+            for y in *y0..=*y1 {
+                for x in *x0..=*x1 {
+                    let b = y * nx + x;
+                    items[fill[b] as usize] = *k;
+                    fill[b] += 1;
+                }
+            }
+        }
+        Some(BucketGrid {
+            min,
+            scale,
+            nx,
+            ny,
+            starts,
+            items,
+        })
+    }
+}
+
+struct LevelIndex {
+    level: u8,
+    min: [f64; 2],
+    max: [f64; 2],
+    tree: RTree<Entry, WideNodes>,
+    grid: Option<BucketGrid>,
+}
+
+/// Point lookup over area units: per level, an R-tree of polygon bounding boxes
+/// (with a bucket grid precomputed from it), and exact containment checked on
+/// the candidates.
 pub struct PlaceIndex {
     areas: Vec<IndexedArea>,
-    /// Per area, the bounding box of each of its polygons (cheap pre-check).
-    polygon_boxes: Vec<Vec<Bbox>>,
+    polys: Vec<PolyRef>,
+    coords: Vec<Coord<f64>>,
+    ring_ends: Vec<u32>,
     /// Deepest level first.
-    levels: Vec<LevelTree>,
+    levels: Vec<LevelIndex>,
 }
 
 impl fmt::Debug for PlaceIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PlaceIndex")
             .field("areas", &self.areas.len())
+            .field("polygons", &self.polys.len())
             .field(
                 "levels",
                 &self.levels.iter().map(|l| l.level).collect::<Vec<_>>(),
@@ -354,7 +491,7 @@ impl fmt::Debug for PlaceIndex {
     }
 }
 
-fn ring_bbox(coords: &[Coord<f64>]) -> Option<Bbox> {
+fn ring_bbox(coords: &[Coord<f64>]) -> Option<([f64; 2], [f64; 2])> {
     let first = coords.first()?;
     let mut min = [first.x, first.y];
     let mut max = min;
@@ -366,50 +503,80 @@ fn ring_bbox(coords: &[Coord<f64>]) -> Option<Bbox> {
 }
 
 impl PlaceIndex {
-    /// Builds the index. Areas whose shape has no coordinates are kept (counted by
-    /// [`len`](Self::len)) but can never be located.
+    /// Builds the index. Areas are expected to be valid (see [`validate_shape`]);
+    /// polygons with an empty or non-finite exterior are left out, so such an area
+    /// is counted by [`len`](Self::len) but never located.
     pub fn new(areas: Vec<IndexedArea>) -> PlaceIndex {
-        let mut polygon_boxes = Vec::with_capacity(areas.len());
-        let mut by_level: BTreeMap<u8, Vec<GeomWithData<Rectangle<[f64; 2]>, u32>>> =
-            BTreeMap::new();
+        let mut polys = Vec::new();
+        let mut coords = Vec::new();
+        let mut ring_ends = Vec::new();
+        let mut by_level: BTreeMap<u8, Vec<Entry>> = BTreeMap::new();
+        // u32 offsets keep the hot arrays small; inputs beyond that are not a city
+        // and are cut off rather than indexed wrongly.
+        let fits = |n: usize| u32::try_from(n).is_ok();
         for (i, area) in areas.iter().enumerate() {
-            // Holes lie inside the exterior, so the exterior's box is the polygon's box.
-            let boxes: Vec<Bbox> = area
-                .shape
-                .0
-                .iter()
-                .filter_map(|p| ring_bbox(&p.exterior().0))
-                .collect();
-            if let Some(total) = boxes.iter().copied().reduce(|a, b| {
-                (
-                    [a.0[0].min(b.0[0]), a.0[1].min(b.0[1])],
-                    [a.1[0].max(b.1[0]), a.1[1].max(b.1[1])],
-                )
-            }) {
-                // u32 keeps the tree entries small; more areas than that is not a city.
-                if let Ok(idx) = u32::try_from(i) {
-                    by_level
-                        .entry(area.level)
-                        .or_default()
-                        .push(GeomWithData::new(
-                            Rectangle::from_corners(total.0, total.1),
-                            idx,
-                        ));
+            for poly in &area.shape.0 {
+                let Some((min, max)) = ring_bbox(&poly.exterior().0) else {
+                    continue;
+                };
+                if !(min.iter().chain(&max).all(|v| v.is_finite())) {
+                    continue;
                 }
+                let total: usize = poly.exterior().0.len()
+                    + poly.interiors().iter().map(|r| r.0.len()).sum::<usize>();
+                if !fits(i)
+                    || !fits(polys.len() + 1)
+                    || !fits(coords.len() + total)
+                    || !fits(ring_ends.len() + poly.interiors().len())
+                {
+                    continue;
+                }
+                let start = coords.len() as u32;
+                coords.extend_from_slice(&poly.exterior().0);
+                let exterior = (start, coords.len() as u32);
+                let holes_start = ring_ends.len() as u32;
+                for hole in poly.interiors() {
+                    coords.extend_from_slice(&hole.0);
+                    ring_ends.push(coords.len() as u32);
+                }
+                let k = polys.len() as u32;
+                polys.push(PolyRef {
+                    min,
+                    max,
+                    area: i as u32,
+                    exterior,
+                    holes: (holes_start, ring_ends.len() as u32),
+                });
+                by_level
+                    .entry(area.level)
+                    .or_default()
+                    .push(GeomWithData::new(Rectangle::from_corners(min, max), k));
             }
-            polygon_boxes.push(boxes);
         }
         let levels = by_level
             .into_iter()
             .rev()
-            .map(|(level, items)| LevelTree {
-                level,
-                tree: RTree::bulk_load(items),
+            .map(|(level, items)| {
+                // Sorted so that bucket lists are in a fixed order.
+                let mut members: Vec<u32> = items.iter().map(|e| e.data).collect();
+                members.sort_unstable();
+                let tree = RTree::<Entry, WideNodes>::bulk_load_with_params(items);
+                let envelope = tree.root().envelope();
+                let grid = BucketGrid::build(envelope.lower(), envelope.upper(), &members, &polys);
+                LevelIndex {
+                    level,
+                    min: envelope.lower(),
+                    max: envelope.upper(),
+                    tree,
+                    grid,
+                }
             })
             .collect();
         PlaceIndex {
             areas,
-            polygon_boxes,
+            polys,
+            coords,
+            ring_ends,
             levels,
         }
     }
@@ -442,61 +609,102 @@ impl PlaceIndex {
     ///
     /// Containment is decided with exact predicates, so answers are deterministic.
     pub fn locate(&self, lng: f64, lat: f64) -> Option<&IndexedArea> {
+        self.locate_via(lng, lat, false)
+    }
+
+    /// `locate`, optionally forcing the R-tree path (tests compare both paths).
+    fn locate_via(&self, lng: f64, lat: f64, tree_only: bool) -> Option<&IndexedArea> {
         if !lng.is_finite() || !lat.is_finite() {
             return None;
         }
         let p = Coord { x: lng, y: lat };
         for level in &self.levels {
-            // (interior?, index) of the best candidate so far.
-            let mut best: Option<(bool, usize)> = None;
-            let _ = level
-                .tree
-                .locate_all_at_point_int(&[lng, lat], |item| -> ControlFlow<()> {
-                    let idx = item.data as usize;
-                    let interior = match self.area_position(idx, p) {
-                        PointPosition::Inside => true,
-                        PointPosition::OnBoundary => false,
-                        PointPosition::Outside => return ControlFlow::Continue(()),
-                    };
-                    let better = match best {
-                        None => true,
-                        Some((b_interior, b_idx)) => {
-                            interior && !b_interior
-                                || interior == b_interior && self.code_order(idx, b_idx).is_lt()
-                        }
-                    };
-                    if better {
-                        best = Some((interior, idx));
+            if lng < level.min[0] || lng > level.max[0] || lat < level.min[1] || lat > level.max[1]
+            {
+                continue;
+            }
+            // (interior?, area index) of the best candidate so far.
+            let mut best: Option<(bool, u32)> = None;
+            let mut consider = |k: u32| {
+                let Some(poly) = self.polys.get(k as usize) else {
+                    return;
+                };
+                if lng < poly.min[0] || lng > poly.max[0] || lat < poly.min[1] || lat > poly.max[1]
+                {
+                    return;
+                }
+                let interior = match self.poly_position(poly, p) {
+                    PointPosition::Inside => true,
+                    PointPosition::OnBoundary => false,
+                    PointPosition::Outside => return,
+                };
+                let better = match best {
+                    None => true,
+                    Some((b_interior, b_area)) => {
+                        interior && !b_interior
+                            || interior == b_interior && self.code_order(poly.area, b_area).is_lt()
                     }
-                    ControlFlow::Continue(())
-                });
-            if let Some((_, idx)) = best {
-                return self.areas.get(idx);
+                };
+                if better {
+                    best = Some((interior, poly.area));
+                }
+            };
+            match level.grid.as_ref().filter(|_| !tree_only) {
+                Some(g) => {
+                    let b = g.bucket_of(lng, lat);
+                    let range = match (g.starts.get(b), g.starts.get(b + 1)) {
+                        (Some(&s), Some(&e)) => s as usize..e as usize,
+                        _ => 0..0,
+                    };
+                    for &k in g.items.get(range).unwrap_or(&[]) {
+                        consider(k);
+                    }
+                }
+                None => {
+                    let _ =
+                        level
+                            .tree
+                            .locate_all_at_point_int(&[lng, lat], |e| -> ControlFlow<()> {
+                                consider(e.data);
+                                ControlFlow::Continue(())
+                            });
+                }
+            }
+            if let Some((_, a)) = best {
+                return self.areas.get(a as usize);
             }
         }
         None
     }
 
-    fn code_order(&self, a: usize, b: usize) -> Ordering {
-        self.areas[a].code.cmp(&self.areas[b].code).then(a.cmp(&b))
+    fn code_order(&self, a: u32, b: u32) -> Ordering {
+        let code = |i: u32| self.areas.get(i as usize).map(|x| x.code.as_str());
+        code(a).cmp(&code(b)).then(a.cmp(&b))
     }
 
-    fn area_position(&self, idx: usize, p: Coord<f64>) -> PointPosition {
-        let (Some(area), Some(boxes)) = (self.areas.get(idx), self.polygon_boxes.get(idx)) else {
-            return PointPosition::Outside;
-        };
-        let mut result = PointPosition::Outside;
-        for (poly, (min, max)) in area.shape.0.iter().zip(boxes) {
-            if p.x < min[0] || p.x > max[0] || p.y < min[1] || p.y > max[1] {
-                continue;
-            }
-            match polygon_position(poly, p) {
-                PointPosition::Inside => return PointPosition::Inside,
-                PointPosition::OnBoundary => result = PointPosition::OnBoundary,
+    fn ring(&self, start: u32, end: u32) -> &[Coord<f64>] {
+        self.coords.get(start as usize..end as usize).unwrap_or(&[])
+    }
+
+    fn poly_position(&self, poly: &PolyRef, p: Coord<f64>) -> PointPosition {
+        match ring_position(self.ring(poly.exterior.0, poly.exterior.1), p) {
+            PointPosition::Inside => {}
+            other => return other,
+        }
+        let mut start = poly.exterior.1;
+        let ends = self
+            .ring_ends
+            .get(poly.holes.0 as usize..poly.holes.1 as usize)
+            .unwrap_or(&[]);
+        for &end in ends {
+            match ring_position(self.ring(start, end), p) {
+                PointPosition::Inside => return PointPosition::Outside,
+                PointPosition::OnBoundary => return PointPosition::OnBoundary,
                 PointPosition::Outside => {}
             }
+            start = end;
         }
-        result
+        PointPosition::Inside
     }
 }
 
@@ -1089,6 +1297,7 @@ mod tests {
                     .min(),
             };
             prop_assert_eq!(code_at(&index, x, y), expected);
+            prop_assert_eq!(index.locate_via(x, y, true).map(|a| a.code.as_str()), expected);
         }
     }
 }
