@@ -609,8 +609,7 @@ pub fn generate_city(seed: u64, now: Micros) -> DemoCity {
         name: CITY_NAME.into(),
         shape: Some(city.shape(&lattice)),
     });
-    for (i, (key, name)) in CITY_DEPARTMENTS.iter().enumerate() {
-        let _ = key;
+    for (i, (_, name)) in CITY_DEPARTMENTS.iter().enumerate() {
         let code = format!("{CITY_CODE}-D{:02}", i + 1);
         units.push(DemoUnit {
             id: unit_id(&code),
