@@ -1,9 +1,144 @@
-//! Loading the demo city (being written).
-use anyhow::Result;
-use gongzhi_domain::calendar::WorkCalendar;
-use gongzhi_domain::pack::PackSet;
-use gongzhi_store::Db;
+//! Loads the demo city (`serve --demo`): the generated units and grids, staff
+//! for every role, and about 3,000 historical cases replayed through the case
+//! engine, so that their logs and deadlines are real.
 
-pub async fn load_demo_if_empty(_db: &Db, _packs: &PackSet, _calendar: &WorkCalendar) -> Result<String> {
-    anyhow::bail!("demo loader not written yet")
+use anyhow::{Context, Result};
+use geo::BoundingRect;
+use serde_json::{Map, Value};
+
+use gongzhi_domain::access::{Actor, Assignment};
+use gongzhi_domain::calendar::WorkCalendar;
+use gongzhi_domain::demo::{DEMO_PASSWORD, DemoCaseSeed, DemoStep, generate_city};
+use gongzhi_domain::engine::ActionRequest;
+use gongzhi_domain::pack::PackSet;
+use gongzhi_domain::places::geometry_to_geojson;
+use gongzhi_domain::role::Role;
+use gongzhi_domain::time::now_micros;
+use gongzhi_store::{Db, NewCase, NewUnit, Place, act_tx, create_case_tx};
+
+/// The demo's fixed seed: same seed, same city.
+pub const DEMO_SEED: u64 = 2026;
+const HISTORY_USER: &str = "demo-history";
+const CASES_PER_TRANSACTION: usize = 200;
+
+/// Loads the demo city into an empty database; leaves a non-empty one alone.
+/// Returns the text to print: the demo logins.
+pub async fn load_demo_if_empty(db: &Db, packs: &PackSet, calendar: &WorkCalendar) -> Result<String> {
+    let city = generate_city(DEMO_SEED, now_micros());
+    if db.unit_count().await? == 0 {
+        load(db, packs, calendar, &city).await?;
+    } else {
+        tracing::info!("database not empty: demo city not loaded again");
+    }
+    let mut text = format!("demo logins (password {DEMO_PASSWORD}):");
+    for user in &city.users {
+        let roles: Vec<String> = user.roles.iter().map(|(r, _)| r.name_zh().to_string()).collect();
+        text.push_str(&format!("\n  {:<22} {} {}", user.username, user.display_name, roles.join("/")));
+    }
+    Ok(text)
+}
+
+async fn load(db: &Db, packs: &PackSet, calendar: &WorkCalendar, city: &gongzhi_domain::demo::DemoCity) -> Result<()> {
+    let started = std::time::Instant::now();
+    let units: Vec<NewUnit> = city
+        .units
+        .iter()
+        .map(|u| NewUnit {
+            id: u.id.clone(),
+            parent_id: u.parent_id.clone(),
+            kind: u.kind,
+            code: u.code.clone(),
+            name: u.name.clone(),
+            geometry: u.shape.as_ref().and_then(|s| {
+                s.bounding_rect()
+                    .map(|r| (geometry_to_geojson(s).to_string(), [r.min().x, r.min().y, r.max().x, r.max().y]))
+            }),
+        })
+        .collect();
+    db.insert_units(units).await.context("demo units")?;
+
+    // Every demo user has the same published password, so one hash serves all.
+    let hash = gongzhi_web::auth::hash_password(DEMO_PASSWORD.to_string())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    for user in &city.users {
+        let created = db.create_user(&user.username, &user.display_name, Some(&hash)).await?;
+        for (role, unit) in &user.roles {
+            db.grant_role(&created.id, *role, unit).await?;
+        }
+    }
+
+    // Historical cases are replayed by a system account holding every role at
+    // the city, so the timelines say plainly that they were imported.
+    let city_unit = city.units.first().context("demo city has no units")?;
+    let system = db.create_user(HISTORY_USER, "历史数据导入", None).await?;
+    for role in [Role::Operator, Role::Dispatcher, Role::Handler] {
+        db.grant_role(&system.id, role, &city_unit.id).await?;
+    }
+    let actor = Actor {
+        user_id: system.id.clone(),
+        username: system.username.clone(),
+        display_name: system.display_name.clone(),
+        assignments: [Role::Operator, Role::Dispatcher, Role::Handler]
+            .into_iter()
+            .map(|role| Assignment { role, unit_id: city_unit.id.clone(), unit_path: format!("/{}/", city_unit.id) })
+            .collect(),
+    };
+    for chunk in city.case_seeds.chunks(CASES_PER_TRANSACTION) {
+        let mut tx = db.begin_write().await?;
+        for seed in chunk {
+            replay(&mut tx, packs, calendar, &actor, seed).await?;
+        }
+        tx.commit().await?;
+    }
+    tracing::info!(
+        units = city.units.len(),
+        users = city.users.len(),
+        cases = city.case_seeds.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "demo city loaded"
+    );
+    Ok(())
+}
+
+fn fields(pairs: &[(&str, &str)]) -> Map<String, Value> {
+    pairs.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect()
+}
+
+async fn replay(
+    tx: &mut gongzhi_store::Tx,
+    packs: &PackSet,
+    calendar: &WorkCalendar,
+    actor: &Actor,
+    seed: &DemoCaseSeed,
+) -> Result<()> {
+    let title: String = seed.title.chars().take(200).collect();
+    let new = NewCase {
+        pack: "generic".into(),
+        case_type: "item".into(),
+        request: ActionRequest {
+            action: "create".into(),
+            fields: fields(&[("title", &title), ("description", &seed.description), ("category", &seed.category)]),
+            reason: None,
+            target_unit: None,
+        },
+        place: Place { lng: Some(seed.lng), lat: Some(seed.lat), area_unit_id: Some(seed.grid_id.clone()) },
+        acting_unit: None,
+    };
+    let acted = create_case_tx(tx, packs, calendar, actor, new, seed.created_at)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo case {title}: {e}"))?;
+    for step in &seed.history {
+        let (action, at, target, extra) = match step {
+            DemoStep::Dispatched { at, to_unit_id } => ("assign", *at, Some(to_unit_id.clone()), Map::new()),
+            DemoStep::Accepted { at } => ("accept", *at, None, Map::new()),
+            DemoStep::Resolved { at, note } => ("report", *at, None, fields(&[("result", note)])),
+            DemoStep::Closed { at } => ("close", *at, None, Map::new()),
+        };
+        let request = ActionRequest { action: action.into(), fields: extra, reason: None, target_unit: target };
+        act_tx(tx, packs, calendar, actor, &acted.case_id, request, None, at)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo case {title}, {action}: {e}"))?;
+    }
+    Ok(())
 }

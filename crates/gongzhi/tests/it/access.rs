@@ -47,7 +47,7 @@ async fn every_route_every_role(backend: Backend) {
         // Anonymous callers: public routes answer, the rest want a login.
         let (status, body) = call(&app, route.method, route.path, None, &case_id).await;
         if route.access == Access::Public {
-            assert_ne!(status, StatusCode::UNAUTHORIZED, "{} {} anonymous", route.method, route.path);
+            assert_ne!(body["code"], "unauthenticated", "{} {} anonymous: {status}", route.method, route.path);
         } else {
             assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")), "{} {}", route.method, route.path);
         }
@@ -93,7 +93,11 @@ async fn every_route_every_role(backend: Backend) {
                             assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{label}");
                         }
                     }
-                    Access::Staff | Access::Public => {
+                    Access::Public => {
+                        assert_ne!(body["code"], "unauthenticated", "{label}");
+                        assert_ne!(status, StatusCode::NOT_FOUND, "{label}");
+                    }
+                    Access::Staff => {
                         assert!(status != StatusCode::UNAUTHORIZED && status != StatusCode::NOT_FOUND, "{label}: {status} {body:?}");
                     }
                 }

@@ -140,7 +140,6 @@ pub mod tempdir {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub db: Db,
-    pub state: AppState,
     pub client: Client,
     /// Unit code → id.
     pub units: BTreeMap<String, String>,
@@ -220,16 +219,15 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = oneshot::channel::<()>();
-    let server_state = state.clone();
     let server = tokio::spawn(async move {
-        gongzhi_web::serve(listener, server_state, async {
+        gongzhi_web::serve(listener, state, async {
             let _ = rx.await;
         })
         .await
         .expect("server");
     });
     let client = Client::builder().build().expect("client");
-    TestApp { addr, db, state, client, units: codes, keys, shutdown: Some(tx), server: Some(server), backend, url, _dir: dir }
+    TestApp { addr, db, client, units: codes, keys, shutdown: Some(tx), server: Some(server), backend, url, _dir: dir }
 }
 
 /// A response: status and JSON body (Null when the body is not JSON).
@@ -293,10 +291,6 @@ impl TestApp {
 
     pub async fn act(&self, case: &str, user: &str, body: Value) -> Reply {
         self.post(&format!("/api/v1/cases/{case}/actions"), user, body).await
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     /// Stops the server gracefully and drops a PostgreSQL test database.
