@@ -75,7 +75,11 @@ impl Actor {
     /// The assignment under which the actor creates a case with one of `roles`,
     /// optionally at a named unit. Creation has no case yet, so the acting unit
     /// is the assignment's own unit.
-    pub fn creating_assignment(&self, roles: &[Role], at_unit: Option<&str>) -> Option<&Assignment> {
+    pub fn creating_assignment(
+        &self,
+        roles: &[Role],
+        at_unit: Option<&str>,
+    ) -> Option<&Assignment> {
         self.assignments
             .iter()
             .filter(|a| roles.contains(&a.role))
@@ -92,7 +96,11 @@ impl Actor {
     /// Scope paths for filtering lists in the database: a case is listed when its
     /// holder or area path starts with one of these.
     pub fn scope_paths(&self) -> Vec<String> {
-        let mut paths: Vec<String> = self.assignments.iter().map(|a| a.unit_path.clone()).collect();
+        let mut paths: Vec<String> = self
+            .assignments
+            .iter()
+            .map(|a| a.unit_path.clone())
+            .collect();
         paths.sort();
         paths.dedup();
         // A scope inside another adds nothing.
@@ -133,9 +141,18 @@ mod tests {
     #[test]
     fn scope_covers_holder_or_area() {
         let a = actor(&[(Role::Handler, "/c/d1/")]);
-        let in_holder = CaseScope { holder_path: "/c/d1/s1/".into(), area_path: None };
-        let in_area = CaseScope { holder_path: "/c/dept/".into(), area_path: Some("/c/d1/s1/g1/".into()) };
-        let outside = CaseScope { holder_path: "/c/d2/".into(), area_path: Some("/c/d2/s/".into()) };
+        let in_holder = CaseScope {
+            holder_path: "/c/d1/s1/".into(),
+            area_path: None,
+        };
+        let in_area = CaseScope {
+            holder_path: "/c/dept/".into(),
+            area_path: Some("/c/d1/s1/g1/".into()),
+        };
+        let outside = CaseScope {
+            holder_path: "/c/d2/".into(),
+            area_path: Some("/c/d2/s/".into()),
+        };
         assert!(a.can_see(&in_holder));
         assert!(a.can_see(&in_area));
         assert!(!a.can_see(&outside));
@@ -146,16 +163,24 @@ mod tests {
     #[test]
     fn acting_assignment_prefers_narrowest_scope() {
         let a = actor(&[(Role::Dispatcher, "/c/"), (Role::Dispatcher, "/c/d1/")]);
-        let case = CaseScope { holder_path: "/c/d1/s/".into(), area_path: None };
+        let case = CaseScope {
+            holder_path: "/c/d1/s/".into(),
+            area_path: None,
+        };
         assert_eq!(
-            a.acting_assignment(Role::Dispatcher, &case).map(|x| x.unit_path.as_str()),
+            a.acting_assignment(Role::Dispatcher, &case)
+                .map(|x| x.unit_path.as_str()),
             Some("/c/d1/")
         );
     }
 
     #[test]
     fn scope_paths_are_minimal() {
-        let a = actor(&[(Role::Handler, "/c/d1/"), (Role::Operator, "/c/"), (Role::Mediator, "/x/")]);
+        let a = actor(&[
+            (Role::Handler, "/c/d1/"),
+            (Role::Operator, "/c/"),
+            (Role::Mediator, "/x/"),
+        ]);
         assert_eq!(a.scope_paths(), vec!["/c/".to_string(), "/x/".to_string()]);
     }
 }

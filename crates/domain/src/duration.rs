@@ -42,3 +42,41 @@ impl std::fmt::Display for DurationRule {
         write!(f, "{} {}", self.amount, self.unit.as_str())
     }
 }
+
+impl std::str::FromStr for DurationRule {
+    type Err = String;
+
+    /// Parses the stored form, `"5 working_days"`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (amount, unit) = text
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| format!("{text:?}: expected AMOUNT UNIT"))?;
+        let amount: u32 = amount
+            .parse()
+            .map_err(|_| format!("{text:?}: bad amount"))?;
+        let unit =
+            DurationUnit::parse(unit.trim()).ok_or_else(|| format!("{text:?}: unknown unit"))?;
+        Ok(DurationRule { amount, unit })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_round_trip_through_text() {
+        for unit in [
+            DurationUnit::CalendarDays,
+            DurationUnit::WorkingDays,
+            DurationUnit::WorkingHours,
+        ] {
+            let rule = DurationRule { amount: 5, unit };
+            assert_eq!(rule.to_string().parse::<DurationRule>(), Ok(rule));
+        }
+        assert!("five working_days".parse::<DurationRule>().is_err());
+        assert!("5 fortnights".parse::<DurationRule>().is_err());
+        assert!("5".parse::<DurationRule>().is_err());
+    }
+}

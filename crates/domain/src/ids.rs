@@ -62,6 +62,17 @@ pub fn normalize_receipt_code(input: &str) -> Option<String> {
     ))
 }
 
+/// A receipt code from the thread's random generator.
+pub fn random_receipt_code() -> String {
+    new_receipt_code(&mut rand::thread_rng())
+}
+
+/// A fresh random salt (128 bits, hex) for hashing one case's personal data.
+pub fn new_salt() -> String {
+    let bytes: [u8; 16] = rand::thread_rng().r#gen();
+    hex::encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,9 +83,15 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         for _ in 0..200 {
             let code = new_receipt_code(&mut rng);
-            assert_eq!(normalize_receipt_code(&code).as_deref(), Some(code.as_str()));
+            assert_eq!(
+                normalize_receipt_code(&code).as_deref(),
+                Some(code.as_str())
+            );
             let lower = code.to_lowercase().replace('-', " ");
-            assert_eq!(normalize_receipt_code(&lower).as_deref(), Some(code.as_str()));
+            assert_eq!(
+                normalize_receipt_code(&lower).as_deref(),
+                Some(code.as_str())
+            );
             // Change one body symbol: the check symbol must reject it.
             let mut bytes = code.clone().into_bytes();
             bytes[0] = if bytes[0] == b'2' { b'3' } else { b'2' };
@@ -90,15 +107,4 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
     }
-}
-
-/// A receipt code from the thread's random generator.
-pub fn random_receipt_code() -> String {
-    new_receipt_code(&mut rand::thread_rng())
-}
-
-/// A fresh random salt (128 bits, hex) for hashing one case's personal data.
-pub fn new_salt() -> String {
-    let bytes: [u8; 16] = rand::thread_rng().r#gen();
-    hex::encode(bytes)
 }

@@ -182,7 +182,10 @@ mod tests {
         assert_eq!(&bytes[bytes.len() - 4..], &0u32.to_be_bytes());
         // Pinned leaf hash, cross-checked with an independent Python encoder: changing
         // the encoding must be a deliberate, versioned act.
-        assert_eq!(sample().leaf_hash_hex(), "a0d996070c464b8b82787809186e8708b02b7cabe2c7929bffe59e9c669f115e");
+        assert_eq!(
+            sample().leaf_hash_hex(),
+            "a0d996070c464b8b82787809186e8708b02b7cabe2c7929bffe59e9c669f115e"
+        );
     }
 
     #[test]

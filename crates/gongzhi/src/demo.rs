@@ -14,7 +14,7 @@ use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::geometry_to_geojson;
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
-use gongzhi_store::{Db, NewCase, NewUnit, Place, act_tx, create_case_tx};
+use gongzhi_store::{Db, NewCase, NewUnit, Place, Rules, act_tx, create_case_tx};
 
 /// The demo's fixed seed: same seed, same city.
 pub const DEMO_SEED: u64 = 2026;
@@ -23,7 +23,11 @@ const CASES_PER_TRANSACTION: usize = 200;
 
 /// Loads the demo city into an empty database; leaves a non-empty one alone.
 /// Returns the text to print: the demo logins.
-pub async fn load_demo_if_empty(db: &Db, packs: &PackSet, calendar: &WorkCalendar) -> Result<String> {
+pub async fn load_demo_if_empty(
+    db: &Db,
+    packs: &PackSet,
+    calendar: &WorkCalendar,
+) -> Result<String> {
     let city = generate_city(DEMO_SEED, now_micros());
     if db.unit_count().await? == 0 {
         load(db, packs, calendar, &city).await?;
@@ -32,13 +36,27 @@ pub async fn load_demo_if_empty(db: &Db, packs: &PackSet, calendar: &WorkCalenda
     }
     let mut text = format!("demo logins (password {DEMO_PASSWORD}):");
     for user in &city.users {
-        let roles: Vec<String> = user.roles.iter().map(|(r, _)| r.name_zh().to_string()).collect();
-        text.push_str(&format!("\n  {:<22} {} {}", user.username, user.display_name, roles.join("/")));
+        let roles: Vec<String> = user
+            .roles
+            .iter()
+            .map(|(r, _)| r.name_zh().to_string())
+            .collect();
+        text.push_str(&format!(
+            "\n  {:<22} {} {}",
+            user.username,
+            user.display_name,
+            roles.join("/")
+        ));
     }
     Ok(text)
 }
 
-async fn load(db: &Db, packs: &PackSet, calendar: &WorkCalendar, city: &gongzhi_domain::demo::DemoCity) -> Result<()> {
+async fn load(
+    db: &Db,
+    packs: &PackSet,
+    calendar: &WorkCalendar,
+    city: &gongzhi_domain::demo::DemoCity,
+) -> Result<()> {
     let started = std::time::Instant::now();
     let units: Vec<NewUnit> = city
         .units
@@ -50,8 +68,12 @@ async fn load(db: &Db, packs: &PackSet, calendar: &WorkCalendar, city: &gongzhi_
             code: u.code.clone(),
             name: u.name.clone(),
             geometry: u.shape.as_ref().and_then(|s| {
-                s.bounding_rect()
-                    .map(|r| (geometry_to_geojson(s).to_string(), [r.min().x, r.min().y, r.max().x, r.max().y]))
+                s.bounding_rect().map(|r| {
+                    (
+                        geometry_to_geojson(s).to_string(),
+                        [r.min().x, r.min().y, r.max().x, r.max().y],
+                    )
+                })
             }),
         })
         .collect();
@@ -62,7 +84,9 @@ async fn load(db: &Db, packs: &PackSet, calendar: &WorkCalendar, city: &gongzhi_
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
     for user in &city.users {
-        let created = db.create_user(&user.username, &user.display_name, Some(&hash)).await?;
+        let created = db
+            .create_user(&user.username, &user.display_name, Some(&hash))
+            .await?;
         for (role, unit) in &user.roles {
             db.grant_role(&created.id, *role, unit).await?;
         }
@@ -81,13 +105,17 @@ async fn load(db: &Db, packs: &PackSet, calendar: &WorkCalendar, city: &gongzhi_
         display_name: system.display_name.clone(),
         assignments: [Role::Operator, Role::Dispatcher, Role::Handler]
             .into_iter()
-            .map(|role| Assignment { role, unit_id: city_unit.id.clone(), unit_path: format!("/{}/", city_unit.id) })
+            .map(|role| Assignment {
+                role,
+                unit_id: city_unit.id.clone(),
+                unit_path: format!("/{}/", city_unit.id),
+            })
             .collect(),
     };
     for chunk in city.case_seeds.chunks(CASES_PER_TRANSACTION) {
         let mut tx = db.begin_write().await?;
         for seed in chunk {
-            replay(&mut tx, packs, calendar, &actor, seed).await?;
+            replay(&mut tx, Rules { packs, calendar }, &actor, seed).await?;
         }
         tx.commit().await?;
     }
@@ -102,13 +130,15 @@ async fn load(db: &Db, packs: &PackSet, calendar: &WorkCalendar, city: &gongzhi_
 }
 
 fn fields(pairs: &[(&str, &str)]) -> Map<String, Value> {
-    pairs.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect()
 }
 
 async fn replay(
     tx: &mut gongzhi_store::Tx,
-    packs: &PackSet,
-    calendar: &WorkCalendar,
+    rules: Rules<'_>,
     actor: &Actor,
     seed: &DemoCaseSeed,
 ) -> Result<()> {
@@ -118,25 +148,40 @@ async fn replay(
         case_type: "item".into(),
         request: ActionRequest {
             action: "create".into(),
-            fields: fields(&[("title", &title), ("description", &seed.description), ("category", &seed.category)]),
+            fields: fields(&[
+                ("title", &title),
+                ("description", &seed.description),
+                ("category", &seed.category),
+            ]),
             reason: None,
             target_unit: None,
         },
-        place: Place { lng: Some(seed.lng), lat: Some(seed.lat), area_unit_id: Some(seed.grid_id.clone()) },
+        place: Place {
+            lng: Some(seed.lng),
+            lat: Some(seed.lat),
+            area_unit_id: Some(seed.grid_id.clone()),
+        },
         acting_unit: None,
     };
-    let acted = create_case_tx(tx, packs, calendar, actor, new, seed.created_at)
+    let acted = create_case_tx(tx, rules, actor, new, seed.created_at)
         .await
         .map_err(|e| anyhow::anyhow!("demo case {title}: {e}"))?;
     for step in &seed.history {
         let (action, at, target, extra) = match step {
-            DemoStep::Dispatched { at, to_unit_id } => ("assign", *at, Some(to_unit_id.clone()), Map::new()),
+            DemoStep::Dispatched { at, to_unit_id } => {
+                ("assign", *at, Some(to_unit_id.clone()), Map::new())
+            }
             DemoStep::Accepted { at } => ("accept", *at, None, Map::new()),
             DemoStep::Resolved { at, note } => ("report", *at, None, fields(&[("result", note)])),
             DemoStep::Closed { at } => ("close", *at, None, Map::new()),
         };
-        let request = ActionRequest { action: action.into(), fields: extra, reason: None, target_unit: target };
-        act_tx(tx, packs, calendar, actor, &acted.case_id, request, None, at)
+        let request = ActionRequest {
+            action: action.into(),
+            fields: extra,
+            reason: None,
+            target_unit: target,
+        };
+        act_tx(tx, rules, actor, &acted.case_id, request, None, at)
             .await
             .map_err(|e| anyhow::anyhow!("demo case {title}, {action}: {e}"))?;
     }

@@ -3,7 +3,9 @@
 
 use geo::BoundingRect;
 
-use gongzhi_domain::places::{FeatureRejection, ImportMapping, ImportReport, geometry_to_geojson, parse_feature_collection};
+use gongzhi_domain::places::{
+    FeatureRejection, ImportMapping, ImportReport, geometry_to_geojson, parse_feature_collection,
+};
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{Db, NewUnit, StoreError};
 
@@ -18,20 +20,34 @@ pub enum GridImportError {
 
 /// Validates the whole file against the mapping and the units in the database,
 /// then inserts every grid in one transaction. Returns how many were imported.
-pub async fn import_grids(db: &Db, text: &str, mapping: &ImportMapping) -> Result<usize, GridImportError> {
+pub async fn import_grids(
+    db: &Db,
+    text: &str,
+    mapping: &ImportMapping,
+) -> Result<usize, GridImportError> {
     let features = parse_feature_collection(text, mapping).map_err(GridImportError::Rejected)?;
     let mut rejected = Vec::new();
     let mut units = Vec::with_capacity(features.len());
     for feature in features {
-        let reject = |reason: String| FeatureRejection { index: feature.index, code: Some(feature.code.clone()), reason };
+        let reject = |reason: String| FeatureRejection {
+            index: feature.index,
+            code: Some(feature.code.clone()),
+            reason,
+        };
         if db.unit_by_code(&feature.code).await?.is_some() {
-            rejected.push(reject(format!("a unit with code {} already exists", feature.code)));
+            rejected.push(reject(format!(
+                "a unit with code {} already exists",
+                feature.code
+            )));
             continue;
         }
         let parent = match db.unit_by_code(&feature.parent_code).await? {
             Some(p) => p,
             None => {
-                rejected.push(reject(format!("parent unit {} does not exist", feature.parent_code)));
+                rejected.push(reject(format!(
+                    "parent unit {} does not exist",
+                    feature.parent_code
+                )));
                 continue;
             }
         };
@@ -60,7 +76,10 @@ pub async fn import_grids(db: &Db, text: &str, mapping: &ImportMapping) -> Resul
         });
     }
     if !rejected.is_empty() {
-        return Err(GridImportError::Rejected(ImportReport { rejected, top_level: None }));
+        return Err(GridImportError::Rejected(ImportReport {
+            rejected,
+            top_level: None,
+        }));
     }
     Ok(db.insert_units(units).await?)
 }

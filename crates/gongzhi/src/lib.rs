@@ -13,7 +13,10 @@ use gongzhi_domain::pack::{PackErrors, PackSet};
 use gongzhi_store::Db;
 
 /// Packs shipped inside the binary: (file name, TOML text).
-pub const BUILTIN_PACKS: &[(&str, &str)] = &[("packs/generic/pack.toml", include_str!("../../../packs/generic/pack.toml"))];
+pub const BUILTIN_PACKS: &[(&str, &str)] = &[(
+    "packs/generic/pack.toml",
+    include_str!("../../../packs/generic/pack.toml"),
+)];
 
 /// Where things live and how the server behaves.
 #[derive(Debug, Clone)]
@@ -37,7 +40,8 @@ impl Settings {
 
 /// Creates the data folder (owner-only where the platform allows).
 pub fn ensure_data_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating data folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data folder {}", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -52,7 +56,9 @@ pub async fn open_database(settings: &Settings) -> Result<Db> {
     if url.starts_with("sqlite:") {
         ensure_data_dir(&settings.data_dir)?;
     }
-    let db = Db::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
+    let db = Db::connect(&url)
+        .await
+        .with_context(|| format!("opening database {}", redact(&url)))?;
     let applied = db.migrate().await.context("migrating the database")?;
     if !applied.is_empty() {
         tracing::info!(?applied, "database migrated");
@@ -81,7 +87,8 @@ pub fn read_pack_dir(dir: &Path) -> Result<Vec<(String, String)>> {
     files.sort();
     let mut out = Vec::with_capacity(files.len());
     for path in files {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         out.push((path.display().to_string(), text));
     }
     Ok(out)
@@ -102,8 +109,10 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// The built-in packs plus those in `dirs`, validated together: any problem
 /// anywhere and nothing loads.
 pub fn load_packs(dirs: &[PathBuf]) -> Result<std::result::Result<PackSet, PackErrors>> {
-    let mut sources: Vec<(String, String)> =
-        BUILTIN_PACKS.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    let mut sources: Vec<(String, String)> = BUILTIN_PACKS
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
     for dir in dirs {
         sources.extend(read_pack_dir(dir)?);
     }
@@ -113,8 +122,10 @@ pub fn load_packs(dirs: &[PathBuf]) -> Result<std::result::Result<PackSet, PackE
 /// The working-day calendar: built-in holiday data, plus any
 /// `DATA/calendar/*.json` year files (holiday-cn format) a city has added.
 pub fn load_calendar(settings: &Settings) -> Result<WorkCalendar> {
-    let tz = WorkCalendar::parse_tz(&settings.time_zone).map_err(|e| anyhow::anyhow!("time zone: {e}"))?;
-    let hours = OfficeHours::parse(&settings.office_hours).map_err(|e| anyhow::anyhow!("office hours: {e}"))?;
+    let tz = WorkCalendar::parse_tz(&settings.time_zone)
+        .map_err(|e| anyhow::anyhow!("time zone: {e}"))?;
+    let hours = OfficeHours::parse(&settings.office_hours)
+        .map_err(|e| anyhow::anyhow!("office hours: {e}"))?;
     let mut calendar = WorkCalendar::new(tz, hours);
     let dir = settings.data_dir.join("calendar");
     if dir.is_dir() {
@@ -142,5 +153,12 @@ pub async fn prepare(settings: &Settings) -> Result<(Db, PackSet, WorkCalendar)>
     };
     let calendar = load_calendar(settings)?;
     let db = open_database(settings).await?;
+    let recomputed = db.recompute_provisional_deadlines(&calendar).await?;
+    if recomputed > 0 {
+        tracing::info!(
+            recomputed,
+            "provisional deadlines recomputed with the loaded calendar"
+        );
+    }
     Ok((db, packs, calendar))
 }

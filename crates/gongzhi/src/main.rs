@@ -8,13 +8,17 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use gongzhi::{Settings, demo, grids, open_database, prepare, read_pack_dir};
+use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::ImportMapping;
 use gongzhi_domain::role::Role;
-use gongzhi_domain::pack::PackSet;
 use gongzhi_web::{AppState, ServerConfig};
 
 #[derive(Parser)]
-#[command(name = "gongzhi", version, about = "共治 gongzhi: one window for a city's requests, disputes and cases")]
+#[command(
+    name = "gongzhi",
+    version,
+    about = "共治 gongzhi: one window for a city's requests, disputes and cases"
+)]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -25,19 +29,39 @@ struct Cli {
 #[derive(Args)]
 struct Common {
     /// Data folder: the embedded database, keys, files.
-    #[arg(long, global = true, env = "GONGZHI_DATA", default_value = "./gongzhi-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "GONGZHI_DATA",
+        default_value = "./gongzhi-data"
+    )]
     data: PathBuf,
     /// Database URL: sqlite://PATH (default: DATA/gongzhi.db) or postgres://...
     #[arg(long, global = true, env = "GONGZHI_DATABASE")]
     database: Option<String>,
     /// Extra pack folders (TOML), loaded after the built-in packs.
-    #[arg(long = "packs", global = true, env = "GONGZHI_PACKS", value_delimiter = ',')]
+    #[arg(
+        long = "packs",
+        global = true,
+        env = "GONGZHI_PACKS",
+        value_delimiter = ','
+    )]
     packs: Vec<PathBuf>,
     /// Time zone of office hours and working days.
-    #[arg(long, global = true, env = "GONGZHI_TIME_ZONE", default_value = "Asia/Shanghai")]
+    #[arg(
+        long,
+        global = true,
+        env = "GONGZHI_TIME_ZONE",
+        default_value = "Asia/Shanghai"
+    )]
     time_zone: String,
     /// Office hours of a working day.
-    #[arg(long, global = true, env = "GONGZHI_OFFICE_HOURS", default_value = "09:00-12:00,13:30-18:00")]
+    #[arg(
+        long,
+        global = true,
+        env = "GONGZHI_OFFICE_HOURS",
+        default_value = "09:00-12:00,13:30-18:00"
+    )]
     office_hours: String,
 }
 
@@ -122,8 +146,9 @@ fn read_password() -> Result<String> {
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GONGZHI_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("GONGZHI_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -136,18 +161,40 @@ async fn main() -> Result<()> {
         office_hours: cli.common.office_hours.clone(),
     };
     match cli.command {
-        Command::Serve { listen, demo: with_demo, secure_cookies } => serve(&settings, &listen, with_demo, secure_cookies).await,
+        Command::Serve {
+            listen,
+            demo: with_demo,
+            secure_cookies,
+        } => serve(&settings, &listen, with_demo, secure_cookies).await,
         Command::Migrate => {
             let db = open_database(&settings).await?;
-            println!("database is up to date ({})", gongzhi::redact(&settings.database_url()));
+            println!(
+                "database is up to date ({})",
+                gongzhi::redact(&settings.database_url())
+            );
             db.close().await;
             Ok(())
         }
         Command::User { command } => user(&settings, command).await,
-        Command::Import { command: ImportCommand::Grids { file, name_property, code_property, parent_property, parent } } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        Command::Import {
+            command:
+                ImportCommand::Grids {
+                    file,
+                    name_property,
+                    code_property,
+                    parent_property,
+                    parent,
+                },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             let db = open_database(&settings).await?;
-            let mapping = ImportMapping { name_property, code_property, parent_property, default_parent: parent };
+            let mapping = ImportMapping {
+                name_property,
+                code_property,
+                parent_property,
+                default_parent: parent,
+            };
             match grids::import_grids(&db, &text, &mapping).await {
                 Ok(n) => {
                     println!("imported {n} grids from {}", file.display());
@@ -161,15 +208,25 @@ async fn main() -> Result<()> {
             if sources.is_empty() {
                 bail!("no .toml files in {}", dir.display());
             }
-            // Checked together with the built-in packs, as the server loads them.
-            let mut all: Vec<(String, String)> =
-                gongzhi::BUILTIN_PACKS.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
-            all.retain(|(n, _)| !sources.iter().any(|(s, _)| s.ends_with(n.as_str())));
+            // Checked together with the built-in packs, as the server loads them
+            // (a copy of a built-in pack in DIR stands for itself).
+            let mut all: Vec<(String, String)> = gongzhi::BUILTIN_PACKS
+                .iter()
+                .filter(|(_, text)| !sources.iter().any(|(_, s)| s == text))
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect();
             all.extend(sources);
             match PackSet::from_sources(&all) {
                 Ok(set) => {
                     for t in set.case_types() {
-                        println!("ok  {}/{}  {} states, {} actions, {} fields", t.pack_id, t.id, t.states.len(), t.actions.len(), t.fields.len());
+                        println!(
+                            "ok  {}/{}  {} states, {} actions, {} fields",
+                            t.pack_id,
+                            t.id,
+                            t.states.len(),
+                            t.actions.len(),
+                            t.fields.len()
+                        );
                     }
                     Ok(())
                 }
@@ -182,16 +239,35 @@ async fn main() -> Result<()> {
     }
 }
 
-async fn serve(settings: &Settings, listen: &str, with_demo: bool, secure_cookies: bool) -> Result<()> {
+async fn serve(
+    settings: &Settings,
+    listen: &str,
+    with_demo: bool,
+    secure_cookies: bool,
+) -> Result<()> {
     let started = Instant::now();
-    let addr: SocketAddr = listen.parse().with_context(|| format!("--listen {listen}: expected HOST:PORT"))?;
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen}: expected HOST:PORT"))?;
     let (db, packs, calendar) = prepare(settings).await?;
-    let logins = if with_demo { Some(demo::load_demo_if_empty(&db, &packs, &calendar).await?) } else { None };
-    let config = ServerConfig { secure_cookies, ..ServerConfig::default() };
+    let logins = if with_demo {
+        Some(demo::load_demo_if_empty(&db, &packs, &calendar).await?)
+    } else {
+        None
+    };
+    let config = ServerConfig {
+        secure_cookies,
+        ..ServerConfig::default()
+    };
     let state = AppState::new(db.clone(), packs, calendar, config).await?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;
-    println!("gongzhi {} listening on http://{local}/", env!("CARGO_PKG_VERSION"));
+    println!(
+        "gongzhi {} listening on http://{local}/",
+        env!("CARGO_PKG_VERSION")
+    );
     println!("database: {}", gongzhi::redact(&settings.database_url()));
     if let Some(summary) = logins {
         println!("{summary}");
@@ -227,17 +303,31 @@ async fn shutdown_signal() {
 async fn user(settings: &Settings, command: UserCommand) -> Result<()> {
     let db = open_database(settings).await?;
     match command {
-        UserCommand::Add { username, name, roles } => {
+        UserCommand::Add {
+            username,
+            name,
+            roles,
+        } => {
             let mut grants = Vec::new();
             for spec in &roles {
-                let (role, code) = spec.split_once('@').with_context(|| format!("--role {spec}: expected ROLE@UNIT_CODE"))?;
-                let role = Role::parse(role).with_context(|| format!("--role {spec}: unknown role {role}"))?;
-                let unit = db.unit_by_code(code).await?.with_context(|| format!("--role {spec}: no unit with code {code}"))?;
+                let (role, code) = spec
+                    .split_once('@')
+                    .with_context(|| format!("--role {spec}: expected ROLE@UNIT_CODE"))?;
+                let role = Role::parse(role)
+                    .with_context(|| format!("--role {spec}: unknown role {role}"))?;
+                let unit = db
+                    .unit_by_code(code)
+                    .await?
+                    .with_context(|| format!("--role {spec}: no unit with code {code}"))?;
                 grants.push((role, unit.id));
             }
             let password = read_password()?;
-            let hash = gongzhi_web::auth::hash_password(password).await.map_err(|e| anyhow::anyhow!(e.message))?;
-            let user = db.create_user(&username, name.as_deref().unwrap_or(&username), Some(&hash)).await?;
+            let hash = gongzhi_web::auth::hash_password(password)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let user = db
+                .create_user(&username, name.as_deref().unwrap_or(&username), Some(&hash))
+                .await?;
             for (role, unit) in grants {
                 db.grant_role(&user.id, role, &unit).await?;
             }
@@ -245,13 +335,19 @@ async fn user(settings: &Settings, command: UserCommand) -> Result<()> {
         }
         UserCommand::Passwd { username } => {
             let password = read_password()?;
-            let hash = gongzhi_web::auth::hash_password(password).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            let hash = gongzhi_web::auth::hash_password(password)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
             db.set_password_hash(&username, &hash).await?;
             println!("password changed for {username}; their sessions were ended");
         }
         UserCommand::List => {
             for u in db.users_with_roles().await? {
-                let roles: Vec<String> = u.roles.iter().map(|g| format!("{}@{}", g.role.as_str(), g.unit_code)).collect();
+                let roles: Vec<String> = u
+                    .roles
+                    .iter()
+                    .map(|g| format!("{}@{}", g.role.as_str(), g.unit_code))
+                    .collect();
                 println!(
                     "{:<24} {:<16} {:<7} {}{}",
                     u.user.username,

@@ -11,7 +11,9 @@ use thiserror::Error;
 
 use gongzhi_domain::access::{Actor, CaseScope};
 use gongzhi_domain::calendar::WorkCalendar;
-use gongzhi_domain::engine::{self, ActionRequest, CaseSnapshot, EngineError, TargetDecision, Transition};
+use gongzhi_domain::engine::{
+    self, ActionRequest, CaseSnapshot, EngineError, TargetDecision, Transition,
+};
 use gongzhi_domain::ids::{new_id, new_salt, random_receipt_code};
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
 use gongzhi_domain::pack::{DeadlineDef, EscalateTo, Expiry, PackSet};
@@ -45,7 +47,17 @@ impl From<sqlx::Error> for ActError {
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ActError {
-    ActError::Invalid { field: field.to_string(), message: message.into() }
+    ActError::Invalid {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// The rules an action is decided under: the loaded packs and the calendar.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub packs: &'a PackSet,
+    pub calendar: &'a WorkCalendar,
 }
 
 /// Where a new case lies: a point and the unit (usually a grid) it falls in.
@@ -120,7 +132,10 @@ pub struct CaseScopeRecord {
 
 impl CaseRecord {
     pub fn access_scope(&self) -> CaseScope {
-        CaseScope { holder_path: self.scope.holder_path.clone(), area_path: self.scope.area_path.clone() }
+        CaseScope {
+            holder_path: self.scope.holder_path.clone(),
+            area_path: self.scope.area_path.clone(),
+        }
     }
 }
 
@@ -312,6 +327,11 @@ async fn close_deadlines_tx(tx: &mut Tx, case_id: &str, at: Micros) -> Result<()
     Ok(())
 }
 
+/// The warning time: `ratio` of the way from the start to the due time.
+fn warn_time(start: Micros, due: Micros, ratio: f64) -> Micros {
+    start + ((due - start) as f64 * ratio).round() as i64
+}
+
 async fn open_deadline_tx(
     tx: &mut Tx,
     calendar: &WorkCalendar,
@@ -321,9 +341,7 @@ async fn open_deadline_tx(
     at: Micros,
 ) -> Result<(), StoreError> {
     let due = calendar.due(at, def.rule);
-    let warn_at = def
-        .warn_at
-        .map(|ratio| at + (((due.at - at) as f64) * ratio).round() as i64);
+    let warn_at = def.warn_at.map(|ratio| warn_time(at, due.at, ratio));
     with_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO deadlines (id, case_id, state, rule, calendar_version, started_at, due_at, warn_ratio, warn_at, provisional, on_expiry, status) \
@@ -346,6 +364,17 @@ async fn open_deadline_tx(
     Ok(())
 }
 
+/// A deadline whose warning or due time has come.
+struct DueDeadline {
+    id: String,
+    case_id: String,
+    due_at: Option<i64>,
+    warn_at: Option<i64>,
+    warned_at: Option<i64>,
+    on_expiry: String,
+    state: String,
+}
+
 /// The outcome of an accepted action.
 #[derive(Debug, Clone)]
 pub struct Acted {
@@ -357,14 +386,13 @@ impl Db {
     /// Creates a case through the pack's creation action, at time `at`.
     pub async fn create_case(
         &self,
-        packs: &PackSet,
-        calendar: &WorkCalendar,
+        rules: Rules<'_>,
         actor: &Actor,
         new: NewCase,
         at: Micros,
     ) -> Result<Acted, ActError> {
         let mut tx = self.begin_write().await?;
-        let acted = create_case_tx(&mut tx, packs, calendar, actor, new, at).await?;
+        let acted = create_case_tx(&mut tx, rules, actor, new, at).await?;
         tx.commit().await?;
         Ok(acted)
     }
@@ -373,8 +401,7 @@ impl Db {
     /// must match the case's version (optimistic concurrency for forms).
     pub async fn act(
         &self,
-        packs: &PackSet,
-        calendar: &WorkCalendar,
+        rules: Rules<'_>,
         actor: &Actor,
         case_id: &str,
         request: ActionRequest,
@@ -382,14 +409,27 @@ impl Db {
         at: Micros,
     ) -> Result<Acted, ActError> {
         let mut tx = self.begin_write().await?;
-        let acted = act_tx(&mut tx, packs, calendar, actor, case_id, request, expected_version, at).await?;
+        let acted = act_tx(
+            &mut tx,
+            rules,
+            actor,
+            case_id,
+            request,
+            expected_version,
+            at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(acted)
     }
 
     /// A case as the actor may see it, or `None` if it does not exist or lies
     /// outside every scope of the actor.
-    pub async fn case_for(&self, actor: &Actor, case_id: &str) -> Result<Option<CaseRecord>, StoreError> {
+    pub async fn case_for(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+    ) -> Result<Option<CaseRecord>, StoreError> {
         let case = self.case_unscoped(case_id).await?;
         Ok(case.filter(|c| actor.can_see(&c.access_scope())))
     }
@@ -406,7 +446,11 @@ impl Db {
     }
 
     /// Cases inside the actor's scopes, newest first.
-    pub async fn cases_for(&self, actor: &Actor, filter: &CaseFilter) -> Result<Vec<CaseRecord>, StoreError> {
+    pub async fn cases_for(
+        &self,
+        actor: &Actor,
+        filter: &CaseFilter,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
         let scopes = actor.scope_paths();
         if scopes.is_empty() {
             return Ok(Vec::new());
@@ -432,7 +476,11 @@ impl Db {
             sql.push_str(&format!(" AND c.holder_unit_id = ${next}"));
             next += 1;
         }
-        sql.push_str(&format!(" ORDER BY c.created_at DESC, c.id DESC LIMIT ${} OFFSET ${}", next, next + 1));
+        sql.push_str(&format!(
+            " ORDER BY c.created_at DESC, c.id DESC LIMIT ${} OFFSET ${}",
+            next,
+            next + 1
+        ));
         with_pool!(self, pool => {
             let mut q = sqlx::query(&sql);
             for s in &scopes {
@@ -508,7 +556,11 @@ impl Db {
     }
 
     /// Every log entry in order, as stored (for verification and proofs).
-    pub async fn log_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<(LogEntry, String)>, StoreError> {
+    pub async fn log_entries(
+        &self,
+        from_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<(LogEntry, String)>, StoreError> {
         with_pool!(self, pool => {
             let rows = sqlx::query("SELECT * FROM log_entries WHERE seq >= $1 ORDER BY seq LIMIT $2")
                 .bind(from_seq)
@@ -572,11 +624,56 @@ impl Db {
         })
     }
 
+    /// Recomputes open deadlines that were provisional (they reached into a year
+    /// without holiday data) with the calendar as now loaded. Returns how many
+    /// changed. Run at start-up, after new holiday years are loaded.
+    pub async fn recompute_provisional_deadlines(
+        &self,
+        calendar: &WorkCalendar,
+    ) -> Result<usize, StoreError> {
+        let rows: Vec<(String, String, i64, Option<f64>)> = with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, rule, started_at, warn_ratio FROM deadlines WHERE status = 'active' AND provisional = 1",
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((r.try_get("id")?, r.try_get("rule")?, r.try_get("started_at")?, r.try_get("warn_ratio")?));
+            }
+            out
+        });
+        let mut changed = 0;
+        for (id, rule_text, started_at, warn_ratio) in rows {
+            let rule: gongzhi_domain::duration::DurationRule = rule_text
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("deadline {id}: {e}")))?;
+            let due = calendar.due(started_at, rule);
+            let warn_at = warn_ratio.map(|ratio| warn_time(started_at, due.at, ratio));
+            let n = with_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE deadlines SET due_at = $1, warn_at = $2, provisional = $3, calendar_version = $4 \
+                     WHERE id = $5 AND status = 'active'",
+                )
+                .bind(due.at)
+                .bind(warn_at)
+                .bind(i64::from(due.provisional))
+                .bind(calendar.version())
+                .bind(&id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            changed += n as usize;
+        }
+        Ok(changed)
+    }
+
     /// Fires every deadline warning and expiry due at `now`, each exactly once:
     /// the conditional UPDATE that claims a deadline is what makes it once, even
     /// with several workers. Returns how many fired.
     pub async fn fire_due_deadlines(&self, now: Micros, batch: i64) -> Result<usize, StoreError> {
-        let due: Vec<(String, String, Option<i64>, Option<i64>, Option<i64>, String, String)> = with_pool!(self, pool => {
+        let due: Vec<DueDeadline> = with_pool!(self, pool => {
             let rows = sqlx::query(
                 "SELECT id, case_id, due_at, warn_at, warned_at, on_expiry, state FROM deadlines \
                  WHERE status = 'active' AND (due_at <= $1 OR (warn_at <= $1 AND warned_at IS NULL)) \
@@ -588,13 +685,29 @@ impl Db {
             .await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
-                out.push((r.try_get("id")?, r.try_get("case_id")?, r.try_get("due_at")?, r.try_get("warn_at")?,
-                          r.try_get("warned_at")?, r.try_get("on_expiry")?, r.try_get("state")?));
+                out.push(DueDeadline {
+                    id: r.try_get("id")?,
+                    case_id: r.try_get("case_id")?,
+                    due_at: r.try_get("due_at")?,
+                    warn_at: r.try_get("warn_at")?,
+                    warned_at: r.try_get("warned_at")?,
+                    on_expiry: r.try_get("on_expiry")?,
+                    state: r.try_get("state")?,
+                });
             }
             out
         });
         let mut fired = 0;
-        for (id, case_id, due_at, warn_at, warned_at, on_expiry, state) in due {
+        for DueDeadline {
+            id,
+            case_id,
+            due_at,
+            warn_at,
+            warned_at,
+            on_expiry,
+            state,
+        } in due
+        {
             let mut tx = self.begin_write().await?;
             let expired = due_at.is_some_and(|d| d <= now);
             let claimed = if expired {
@@ -614,7 +727,9 @@ impl Db {
                 continue;
             }
             let Some(case) = load_case_tx(&mut tx, &case_id).await? else {
-                return Err(StoreError::Corrupt(format!("deadline {id} of missing case {case_id}")));
+                return Err(StoreError::Corrupt(format!(
+                    "deadline {id} of missing case {case_id}"
+                )));
             };
             let mut changes = Map::new();
             let action;
@@ -632,7 +747,10 @@ impl Db {
                                 sqlx::query("UPDATE cases SET overdue_since = $1, version = version + 1, updated_at = $2 WHERE id = $3")
                                     .bind(due_at).bind(now).bind(&case_id).execute(conn).await?;
                             });
-                            changes.insert("overdue_since".into(), json!({"before": null, "after": due_at}));
+                            changes.insert(
+                                "overdue_since".into(),
+                                json!({"before": null, "after": due_at}),
+                            );
                         }
                         None
                     }
@@ -647,22 +765,28 @@ impl Db {
                         sqlx::query("UPDATE cases SET holder_unit_id = $1, overdue_since = COALESCE(overdue_since, $2), version = version + 1, updated_at = $3 WHERE id = $4")
                             .bind(&holder).bind(due_at).bind(now).bind(&case_id).execute(conn).await?;
                     });
-                    changes.insert("holder_unit_id".into(), json!({"before": case.holder_unit_id, "after": holder}));
+                    changes.insert(
+                        "holder_unit_id".into(),
+                        json!({"before": case.holder_unit_id, "after": holder}),
+                    );
                 }
             }
-            append_log(&mut tx, LogEntry {
-                seq: 0,
-                id: new_id(),
-                case_id: case_id.clone(),
-                at: now,
-                actor_id: None,
-                actor_unit_id: None,
-                action: action.to_string(),
-                from_state: Some(state.clone()),
-                to_state: case.state.clone(),
-                changes: canonical_json(&Value::Object(changes)),
-                reason: None,
-            })
+            append_log(
+                &mut tx,
+                LogEntry {
+                    seq: 0,
+                    id: new_id(),
+                    case_id: case_id.clone(),
+                    at: now,
+                    actor_id: None,
+                    actor_unit_id: None,
+                    action: action.to_string(),
+                    from_state: Some(state.clone()),
+                    to_state: case.state.clone(),
+                    changes: canonical_json(&Value::Object(changes)),
+                    reason: None,
+                },
+            )
             .await?;
             tx.commit().await?;
             fired += 1;
@@ -675,23 +799,30 @@ impl Db {
 /// to batch many cases in one commit).
 pub async fn create_case_tx(
     tx: &mut Tx,
-    packs: &PackSet,
-    calendar: &WorkCalendar,
+    rules: Rules<'_>,
     actor: &Actor,
     new: NewCase,
     at: Micros,
 ) -> Result<Acted, ActError> {
-    let case_type = packs.case_type(&new.pack, &new.case_type).ok_or_else(|| ActError::UnknownCaseType {
-        pack: new.pack.clone(),
-        case_type: new.case_type.clone(),
-    })?;
+    let case_type = rules
+        .packs
+        .case_type(&new.pack, &new.case_type)
+        .ok_or_else(|| ActError::UnknownCaseType {
+            pack: new.pack.clone(),
+            case_type: new.case_type.clone(),
+        })?;
     let creation = case_type.creation_action();
     if new.request.action != creation.id {
-        return Err(EngineError::UnknownAction { action: new.request.action.clone() }.into());
+        return Err(EngineError::UnknownAction {
+            action: new.request.action.clone(),
+        }
+        .into());
     }
     let assignment = actor
         .creating_assignment(&creation.roles, new.acting_unit.as_deref())
-        .ok_or(EngineError::RoleNotAllowed { action: creation.id.clone() })?
+        .ok_or(EngineError::RoleNotAllowed {
+            action: creation.id.clone(),
+        })?
         .clone();
     let transition = engine::decide(case_type, None, &new.request, &[assignment.role])?;
     validate_place(&new.place)?;
@@ -715,8 +846,12 @@ pub async fn create_case_tx(
         }
         receipt = random_receipt_code();
     }
-    let fields_text = serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
-    let terminal = case_type.states.get(&transition.to_state).is_some_and(|s| s.terminal);
+    let fields_text =
+        serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
+    let terminal = case_type
+        .states
+        .get(&transition.to_state)
+        .is_some_and(|s| s.terminal);
     with_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO cases (id, receipt_code, pack_id, pack_version, case_type, state, fields, holder_unit_id, area_unit_id, \
@@ -741,27 +876,33 @@ pub async fn create_case_tx(
         .await?;
     });
     if let Some(def) = &transition.enter_deadline {
-        open_deadline_tx(tx, calendar, &case_id, &transition.to_state, def, at).await?;
+        open_deadline_tx(tx, rules.calendar, &case_id, &transition.to_state, def, at).await?;
     }
     let mut extra = vec![("holder_unit_id", Value::Null, Value::String(holder.clone()))];
     if let Some(area) = &new.place.area_unit_id {
         extra.push(("area_unit_id", Value::Null, Value::String(area.clone())));
     }
-    let entry = append_log(tx, LogEntry {
-        seq: 0,
-        id: new_id(),
-        case_id: case_id.clone(),
-        at,
-        actor_id: Some(actor.user_id.clone()),
-        actor_unit_id: Some(assignment.unit_id.clone()),
-        action: transition.action.clone(),
-        from_state: None,
-        to_state: transition.to_state.clone(),
-        changes: changes_json(&transition, &salt, extra),
-        reason: transition.reason.clone(),
-    })
+    let entry = append_log(
+        tx,
+        LogEntry {
+            seq: 0,
+            id: new_id(),
+            case_id: case_id.clone(),
+            at,
+            actor_id: Some(actor.user_id.clone()),
+            actor_unit_id: Some(assignment.unit_id.clone()),
+            action: transition.action.clone(),
+            from_state: None,
+            to_state: transition.to_state.clone(),
+            changes: changes_json(&transition, &salt, extra),
+            reason: transition.reason.clone(),
+        },
+    )
     .await?;
-    Ok(Acted { case_id, log_entry: entry })
+    Ok(Acted {
+        case_id,
+        log_entry: entry,
+    })
 }
 
 fn validate_place(place: &Place) -> Result<(), ActError> {
@@ -805,17 +946,20 @@ async fn resolve_target(
                 Some((_, parent)) => parent.map(str::to_string),
                 None => unit_parent_tx(tx, base).await?.flatten(),
             };
-            parent.ok_or_else(|| invalid("target_unit", "the holding unit has no parent to pass the case to"))
+            parent.ok_or_else(|| {
+                invalid(
+                    "target_unit",
+                    "the holding unit has no parent to pass the case to",
+                )
+            })
         }
     }
 }
 
 /// An action inside a caller's transaction.
-#[allow(clippy::too_many_arguments)]
 pub async fn act_tx(
     tx: &mut Tx,
-    packs: &PackSet,
-    calendar: &WorkCalendar,
+    rules: Rules<'_>,
     actor: &Actor,
     case_id: &str,
     request: ActionRequest,
@@ -828,7 +972,9 @@ pub async fn act_tx(
             sqlx::query("SELECT id FROM cases WHERE id = $1 FOR UPDATE").bind(case_id).fetch_optional(conn).await?;
         });
     }
-    let case = load_case_tx(tx, case_id).await?.ok_or(ActError::CaseNotFound)?;
+    let case = load_case_tx(tx, case_id)
+        .await?
+        .ok_or(ActError::CaseNotFound)?;
     let scope = case.access_scope();
     if !actor.can_see(&scope) {
         return Err(ActError::CaseNotFound);
@@ -838,16 +984,24 @@ pub async fn act_tx(
     {
         return Err(ActError::VersionConflict { expected });
     }
-    let case_type = packs.case_type(&case.pack, &case.case_type).ok_or_else(|| ActError::UnknownCaseType {
-        pack: case.pack.clone(),
-        case_type: case.case_type.clone(),
-    })?;
+    let case_type = rules
+        .packs
+        .case_type(&case.pack, &case.case_type)
+        .ok_or_else(|| ActError::UnknownCaseType {
+            pack: case.pack.clone(),
+            case_type: case.case_type.clone(),
+        })?;
     let roles = actor.roles_over(&scope);
-    let snapshot = CaseSnapshot { state: case.state.clone(), fields: case.fields.clone() };
+    let snapshot = CaseSnapshot {
+        state: case.state.clone(),
+        fields: case.fields.clone(),
+    };
     let transition = engine::decide(case_type, Some(&snapshot), &request, &roles)?;
     let assignment = actor
         .acting_assignment(transition.acting_role, &scope)
-        .ok_or(EngineError::RoleNotAllowed { action: transition.action.clone() })?
+        .ok_or(EngineError::RoleNotAllowed {
+            action: transition.action.clone(),
+        })?
         .clone();
     let holder = resolve_target(
         tx,
@@ -856,12 +1010,24 @@ pub async fn act_tx(
         Some((&case.holder_unit_id, case.scope.holder_parent_id.as_deref())),
     )
     .await?;
-    let fields_text = serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
-    let terminal = case_type.states.get(&transition.to_state).is_some_and(|s| s.terminal);
+    let fields_text =
+        serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
+    let terminal = case_type
+        .states
+        .get(&transition.to_state)
+        .is_some_and(|s| s.terminal);
     let state_changed = transition.from_state.as_deref() != Some(transition.to_state.as_str());
-    let closed_at = if terminal { case.closed_at.or(Some(at)) } else { None };
+    let closed_at = if terminal {
+        case.closed_at.or(Some(at))
+    } else {
+        None
+    };
     // A new holder or a new state starts with a clean slate on overdue marking.
-    let overdue_since = if state_changed || holder != case.holder_unit_id { None } else { case.overdue_since };
+    let overdue_since = if state_changed || holder != case.holder_unit_id {
+        None
+    } else {
+        case.overdue_since
+    };
     let updated = with_tx!(tx, conn => {
         sqlx::query(
             "UPDATE cases SET state = $1, fields = $2, holder_unit_id = $3, closed_at = $4, overdue_since = $5, \
@@ -880,31 +1046,43 @@ pub async fn act_tx(
         .rows_affected()
     });
     if updated != 1 {
-        return Err(ActError::VersionConflict { expected: case.version });
+        return Err(ActError::VersionConflict {
+            expected: case.version,
+        });
     }
     if transition.leave_deadline {
         close_deadlines_tx(tx, case_id, at).await?;
     }
     if let Some(def) = &transition.enter_deadline {
-        open_deadline_tx(tx, calendar, case_id, &transition.to_state, def, at).await?;
+        open_deadline_tx(tx, rules.calendar, case_id, &transition.to_state, def, at).await?;
     }
     let mut extra = Vec::new();
     if holder != case.holder_unit_id {
-        extra.push(("holder_unit_id", Value::String(case.holder_unit_id.clone()), Value::String(holder.clone())));
+        extra.push((
+            "holder_unit_id",
+            Value::String(case.holder_unit_id.clone()),
+            Value::String(holder.clone()),
+        ));
     }
-    let entry = append_log(tx, LogEntry {
-        seq: 0,
-        id: new_id(),
-        case_id: case_id.to_string(),
-        at,
-        actor_id: Some(actor.user_id.clone()),
-        actor_unit_id: Some(assignment.unit_id.clone()),
-        action: transition.action.clone(),
-        from_state: transition.from_state.clone(),
-        to_state: transition.to_state.clone(),
-        changes: changes_json(&transition, &case.personal_salt, extra),
-        reason: transition.reason.clone(),
-    })
+    let entry = append_log(
+        tx,
+        LogEntry {
+            seq: 0,
+            id: new_id(),
+            case_id: case_id.to_string(),
+            at,
+            actor_id: Some(actor.user_id.clone()),
+            actor_unit_id: Some(assignment.unit_id.clone()),
+            action: transition.action.clone(),
+            from_state: transition.from_state.clone(),
+            to_state: transition.to_state.clone(),
+            changes: changes_json(&transition, &case.personal_salt, extra),
+            reason: transition.reason.clone(),
+        },
+    )
     .await?;
-    Ok(Acted { case_id: case_id.to_string(), log_entry: entry })
+    Ok(Acted {
+        case_id: case_id.to_string(),
+        log_entry: entry,
+    })
 }

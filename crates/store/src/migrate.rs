@@ -152,12 +152,15 @@ impl Db {
                 for c in cols {
                     let table: String = c.try_get("table_name")?;
                     let nullable: String = c.try_get("is_nullable")?;
-                    out.tables.entry(table).or_default().push(ColumnDescription {
-                        name: c.try_get("column_name")?,
-                        kind: normalize_type(&c.try_get::<String, _>("data_type")?),
-                        not_null: nullable == "NO",
-                        primary_key: c.try_get("pk")?,
-                    });
+                    out.tables
+                        .entry(table)
+                        .or_default()
+                        .push(ColumnDescription {
+                            name: c.try_get("column_name")?,
+                            kind: normalize_type(&c.try_get::<String, _>("data_type")?),
+                            not_null: nullable == "NO",
+                            primary_key: c.try_get("pk")?,
+                        });
                 }
                 for cols in out.tables.values_mut() {
                     cols.sort();

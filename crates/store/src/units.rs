@@ -48,7 +48,11 @@ macro_rules! unit_from_row {
             code: row.try_get("code")?,
             name: row.try_get("name")?,
             path: row.try_get("path")?,
-            geometry: if $with_geometry { row.try_get("geometry")? } else { None },
+            geometry: if $with_geometry {
+                row.try_get("geometry")?
+            } else {
+                None
+            },
             created_at: row.try_get("created_at")?,
         }
     }};
@@ -90,7 +94,9 @@ impl Db {
 
     /// Units that carry a polygon, with it, for building the place index.
     pub async fn units_with_geometry(&self) -> Result<Vec<Unit>, StoreError> {
-        let sql = format!("SELECT {UNIT_COLUMNS}, geometry FROM units WHERE geometry IS NOT NULL ORDER BY code");
+        let sql = format!(
+            "SELECT {UNIT_COLUMNS}, geometry FROM units WHERE geometry IS NOT NULL ORDER BY code"
+        );
         with_pool!(self, pool => {
             let rows = sqlx::query(&sql).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -147,8 +153,10 @@ pub async fn insert_unit_tx(tx: &mut Tx, unit: NewUnit) -> Result<Unit, StoreErr
                     .map(|r| Ok::<_, sqlx::Error>((r.try_get::<String, _>("path")?, r.try_get::<String, _>("kind")?)))
                     .transpose()?
             });
-            let (path, kind) = row.ok_or_else(|| StoreError::invalid("parent_id", format!("no unit {pid}")))?;
-            let kind = UnitKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unit kind {kind}")))?;
+            let (path, kind) =
+                row.ok_or_else(|| StoreError::invalid("parent_id", format!("no unit {pid}")))?;
+            let kind = UnitKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unit kind {kind}")))?;
             Some((path, kind))
         }
     };
@@ -194,7 +202,10 @@ pub async fn insert_unit_tx(tx: &mut Tx, unit: NewUnit) -> Result<Unit, StoreErr
         Err(e) => {
             let err = StoreError::from(e);
             if err.is_unique_violation() {
-                return Err(StoreError::invalid("code", format!("unit code {} already exists", unit.code)));
+                return Err(StoreError::invalid(
+                    "code",
+                    format!("unit code {} already exists", unit.code),
+                ));
             }
             return Err(err);
         }

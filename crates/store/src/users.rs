@@ -86,11 +86,18 @@ impl Db {
     ) -> Result<User, StoreError> {
         validate_username(username)?;
         if display_name.trim().is_empty() || display_name.chars().count() > 100 {
-            return Err(StoreError::invalid("display_name", "must be 1 to 100 characters"));
+            return Err(StoreError::invalid(
+                "display_name",
+                "must be 1 to 100 characters",
+            ));
         }
         let id = new_id();
         let now = now_micros();
-        let kind = if password_hash.is_some() { "person" } else { "system" };
+        let kind = if password_hash.is_some() {
+            "person"
+        } else {
+            "system"
+        };
         let res = with_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO users (id, username, display_name, password_hash, kind, created_at, updated_at) \
@@ -109,7 +116,9 @@ impl Db {
         if let Err(e) = res {
             let err = StoreError::from(e);
             if err.is_unique_violation() {
-                return Err(StoreError::Conflict(format!("user {username} already exists")));
+                return Err(StoreError::Conflict(format!(
+                    "user {username} already exists"
+                )));
             }
             return Err(err);
         }
@@ -146,7 +155,12 @@ impl Db {
         Ok(())
     }
 
-    pub async fn grant_role(&self, user_id: &str, role: Role, unit_id: &str) -> Result<(), StoreError> {
+    pub async fn grant_role(
+        &self,
+        user_id: &str,
+        role: Role,
+        unit_id: &str,
+    ) -> Result<(), StoreError> {
         let res = with_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO role_assignments (id, user_id, role, unit_id, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -179,7 +193,10 @@ impl Db {
         })
     }
 
-    pub async fn login_candidate(&self, username: &str) -> Result<Option<LoginCandidate>, StoreError> {
+    pub async fn login_candidate(
+        &self,
+        username: &str,
+    ) -> Result<Option<LoginCandidate>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query("SELECT id, password_hash, disabled_at FROM users WHERE username = $1")
                 .bind(username)
@@ -278,7 +295,11 @@ impl Db {
     }
 
     /// The user id and CSRF token of a live session.
-    pub async fn session(&self, token_hash: &str, now: Micros) -> Result<Option<(String, String)>, StoreError> {
+    pub async fn session(
+        &self,
+        token_hash: &str,
+        now: Micros,
+    ) -> Result<Option<(String, String)>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query("SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > $2")
                 .bind(token_hash)
@@ -307,7 +328,13 @@ impl Db {
 
     // ---- API keys -------------------------------------------------------------
 
-    pub async fn create_api_key(&self, user_id: &str, name: &str, key_hash: &str, prefix: &str) -> Result<String, StoreError> {
+    pub async fn create_api_key(
+        &self,
+        user_id: &str,
+        name: &str,
+        key_hash: &str,
+        prefix: &str,
+    ) -> Result<String, StoreError> {
         if name.trim().is_empty() || name.chars().count() > 100 {
             return Err(StoreError::invalid("name", "must be 1 to 100 characters"));
         }

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
@@ -60,7 +60,9 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
         let Ok(parsed) = PasswordHash::new(stored) else {
             return false;
         };
-        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         ok && hash.is_some()
     })
     .await
@@ -118,7 +120,10 @@ pub struct Auth {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let key = value
                 .to_str()
@@ -130,8 +135,15 @@ impl FromRequestParts<AppState> for Auth {
                 .api_key_user(&token_hash(key.trim()))
                 .await?
                 .ok_or_else(ApiError::unauthenticated)?;
-            let actor = state.db.actor(&user_id).await?.ok_or_else(ApiError::unauthenticated)?;
-            return Ok(Auth { actor, session_token_hash: None });
+            let actor = state
+                .db
+                .actor(&user_id)
+                .await?
+                .ok_or_else(ApiError::unauthenticated)?;
+            return Ok(Auth {
+                actor,
+                session_token_hash: None,
+            });
         }
         let token = cookie_value(parts, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;
         let hash = token_hash(token);
@@ -151,8 +163,15 @@ impl FromRequestParts<AppState> for Auth {
                 ));
             }
         }
-        let actor = state.db.actor(&user_id).await?.ok_or_else(ApiError::unauthenticated)?;
-        Ok(Auth { actor, session_token_hash: Some(hash) })
+        let actor = state
+            .db
+            .actor(&user_id)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        Ok(Auth {
+            actor,
+            session_token_hash: Some(hash),
+        })
     }
 }
 
@@ -205,7 +224,9 @@ impl LoginLimiter {
         {
             Self::prune(list, self.window, now);
             if list.len() >= self.max_per_address {
-                return LimitVerdict::AddressLimited { retry_after: Self::retry_after(list, self.window, now) };
+                return LimitVerdict::AddressLimited {
+                    retry_after: Self::retry_after(list, self.window, now),
+                };
             }
         }
         if let Ok(mut map) = self.per_account.lock()
@@ -213,7 +234,9 @@ impl LoginLimiter {
         {
             Self::prune(list, self.window, now);
             if list.len() >= self.max_per_account {
-                return LimitVerdict::AccountLocked { retry_after: Self::retry_after(list, self.window, now) };
+                return LimitVerdict::AccountLocked {
+                    retry_after: Self::retry_after(list, self.window, now),
+                };
             }
         }
         LimitVerdict::Allowed
@@ -224,13 +247,19 @@ impl LoginLimiter {
         if let Ok(mut map) = self.per_account.lock() {
             // Bound memory under a spray of made-up names.
             if map.len() > 100_000 {
-                map.retain(|_, l| l.last().is_some_and(|t| now.duration_since(*t) < self.window));
+                map.retain(|_, l| {
+                    l.last()
+                        .is_some_and(|t| now.duration_since(*t) < self.window)
+                });
             }
             map.entry(account.to_string()).or_default().push(now);
         }
         if let Ok(mut map) = self.per_address.lock() {
             if map.len() > 100_000 {
-                map.retain(|_, l| l.last().is_some_and(|t| now.duration_since(*t) < self.window));
+                map.retain(|_, l| {
+                    l.last()
+                        .is_some_and(|t| now.duration_since(*t) < self.window)
+                });
             }
             map.entry(address).or_default().push(now);
         }
@@ -269,10 +298,16 @@ mod tests {
             assert!(matches!(limiter.check("a", ip), LimitVerdict::Allowed));
             limiter.record_failure("a", ip);
         }
-        assert!(matches!(limiter.check("a", ip), LimitVerdict::AccountLocked { .. }));
+        assert!(matches!(
+            limiter.check("a", ip),
+            LimitVerdict::AccountLocked { .. }
+        ));
         assert!(matches!(limiter.check("b", ip), LimitVerdict::Allowed));
         limiter.record_failure("b", ip);
         limiter.record_failure("c", ip);
-        assert!(matches!(limiter.check("d", ip), LimitVerdict::AddressLimited { .. }));
+        assert!(matches!(
+            limiter.check("d", ip),
+            LimitVerdict::AddressLimited { .. }
+        ));
     }
 }

@@ -20,7 +20,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -34,7 +39,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn case_not_found() -> Self {
@@ -42,7 +51,11 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in or send an API key")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "log in or send an API key",
+        )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -50,7 +63,11 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; it has been logged",
+        )
     }
 }
 
@@ -78,9 +95,11 @@ impl From<ActError> for ApiError {
     fn from(e: ActError) -> Self {
         match e {
             ActError::CaseNotFound => ApiError::case_not_found(),
-            ActError::UnknownCaseType { .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_case_type", e.to_string())
-            }
+            ActError::UnknownCaseType { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_case_type",
+                e.to_string(),
+            ),
             ActError::Engine(engine) => {
                 let code = engine.code();
                 let status = match code {
@@ -96,7 +115,9 @@ impl From<ActError> for ApiError {
                 }
             }
             ActError::Invalid { field, message } => ApiError::invalid(&field, message),
-            ActError::VersionConflict { .. } => ApiError::new(StatusCode::CONFLICT, "version_conflict", e.to_string()),
+            ActError::VersionConflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "version_conflict", e.to_string())
+            }
             ActError::Store(s) => s.into(),
         }
     }

@@ -36,16 +36,24 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
             // serde's message names the field and what was wrong with it.
-            e.body_text().replace("Failed to deserialize the JSON body into the target type: ", ""),
+            e.body_text().replace(
+                "Failed to deserialize the JSON body into the target type: ",
+                "",
+            ),
         ),
         JsonRejection::JsonSyntaxError(e) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
-            e.body_text().replace("Failed to parse the request body as JSON: ", ""),
+            e.body_text()
+                .replace("Failed to parse the request body as JSON: ", ""),
         ),
         JsonRejection::BytesRejection(e) => {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is too large",
+                )
             } else {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text())
             }
@@ -69,9 +77,14 @@ where
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_query",
-                e.body_text().replace("Failed to deserialize query string: ", ""),
+                e.body_text()
+                    .replace("Failed to deserialize query string: ", ""),
             )),
-            Err(other) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", other.body_text())),
+            Err(other) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                other.body_text(),
+            )),
         }
     }
 }

@@ -29,11 +29,17 @@ pub fn router(state: AppState) -> Router {
     api::routes()
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
         })
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| ApiError::internal().into_response()))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| ApiError::internal().into_response(),
+        ))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -66,7 +72,11 @@ async fn deadline_worker(state: AppState, mut stop: watch::Receiver<bool>) {
             if *stop.borrow() {
                 return;
             }
-            match state.db.fire_due_deadlines(gongzhi_domain::time::now_micros(), 200).await {
+            match state
+                .db
+                .fire_due_deadlines(gongzhi_domain::time::now_micros(), 200)
+                .await
+            {
                 Ok(0) => break,
                 Ok(n) => tracing::info!(fired = n, "deadlines fired"),
                 Err(e) => {

@@ -41,7 +41,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub async fn new(db: Db, packs: PackSet, calendar: WorkCalendar, config: ServerConfig) -> Result<Self, StoreError> {
+    pub async fn new(
+        db: Db,
+        packs: PackSet,
+        calendar: WorkCalendar,
+        config: ServerConfig,
+    ) -> Result<Self, StoreError> {
         let index = build_place_index(&db).await?;
         Ok(AppState {
             db,
@@ -51,6 +56,14 @@ impl AppState {
             limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 50)),
             config,
         })
+    }
+
+    /// The packs and calendar actions are decided under.
+    pub fn rules(&self) -> gongzhi_store::Rules<'_> {
+        gongzhi_store::Rules {
+            packs: &self.packs,
+            calendar: &self.calendar,
+        }
     }
 
     pub fn place_index(&self) -> Arc<PlaceIndex> {
@@ -79,10 +92,16 @@ pub async fn build_place_index(db: &Db) -> Result<PlaceIndex, StoreError> {
         let (Some(text), Some(level)) = (&unit.geometry, unit.kind.area_level()) else {
             continue;
         };
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("geometry of {}: {e}", unit.code)))?;
-        let shape = parse_geometry(&value).map_err(|e| StoreError::Corrupt(format!("geometry of {}: {e}", unit.code)))?;
-        areas.push(IndexedArea { unit_id: unit.id, code: unit.code, level, shape });
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| StoreError::Corrupt(format!("geometry of {}: {e}", unit.code)))?;
+        let shape = parse_geometry(&value)
+            .map_err(|e| StoreError::Corrupt(format!("geometry of {}: {e}", unit.code)))?;
+        areas.push(IndexedArea {
+            unit_id: unit.id,
+            code: unit.code,
+            level,
+            shape,
+        });
     }
     Ok(PlaceIndex::new(areas))
 }

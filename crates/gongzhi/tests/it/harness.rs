@@ -47,7 +47,9 @@ macro_rules! db_test {
 }
 
 pub fn postgres_url() -> Option<String> {
-    std::env::var("GONGZHI_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
+    std::env::var("GONGZHI_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 fn unique_name() -> String {
@@ -77,7 +79,9 @@ pub async fn fresh_db(backend: Backend) -> (Db, String, Option<tempdir::TempDir>
             }
             admin.close().await;
             let url = replace_db_name(&base, &name);
-            let db = Db::connect(&url).await.expect("open postgres test database");
+            let db = Db::connect(&url)
+                .await
+                .expect("open postgres test database");
             db.migrate().await.expect("migrate postgres");
             (db, url, None)
         }
@@ -156,18 +160,37 @@ pub fn square(min_lng: f64, min_lat: f64, max_lng: f64, max_lat: f64) -> Value {
     json!({"type": "Polygon", "coordinates": [[[min_lng, min_lat], [max_lng, min_lat], [max_lng, max_lat], [min_lng, max_lat], [min_lng, min_lat]]]})
 }
 
-fn new_unit(code: &str, parent: Option<&str>, kind: UnitKind, name: &str, geometry: Option<Value>) -> NewUnit {
+fn new_unit(
+    code: &str,
+    parent: Option<&str>,
+    kind: UnitKind,
+    name: &str,
+    geometry: Option<Value>,
+) -> NewUnit {
     let geometry = geometry.map(|g| {
         let shape = parse_geometry(&g).expect("test polygon");
         use geo::BoundingRect;
         let r = shape.bounding_rect().expect("bbox");
-        (geometry_to_geojson(&shape).to_string(), [r.min().x, r.min().y, r.max().x, r.max().y])
+        (
+            geometry_to_geojson(&shape).to_string(),
+            [r.min().x, r.min().y, r.max().x, r.max().y],
+        )
     });
-    NewUnit { id: format!("u-{code}"), parent_id: parent.map(|p| format!("u-{p}")), kind, code: code.into(), name: name.into(), geometry }
+    NewUnit {
+        id: format!("u-{code}"),
+        parent_id: parent.map(|p| format!("u-{p}")),
+        kind,
+        code: code.into(),
+        name: name.into(),
+        geometry,
+    }
 }
 
 pub fn test_packs() -> PackSet {
-    let sources: Vec<(String, String)> = BUILTIN_PACKS.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    let sources: Vec<(String, String)> = BUILTIN_PACKS
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
     PackSet::from_sources(&sources).expect("built-in packs load")
 }
 
@@ -178,21 +201,96 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
     let (db, url, dir) = fresh_db(backend).await;
     let units = vec![
-        new_unit("C", None, UnitKind::City, "测试市", Some(square(113.0, 28.0, 113.4, 28.2))),
-        new_unit("D1", Some("C"), UnitKind::District, "一区", Some(square(113.0, 28.0, 113.2, 28.2))),
-        new_unit("D2", Some("C"), UnitKind::District, "二区", Some(square(113.2, 28.0, 113.4, 28.2))),
-        new_unit("S1", Some("D1"), UnitKind::Street, "一街道", Some(square(113.0, 28.0, 113.2, 28.2))),
-        new_unit("S2", Some("D2"), UnitKind::Street, "二街道", Some(square(113.2, 28.0, 113.4, 28.2))),
-        new_unit("M1", Some("S1"), UnitKind::Community, "一社区", Some(square(113.0, 28.0, 113.2, 28.2))),
-        new_unit("M2", Some("S2"), UnitKind::Community, "二社区", Some(square(113.2, 28.0, 113.4, 28.2))),
-        new_unit("G1a", Some("M1"), UnitKind::Grid, "一网格南", Some(square(113.0, 28.0, 113.2, 28.1))),
-        new_unit("G1b", Some("M1"), UnitKind::Grid, "一网格北", Some(square(113.0, 28.1, 113.2, 28.2))),
-        new_unit("G2a", Some("M2"), UnitKind::Grid, "二网格南", Some(square(113.2, 28.0, 113.4, 28.1))),
-        new_unit("G2b", Some("M2"), UnitKind::Grid, "二网格北", Some(square(113.2, 28.1, 113.4, 28.2))),
+        new_unit(
+            "C",
+            None,
+            UnitKind::City,
+            "测试市",
+            Some(square(113.0, 28.0, 113.4, 28.2)),
+        ),
+        new_unit(
+            "D1",
+            Some("C"),
+            UnitKind::District,
+            "一区",
+            Some(square(113.0, 28.0, 113.2, 28.2)),
+        ),
+        new_unit(
+            "D2",
+            Some("C"),
+            UnitKind::District,
+            "二区",
+            Some(square(113.2, 28.0, 113.4, 28.2)),
+        ),
+        new_unit(
+            "S1",
+            Some("D1"),
+            UnitKind::Street,
+            "一街道",
+            Some(square(113.0, 28.0, 113.2, 28.2)),
+        ),
+        new_unit(
+            "S2",
+            Some("D2"),
+            UnitKind::Street,
+            "二街道",
+            Some(square(113.2, 28.0, 113.4, 28.2)),
+        ),
+        new_unit(
+            "M1",
+            Some("S1"),
+            UnitKind::Community,
+            "一社区",
+            Some(square(113.0, 28.0, 113.2, 28.2)),
+        ),
+        new_unit(
+            "M2",
+            Some("S2"),
+            UnitKind::Community,
+            "二社区",
+            Some(square(113.2, 28.0, 113.4, 28.2)),
+        ),
+        new_unit(
+            "G1a",
+            Some("M1"),
+            UnitKind::Grid,
+            "一网格南",
+            Some(square(113.0, 28.0, 113.2, 28.1)),
+        ),
+        new_unit(
+            "G1b",
+            Some("M1"),
+            UnitKind::Grid,
+            "一网格北",
+            Some(square(113.0, 28.1, 113.2, 28.2)),
+        ),
+        new_unit(
+            "G2a",
+            Some("M2"),
+            UnitKind::Grid,
+            "二网格南",
+            Some(square(113.2, 28.0, 113.4, 28.1)),
+        ),
+        new_unit(
+            "G2b",
+            Some("M2"),
+            UnitKind::Grid,
+            "二网格北",
+            Some(square(113.2, 28.1, 113.4, 28.2)),
+        ),
         new_unit("CG", Some("C"), UnitKind::Department, "市城管局", None),
-        new_unit("D1-CG", Some("D1"), UnitKind::Department, "一区城管局", None),
+        new_unit(
+            "D1-CG",
+            Some("D1"),
+            UnitKind::Department,
+            "一区城管局",
+            None,
+        ),
     ];
-    let codes: BTreeMap<String, String> = units.iter().map(|u| (u.code.clone(), u.id.clone())).collect();
+    let codes: BTreeMap<String, String> = units
+        .iter()
+        .map(|u| (u.code.clone(), u.id.clone()))
+        .collect();
     db.insert_units(units).await.expect("test units");
 
     // One system user per role in D1 and in D2 (API keys: no slow password hashing),
@@ -209,14 +307,22 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
     grants.push(("grid.g1a".into(), Role::GridWorker, "G1a"));
     for (name, role, unit) in grants {
         let user = db.create_user(&name, &name, None).await.expect("user");
-        db.grant_role(&user.id, role, &codes[unit]).await.expect("grant");
+        db.grant_role(&user.id, role, &codes[unit])
+            .await
+            .expect("grant");
         let key = format!("gz_test_{}", uuid_like());
-        db.create_api_key(&user.id, "test", &token_hash(&key), "gz_test").await.expect("key");
+        db.create_api_key(&user.id, "test", &token_hash(&key), "gz_test")
+            .await
+            .expect("key");
         keys.insert(name, key);
     }
 
-    let state = AppState::new(db.clone(), test_packs(), WorkCalendar::builtin(), config).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let state = AppState::new(db.clone(), test_packs(), WorkCalendar::builtin(), config)
+        .await
+        .expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -227,7 +333,18 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
         .expect("server");
     });
     let client = Client::builder().build().expect("client");
-    TestApp { addr, db, client, units: codes, keys, shutdown: Some(tx), server: Some(server), backend, url, _dir: dir }
+    TestApp {
+        addr,
+        db,
+        client,
+        units: codes,
+        keys,
+        shutdown: Some(tx),
+        server: Some(server),
+        backend,
+        url,
+        _dir: dir,
+    }
 }
 
 /// A response: status and JSON body (Null when the body is not JSON).
@@ -253,7 +370,13 @@ impl TestApp {
     }
 
     /// Sends a request as `user` (an API key name) or anonymously.
-    pub async fn call(&self, method: Method, path: &str, user: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, self.url(path));
         if let Some(user) = user {
             req = req.bearer_auth(&self.keys[user]);
@@ -264,7 +387,10 @@ impl TestApp {
         let res = req.send().await.expect("request");
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
-        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
     }
 
     pub async fn get(&self, path: &str, user: &str) -> Reply {
@@ -290,7 +416,8 @@ impl TestApp {
     }
 
     pub async fn act(&self, case: &str, user: &str, body: Value) -> Reply {
-        self.post(&format!("/api/v1/cases/{case}/actions"), user, body).await
+        self.post(&format!("/api/v1/cases/{case}/actions"), user, body)
+            .await
     }
 
     /// Stops the server gracefully and drops a PostgreSQL test database.
@@ -305,9 +432,19 @@ impl TestApp {
         if self.backend == Backend::Postgres
             && let Some(base) = postgres_url()
         {
-            let name = self.url.rsplit('/').next().unwrap_or("").split('?').next().unwrap_or("").to_string();
+            let name = self
+                .url
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .to_string();
             if let Ok(Db::Postgres(pool)) = Db::connect(&base).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&pool)
+                    .await;
                 pool.close().await;
             }
         }

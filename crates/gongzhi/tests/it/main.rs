@@ -6,6 +6,7 @@ mod harness;
 mod access;
 mod auth;
 mod cases;
+mod cli;
 mod errors;
 mod places;
 mod schema;

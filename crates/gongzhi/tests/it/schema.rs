@@ -13,7 +13,10 @@ async fn sqlite_and_postgres_schemas_agree() {
     let a = sqlite.describe_schema().await.expect("sqlite schema");
     let b = postgres.describe_schema().await.expect("postgres schema");
     assert!(a.tables.contains_key("log_entries"));
-    assert_eq!(a.tables.keys().collect::<Vec<_>>(), b.tables.keys().collect::<Vec<_>>());
+    assert_eq!(
+        a.tables.keys().collect::<Vec<_>>(),
+        b.tables.keys().collect::<Vec<_>>()
+    );
     for (table, cols) in &a.tables {
         assert_eq!(Some(cols), b.tables.get(table), "table {table} differs");
     }
@@ -23,6 +26,9 @@ async fn sqlite_and_postgres_schemas_agree() {
 /// Migrating twice is a no-op.
 async fn migrations_are_idempotent(backend: Backend) {
     let (db, _, _dir) = fresh_db(backend).await;
-    assert_eq!(db.migrate().await.expect("second migrate"), Vec::<i64>::new());
+    assert_eq!(
+        db.migrate().await.expect("second migrate"),
+        Vec::<i64>::new()
+    );
 }
 crate::db_test!(migrations_are_idempotent);

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{
-    Auth, LimitVerdict, clear_session_cookie, random_token, session_cookie, session_expiry, token_hash, verify_password,
+    Auth, LimitVerdict, clear_session_cookie, random_token, session_cookie, session_expiry,
+    token_hash, verify_password,
 };
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -35,7 +36,11 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     if req.username.len() > 64 || req.password.len() > 1024 {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "wrong username or password",
+        ));
     }
     let ip = addr.ip();
     match state.limiter.check(&req.username, ip) {
@@ -48,14 +53,25 @@ pub async fn login(
             ));
         }
         LimitVerdict::AddressLimited { retry_after } => {
-            return Ok(limited("too_many_attempts", "too many failed logins from this address; try again later", retry_after));
+            return Ok(limited(
+                "too_many_attempts",
+                "too many failed logins from this address; try again later",
+                retry_after,
+            ));
         }
     }
     let candidate = state.db.login_candidate(&req.username).await?;
-    let hash = candidate.as_ref().filter(|c| !c.disabled).and_then(|c| c.password_hash.clone());
+    let hash = candidate
+        .as_ref()
+        .filter(|c| !c.disabled)
+        .and_then(|c| c.password_hash.clone());
     if !verify_password(req.password, hash).await {
         state.limiter.record_failure(&req.username, ip);
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "wrong username or password",
+        ));
     }
     let Some(candidate) = candidate else {
         return Err(ApiError::internal());
@@ -63,8 +79,20 @@ pub async fn login(
     state.limiter.record_success(&req.username);
     let token = random_token();
     let csrf = random_token();
-    state.db.create_session(&token_hash(&token), &candidate.user_id, &csrf, session_expiry()).await?;
-    let actor = state.db.actor(&candidate.user_id).await?.ok_or_else(ApiError::internal)?;
+    state
+        .db
+        .create_session(
+            &token_hash(&token),
+            &candidate.user_id,
+            &csrf,
+            session_expiry(),
+        )
+        .await?;
+    let actor = state
+        .db
+        .actor(&candidate.user_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&session_cookie(&token, state.config.secure_cookies)) {
         headers.insert(header::SET_COOKIE, v);

@@ -17,7 +17,12 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// Roles whose work needs a party's personal data in clear (on request, logged).
-const MAY_REVEAL: [Role; 4] = [Role::Operator, Role::Dispatcher, Role::Handler, Role::Mediator];
+const MAY_REVEAL: [Role; 4] = [
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Handler,
+    Role::Mediator,
+];
 
 /// Masks a personal value for display: phones keep their first 3 and last 4
 /// digits, other text its first character.
@@ -33,7 +38,10 @@ pub fn mask(kind: &FieldKind, value: &Value) -> Value {
             format!("{head}****{tail}")
         }
         _ => match chars.first() {
-            Some(first) => format!("{first}{}", "*".repeat(chars.len().saturating_sub(1).clamp(1, 8))),
+            Some(first) => format!(
+                "{first}{}",
+                "*".repeat(chars.len().saturating_sub(1).clamp(1, 8))
+            ),
             None => String::new(),
         },
     };
@@ -74,9 +82,15 @@ fn case_json(state: &AppState, actor: &Actor, case: &CaseRecord) -> Value {
         .unwrap_or_default();
     let mut value = serde_json::to_value(case).unwrap_or(Value::Null);
     if let Some(obj) = value.as_object_mut() {
-        obj.insert("fields".into(), Value::Object(masked_fields(case_type, &case.fields)));
+        obj.insert(
+            "fields".into(),
+            Value::Object(masked_fields(case_type, &case.fields)),
+        );
         obj.insert("available_actions".into(), Value::Array(actions));
-        obj.insert("my_roles".into(), serde_json::to_value(&roles).unwrap_or(Value::Null));
+        obj.insert(
+            "my_roles".into(),
+            serde_json::to_value(&roles).unwrap_or(Value::Null),
+        );
     }
     value
 }
@@ -102,9 +116,18 @@ pub async fn create(
     let case_type = state
         .packs
         .case_type(&req.pack, &req.case_type)
-        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_case_type", format!("no case type {}/{}", req.pack, req.case_type)))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_case_type",
+                format!("no case type {}/{}", req.pack, req.case_type),
+            )
+        })?;
     let area_unit_id = match (req.lng, req.lat) {
-        (Some(lng), Some(lat)) => state.place_index().locate(lng, lat).map(|a| a.unit_id.clone()),
+        (Some(lng), Some(lat)) => state
+            .place_index()
+            .locate(lng, lat)
+            .map(|a| a.unit_id.clone()),
         _ => None,
     };
     let new = NewCase {
@@ -116,12 +139,26 @@ pub async fn create(
             reason: req.reason,
             target_unit: None,
         },
-        place: Place { lng: req.lng, lat: req.lat, area_unit_id },
+        place: Place {
+            lng: req.lng,
+            lat: req.lat,
+            area_unit_id,
+        },
         acting_unit: req.acting_unit,
     };
-    let acted = state.db.create_case(&state.packs, &state.calendar, &auth.actor, new, now_micros()).await?;
-    let case = state.db.case_unscoped(&acted.case_id).await?.ok_or_else(ApiError::internal)?;
-    Ok((StatusCode::CREATED, Json(case_json(&state, &auth.actor, &case))))
+    let acted = state
+        .db
+        .create_case(state.rules(), &auth.actor, new, now_micros())
+        .await?;
+    let case = state
+        .db
+        .case_unscoped(&acted.case_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(case_json(&state, &auth.actor, &case)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -133,7 +170,11 @@ pub struct ListQuery {
     offset: Option<i64>,
 }
 
-pub async fn list(State(state): State<AppState>, auth: Auth, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     let filter = CaseFilter {
         state: q.state,
         holder_unit_id: q.unit,
@@ -141,20 +182,36 @@ pub async fn list(State(state): State<AppState>, auth: Auth, ApiQuery(q): ApiQue
         offset: q.offset.unwrap_or(0).max(0),
     };
     let cases = state.db.cases_for(&auth.actor, &filter).await?;
-    let items: Vec<Value> = cases.iter().map(|c| case_json(&state, &auth.actor, c)).collect();
-    Ok(Json(json!({"cases": items, "limit": filter.limit, "offset": filter.offset})))
+    let items: Vec<Value> = cases
+        .iter()
+        .map(|c| case_json(&state, &auth.actor, c))
+        .collect();
+    Ok(Json(
+        json!({"cases": items, "limit": filter.limit, "offset": filter.offset}),
+    ))
 }
 
 async fn visible_case(state: &AppState, actor: &Actor, id: &str) -> Result<CaseRecord, ApiError> {
-    state.db.case_for(actor, id).await?.ok_or_else(ApiError::case_not_found)
+    state
+        .db
+        .case_for(actor, id)
+        .await?
+        .ok_or_else(ApiError::case_not_found)
 }
 
-pub async fn get_one(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let case = visible_case(&state, &auth.actor, &id).await?;
     let deadlines = state.db.deadlines_of(&case.id).await?;
     let mut value = case_json(&state, &auth.actor, &case);
     if let Some(obj) = value.as_object_mut() {
-        obj.insert("deadlines".into(), serde_json::to_value(&deadlines).unwrap_or(Value::Null));
+        obj.insert(
+            "deadlines".into(),
+            serde_json::to_value(&deadlines).unwrap_or(Value::Null),
+        );
     }
     Ok(Json(value))
 }
@@ -177,10 +234,22 @@ pub async fn act(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ActBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let request = ActionRequest { action: body.action, fields: body.fields, reason: body.reason, target_unit: body.target_unit };
+    let request = ActionRequest {
+        action: body.action,
+        fields: body.fields,
+        reason: body.reason,
+        target_unit: body.target_unit,
+    };
     let acted = state
         .db
-        .act(&state.packs, &state.calendar, &auth.actor, &id, request, body.version, now_micros())
+        .act(
+            state.rules(),
+            &auth.actor,
+            &id,
+            request,
+            body.version,
+            now_micros(),
+        )
         .await?;
     // After handing a case on, the actor may no longer see it: answer with the
     // log entry then, never with the case.
@@ -192,7 +261,11 @@ pub async fn act(
     })))
 }
 
-pub async fn timeline(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn timeline(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let case = visible_case(&state, &auth.actor, &id).await?;
     let entries = state.db.timeline(&case.id).await?;
     Ok(Json(json!({"case_id": case.id, "entries": entries})))
@@ -215,20 +288,32 @@ pub async fn reveal(
     let case = visible_case(&state, &auth.actor, &id).await?;
     let purpose = body.purpose.trim();
     if purpose.is_empty() || purpose.chars().count() > 500 {
-        return Err(ApiError::invalid("purpose", "say in 1 to 500 characters why you need the personal data"));
+        return Err(ApiError::invalid(
+            "purpose",
+            "say in 1 to 500 characters why you need the personal data",
+        ));
     }
     let roles = auth.actor.roles_over(&case.access_scope());
     if !roles.iter().any(|r| MAY_REVEAL.contains(r)) {
-        return Err(ApiError::forbidden("your role does not need this case's personal data"));
+        return Err(ApiError::forbidden(
+            "your role does not need this case's personal data",
+        ));
     }
     let case_type = state.packs.case_type(&case.pack, &case.case_type);
     let personal: Map<String, Value> = case
         .fields
         .iter()
-        .filter(|(k, _)| case_type.and_then(|t| t.fields.get(*k)).is_none_or(|d| d.personal))
+        .filter(|(k, _)| {
+            case_type
+                .and_then(|t| t.fields.get(*k))
+                .is_none_or(|d| d.personal)
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let keys: Vec<String> = personal.keys().cloned().collect();
-    state.db.record_personal_read(&case.id, &auth.actor.user_id, &keys, purpose, now_micros()).await?;
+    state
+        .db
+        .record_personal_read(&case.id, &auth.actor.user_id, &keys, purpose, now_micros())
+        .await?;
     Ok(Json(json!({"case_id": case.id, "fields": personal})))
 }

@@ -10,9 +10,15 @@ use crate::state::AppState;
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.db.ping().await.map_err(|e| {
         tracing::error!(error = %e, "health check");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database does not answer",
+        )
     })?;
-    Ok(Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
+    Ok(Json(
+        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+    ))
 }
 
 pub async fn openapi() -> Json<Value> {

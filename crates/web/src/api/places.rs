@@ -15,31 +15,46 @@ pub struct LocateQuery {
 
 fn coordinate(name: &str, text: Option<&str>, limit: f64) -> Result<f64, ApiError> {
     let text = text.ok_or_else(|| ApiError::invalid(name, "is required"))?;
-    let value: f64 = text.trim().parse().map_err(|_| ApiError::invalid(name, "must be a decimal number"))?;
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::invalid(name, "must be a decimal number"))?;
     if !value.is_finite() || value.abs() > limit {
-        return Err(ApiError::invalid(name, format!("must be between -{limit} and {limit}")));
+        return Err(ApiError::invalid(
+            name,
+            format!("must be between -{limit} and {limit}"),
+        ));
     }
     Ok(value)
 }
 
 /// The chain of units containing a point, from the deepest (grid) up to the
 /// top. A point in no polygon answers `found: false` with an empty chain.
-pub async fn locate(State(state): State<AppState>, ApiQuery(q): ApiQuery<LocateQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn locate(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<LocateQuery>,
+) -> Result<Json<Value>, ApiError> {
     let lat = coordinate("lat", q.lat.as_deref(), 90.0)?;
     let lng = coordinate("lng", q.lng.as_deref(), 180.0)?;
     let index = state.place_index();
     let Some(area) = index.locate(lng, lat) else {
-        return Ok(Json(json!({"found": false, "lat": lat, "lng": lng, "chain": []})));
+        return Ok(Json(
+            json!({"found": false, "lat": lat, "lng": lng, "chain": []}),
+        ));
     };
     let mut chain = Vec::new();
     let mut next = Some(area.unit_id.clone());
     while let Some(id) = next {
-        let Some(unit) = state.db.unit(&id).await? else { break };
+        let Some(unit) = state.db.unit(&id).await? else {
+            break;
+        };
         next = unit.parent_id.clone();
         chain.push(json!({"id": unit.id, "code": unit.code, "name": unit.name, "kind": unit.kind}));
         if chain.len() > 16 {
             break;
         }
     }
-    Ok(Json(json!({"found": true, "lat": lat, "lng": lng, "chain": chain})))
+    Ok(Json(
+        json!({"found": true, "lat": lat, "lng": lng, "chain": chain}),
+    ))
 }

@@ -21,9 +21,20 @@ pub async fn list(State(state): State<AppState>, _auth: Auth) -> Result<Json<Val
     Ok(Json(json!({"units": units})))
 }
 
-pub async fn get_one(State(state): State<AppState>, _auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let unit = state.db.unit(&id).await?.ok_or_else(|| ApiError::not_found("unit"))?;
-    let geometry: Option<Value> = unit.geometry.as_deref().and_then(|g| serde_json::from_str(g).ok());
+pub async fn get_one(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let unit = state
+        .db
+        .unit(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unit"))?;
+    let geometry: Option<Value> = unit
+        .geometry
+        .as_deref()
+        .and_then(|g| serde_json::from_str(g).ok());
     let mut value = serde_json::to_value(&unit).map_err(|_| ApiError::internal())?;
     if let Some(obj) = value.as_object_mut() {
         obj.insert("geometry".into(), geometry.unwrap_or(Value::Null));
@@ -48,32 +59,58 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateUnit>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let kind = UnitKind::parse(&req.kind).ok_or_else(|| {
-        ApiError::invalid("kind", "must be one of city, district, street, community, grid, department")
+        ApiError::invalid(
+            "kind",
+            "must be one of city, district, street, community, grid, department",
+        )
     })?;
-    let parent = state.db.unit(&req.parent_id).await?.ok_or_else(|| ApiError::invalid("parent_id", "no such unit"))?;
+    let parent = state
+        .db
+        .unit(&req.parent_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid("parent_id", "no such unit"))?;
     if !auth.actor.has_role_over(Role::Admin, &parent.path) {
-        return Err(ApiError::forbidden("the parent unit lies outside your administration"));
+        return Err(ApiError::forbidden(
+            "the parent unit lies outside your administration",
+        ));
     }
     let geometry = match &req.geometry {
         None | Some(Value::Null) => None,
         Some(g) => {
-            let shape = parse_geometry(g).map_err(|e| ApiError::invalid("geometry", e.to_string()))?;
-            let bbox = bounding_box(&shape).ok_or_else(|| ApiError::invalid("geometry", "is empty"))?;
-            Some((gongzhi_domain::places::geometry_to_geojson(&shape).to_string(), bbox))
+            let shape =
+                parse_geometry(g).map_err(|e| ApiError::invalid("geometry", e.to_string()))?;
+            let bbox =
+                bounding_box(&shape).ok_or_else(|| ApiError::invalid("geometry", "is empty"))?;
+            Some((
+                gongzhi_domain::places::geometry_to_geojson(&shape).to_string(),
+                bbox,
+            ))
         }
     };
     let has_geometry = geometry.is_some();
     let unit = state
         .db
-        .insert_unit(NewUnit { id: new_id(), parent_id: Some(parent.id), kind, code: req.code, name: req.name, geometry })
+        .insert_unit(NewUnit {
+            id: new_id(),
+            parent_id: Some(parent.id),
+            kind,
+            code: req.code,
+            name: req.name,
+            geometry,
+        })
         .await?;
     if has_geometry {
         state.reload_places().await?;
     }
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(&unit).map_err(|_| ApiError::internal())?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::to_value(&unit).map_err(|_| ApiError::internal())?),
+    ))
 }
 
 pub fn bounding_box(shape: &geo::MultiPolygon<f64>) -> Option<[f64; 4]> {
     use geo::BoundingRect;
-    shape.bounding_rect().map(|r| [r.min().x, r.min().y, r.max().x, r.max().y])
+    shape
+        .bounding_rect()
+        .map(|r| [r.min().x, r.min().y, r.max().x, r.max().y])
 }

@@ -28,14 +28,21 @@ fn require_admin(actor: &Actor) -> Result<(), ApiError> {
 }
 
 /// Checks that every requested grant lies inside the admin's own scope.
-async fn check_grants(state: &AppState, actor: &Actor, roles: &[RoleRequest]) -> Result<Vec<(Role, String)>, ApiError> {
+async fn check_grants(
+    state: &AppState,
+    actor: &Actor,
+    roles: &[RoleRequest],
+) -> Result<Vec<(Role, String)>, ApiError> {
     if roles.len() > 50 {
         return Err(ApiError::invalid("roles", "at most 50 grants at once"));
     }
     let mut out = Vec::with_capacity(roles.len());
     for (i, r) in roles.iter().enumerate() {
         let role = Role::parse(&r.role).ok_or_else(|| {
-            ApiError::invalid(&format!("roles[{i}].role"), "must be operator, dispatcher, handler, grid_worker, mediator, supervisor or admin")
+            ApiError::invalid(
+                &format!("roles[{i}].role"),
+                "must be operator, dispatcher, handler, grid_worker, mediator, supervisor or admin",
+            )
         })?;
         let unit = state
             .db
@@ -43,7 +50,9 @@ async fn check_grants(state: &AppState, actor: &Actor, roles: &[RoleRequest]) ->
             .await?
             .ok_or_else(|| ApiError::invalid(&format!("roles[{i}].unit_id"), "no such unit"))?;
         if !actor.has_role_over(Role::Admin, &unit.path) {
-            return Err(ApiError::forbidden(format!("roles[{i}]: the unit lies outside your administration")));
+            return Err(ApiError::forbidden(format!(
+                "roles[{i}]: the unit lies outside your administration"
+            )));
         }
         out.push((role, unit.id));
     }
@@ -54,13 +63,23 @@ async fn check_grants(state: &AppState, actor: &Actor, roles: &[RoleRequest]) ->
 pub async fn list(State(state): State<AppState>, auth: Auth) -> Result<Json<Value>, ApiError> {
     require_admin(&auth.actor)?;
     let units = state.db.units().await?;
-    let path_of = |id: &str| units.iter().find(|u| u.id == id).map(|u| u.path.clone()).unwrap_or_default();
+    let path_of = |id: &str| {
+        units
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.path.clone())
+            .unwrap_or_default()
+    };
     let users: Vec<_> = state
         .db
         .users_with_roles()
         .await?
         .into_iter()
-        .filter(|u| u.roles.iter().any(|g| auth.actor.has_role_over(Role::Admin, &path_of(&g.unit_id))))
+        .filter(|u| {
+            u.roles
+                .iter()
+                .any(|g| auth.actor.has_role_over(Role::Admin, &path_of(&g.unit_id)))
+        })
         .collect();
     Ok(Json(json!({"users": users})))
 }
@@ -84,7 +103,10 @@ pub async fn create(
     let grants = check_grants(&state, &auth.actor, &req.roles).await?;
     gongzhi_store::validate_username(&req.username)?;
     let hash = hash_password(req.password).await?;
-    let user = state.db.create_user(&req.username, &req.display_name, Some(&hash)).await?;
+    let user = state
+        .db
+        .create_user(&req.username, &req.display_name, Some(&hash))
+        .await?;
     for (role, unit) in grants {
         state.db.grant_role(&user.id, role, &unit).await?;
     }
@@ -113,7 +135,12 @@ pub async fn create_api_key(
     let grants = check_grants(&state, &auth.actor, &req.roles).await?;
     let user = match state.db.user_by_username(&req.username).await? {
         Some(u) if u.kind == "system" => u,
-        Some(_) => return Err(ApiError::invalid("username", "names a person; API keys belong to system accounts")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "username",
+                "names a person; API keys belong to system accounts",
+            ));
+        }
         None => state.db.create_user(&req.username, &req.name, None).await?,
     };
     for (role, unit) in grants {
@@ -121,6 +148,12 @@ pub async fn create_api_key(
     }
     let key = format!("gz_{}", random_token());
     let prefix: String = key.chars().take(10).collect();
-    let id = state.db.create_api_key(&user.id, &req.name, &token_hash(&key), &prefix).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "key": key, "prefix": prefix, "user_id": user.id}))))
+    let id = state
+        .db
+        .create_api_key(&user.id, &req.name, &token_hash(&key), &prefix)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "key": key, "prefix": prefix, "user_id": user.id})),
+    ))
 }
