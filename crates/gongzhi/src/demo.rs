@@ -36,11 +36,8 @@ pub async fn load_demo_if_empty(
     }
     let mut text = format!("demo logins (password {DEMO_PASSWORD}):");
     for user in &city.users {
-        let roles: Vec<String> = user
-            .roles
-            .iter()
-            .map(|(r, _)| r.name_zh().to_string())
-            .collect();
+        let mut roles: Vec<&str> = user.roles.iter().map(|(r, _)| r.name_zh()).collect();
+        roles.dedup();
         text.push_str(&format!(
             "\n  {:<22} {} {}",
             user.username,
