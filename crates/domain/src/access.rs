@@ -30,11 +30,36 @@ pub struct Actor {
 pub struct CaseScope {
     pub holder_path: String,
     pub area_path: Option<String>,
+    /// Units with an open assist task on the case (吹哨报到): they see it, and
+    /// may act on it only for their task.
+    pub assist_paths: Vec<String>,
 }
 
 impl CaseScope {
     fn paths(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.holder_path.as_str()).chain(self.area_path.as_deref())
+        std::iter::once(self.holder_path.as_str())
+            .chain(self.area_path.as_deref())
+            .chain(self.assist_paths.iter().map(String::as_str))
+    }
+
+    /// The same case seen only through its holder and area, for actions that
+    /// assisting units may not take.
+    pub fn without_assists(&self) -> CaseScope {
+        CaseScope {
+            holder_path: self.holder_path.clone(),
+            area_path: self.area_path.clone(),
+            assist_paths: Vec::new(),
+        }
+    }
+
+    /// Only the assisting units' part of the scope.
+    pub fn assists_only(&self) -> CaseScope {
+        // No unit path starts with NUL, so no scope covers this holder.
+        CaseScope {
+            holder_path: String::from("\u{0}"),
+            area_path: None,
+            assist_paths: self.assist_paths.clone(),
+        }
     }
 }
 
@@ -144,14 +169,17 @@ mod tests {
         let in_holder = CaseScope {
             holder_path: "/c/d1/s1/".into(),
             area_path: None,
+            assist_paths: vec![],
         };
         let in_area = CaseScope {
             holder_path: "/c/dept/".into(),
             area_path: Some("/c/d1/s1/g1/".into()),
+            assist_paths: vec![],
         };
         let outside = CaseScope {
             holder_path: "/c/d2/".into(),
             area_path: Some("/c/d2/s/".into()),
+            assist_paths: vec![],
         };
         assert!(a.can_see(&in_holder));
         assert!(a.can_see(&in_area));
@@ -166,12 +194,26 @@ mod tests {
         let case = CaseScope {
             holder_path: "/c/d1/s/".into(),
             area_path: None,
+            assist_paths: vec![],
         };
         assert_eq!(
             a.acting_assignment(Role::Dispatcher, &case)
                 .map(|x| x.unit_path.as_str()),
             Some("/c/d1/")
         );
+    }
+
+    #[test]
+    fn assisting_units_see_but_only_through_their_part() {
+        let a = actor(&[(Role::Handler, "/c/d2/dept/")]);
+        let case = CaseScope {
+            holder_path: "/c/d1/".into(),
+            area_path: Some("/c/d1/g/".into()),
+            assist_paths: vec!["/c/d2/dept/".into()],
+        };
+        assert!(a.can_see(&case));
+        assert!(a.roles_over(&case.without_assists()).is_empty());
+        assert_eq!(a.roles_over(&case.assists_only()), vec![Role::Handler]);
     }
 
     #[test]

@@ -460,6 +460,10 @@ impl WorkCalendar {
                 at: start.saturating_add(amount.saturating_mul(MICROS_PER_DAY)),
                 provisional: false,
             },
+            DurationUnit::CalendarHours => Due {
+                at: start.saturating_add(amount.saturating_mul(MICROS_PER_HOUR)),
+                provisional: false,
+            },
             DurationUnit::WorkingHours => {
                 self.consume_office_time(start, amount.saturating_mul(MICROS_PER_HOUR))
             }
@@ -471,7 +475,9 @@ impl WorkCalendar {
     /// suspended (挂起). Zero when overdue.
     pub fn remaining(&self, now: Micros, due: Micros, unit: DurationUnit) -> Remaining {
         match unit {
-            DurationUnit::CalendarDays => Remaining::CalendarTime(due.saturating_sub(now).max(0)),
+            DurationUnit::CalendarDays | DurationUnit::CalendarHours => {
+                Remaining::CalendarTime(due.saturating_sub(now).max(0))
+            }
             DurationUnit::WorkingHours | DurationUnit::WorkingDays => {
                 Remaining::OfficeTime(self.office_time_between(now, due))
             }
@@ -1175,7 +1181,7 @@ mod tests {
                     }
                     prop_assert_eq!(due.at, cal.day_end(dd));
                 }
-                DurationUnit::CalendarDays => {}
+                DurationUnit::CalendarDays | DurationUnit::CalendarHours => {}
             }
         }
 

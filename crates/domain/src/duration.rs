@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DurationUnit {
+    /// Round-the-clock hours (dispatch within 1 hour, within 24 hours).
+    CalendarHours,
     CalendarDays,
     WorkingDays,
     WorkingHours,
@@ -14,6 +16,7 @@ pub enum DurationUnit {
 impl DurationUnit {
     pub fn as_str(self) -> &'static str {
         match self {
+            DurationUnit::CalendarHours => "calendar_hours",
             DurationUnit::CalendarDays => "calendar_days",
             DurationUnit::WorkingDays => "working_days",
             DurationUnit::WorkingHours => "working_hours",
@@ -22,6 +25,7 @@ impl DurationUnit {
 
     pub fn parse(text: &str) -> Option<DurationUnit> {
         match text {
+            "calendar_hours" => Some(DurationUnit::CalendarHours),
             "calendar_days" => Some(DurationUnit::CalendarDays),
             "working_days" => Some(DurationUnit::WorkingDays),
             "working_hours" => Some(DurationUnit::WorkingHours),

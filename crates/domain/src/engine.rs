@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::pack::{ActionDef, CaseType, DeadlineDef, ReasonRule, TargetRule};
+use crate::pack::{ActionDef, CaseType, DeadlineDef, Effect, ReasonRule, TargetRule};
 use crate::role::Role;
 
 /// Longest reason accepted, in characters after trimming.
@@ -52,6 +52,10 @@ pub struct Transition {
     /// The deadline to start, when the case entered a state (or a new unit
     /// took it over) and that state has one.
     pub enter_deadline: Option<DeadlineDef>,
+    /// What else the store must do (assists, clock).
+    pub effect: Effect,
+    /// For assist effects: the assisting unit named by `target_unit`.
+    pub assist_unit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -231,15 +235,32 @@ pub fn decide(
 
     let changes = diff(case_type, &before, &fields);
 
+    // Assist effects name the assisting unit; the holder stays.
+    let (target, assist_unit) = match (action.effect, target) {
+        (Effect::AddAssist | Effect::ReleaseAssist, TargetDecision::Unit(unit)) => {
+            (TargetDecision::Keep, Some(unit))
+        }
+        (_, target) => (target, None),
+    };
+    // A branch field's value may pick another next state.
+    let to_state = action
+        .branch
+        .as_ref()
+        .and_then(|b| {
+            let value = fields.get(&b.field)?.as_str()?;
+            b.to.get(value).cloned()
+        })
+        .unwrap_or_else(|| action.to.clone());
+
     // A self-loop that keeps the case where it is (say, editing fields) must
     // not restart the clock; moving the case to a unit gives it a fresh one.
-    let state_changed = from_state.as_deref() != Some(action.to.as_str());
+    let state_changed = from_state.as_deref() != Some(to_state.as_str());
     let restart = state_changed || target != TargetDecision::Keep;
     let leave_deadline = from_state.is_some() && restart;
     let enter_deadline = if restart {
         case_type
             .states
-            .get(&action.to)
+            .get(&to_state)
             .and_then(|s| s.deadline.clone())
     } else {
         None
@@ -248,7 +269,7 @@ pub fn decide(
     Ok(Transition {
         action: action.id.clone(),
         from_state,
-        to_state: action.to.clone(),
+        to_state,
         fields,
         changes,
         reason,
@@ -256,6 +277,8 @@ pub fn decide(
         acting_role,
         leave_deadline,
         enter_deadline,
+        effect: action.effect,
+        assist_unit,
     })
 }
 

@@ -79,15 +79,29 @@ pub struct FieldDef {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FieldKind {
-    Text { max_length: usize },
-    LongText { max_length: usize },
-    Integer { min: Option<i64>, max: Option<i64> },
-    Number { min: Option<f64>, max: Option<f64> },
+    Text {
+        max_length: usize,
+    },
+    LongText {
+        max_length: usize,
+    },
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
     Boolean,
     Date,
-    Choice { options: Vec<ChoiceOption> },
+    Choice {
+        options: Vec<ChoiceOption>,
+    },
     Phone,
     Unit,
+    /// Another case, by its receipt code (e.g. the original of a duplicate).
+    CaseRef,
 }
 
 /// One value of a `choice` field with its display name.
@@ -111,6 +125,9 @@ pub struct DeadlineDef {
     /// Fraction of the allowed time after which a warning is raised, in (0, 1).
     pub warn_at: Option<f64>,
     pub on_expiry: Expiry,
+    /// Which of the case category's own deadlines (e.g. `dispatch`, `handling`)
+    /// replaces `rule` when the case has a category that sets one.
+    pub category_rule: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,7 +160,84 @@ pub struct ActionDef {
     pub allows: Vec<String>,
     pub reason: ReasonRule,
     pub target: TargetRule,
+    /// What the action does besides moving the state.
+    pub effect: Effect,
+    /// Conditions on the case's wider record the store checks before acting.
+    pub guards: Vec<Guard>,
+    /// When this action has been taken this many times on a case, the next
+    /// time sends the case one level further up than `target` says.
+    pub escalate_after: Option<u32>,
+    /// A choice field whose value picks the next state instead of `to`.
+    pub branch: Option<Branch>,
 }
+
+/// Effects beyond the state change, carried out by the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    None,
+    /// Add an assisting unit (吹哨报到): `target_unit` names it, the holder stays.
+    AddAssist,
+    /// The acting unit reports its assist task as done.
+    ReportAssist,
+    /// Release an assisting unit (`target_unit`) from its task.
+    ReleaseAssist,
+    /// Pause the running deadline (挂起).
+    SuspendClock,
+    /// Restart a paused deadline with the time it had left.
+    ResumeClock,
+    /// Move the running deadline out by `extension_working_days` working days (延期).
+    ExtendDeadline,
+}
+
+pub const EFFECTS: [(&str, Effect); 7] = [
+    ("none", Effect::None),
+    ("add_assist", Effect::AddAssist),
+    ("report_assist", Effect::ReportAssist),
+    ("release_assist", Effect::ReleaseAssist),
+    ("suspend_clock", Effect::SuspendClock),
+    ("resume_clock", Effect::ResumeClock),
+    ("extend_deadline", Effect::ExtendDeadline),
+];
+
+/// Preconditions that need more than the case's own fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    /// Every assisting unit has reported or been released.
+    AssistsDone,
+}
+
+/// `branch = { field = "satisfaction", to = { unsatisfied = "in_progress" } }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Branch {
+    pub field: String,
+    /// Field value → state; other values go to the action's `to`.
+    pub to: BTreeMap<String, String>,
+}
+
+/// Category-specific deadlines (e.g. from a taxonomy), consulted when a
+/// state's deadline names a `category_rule`.
+pub trait CategoryDeadlines: Send + Sync {
+    /// The rule for `kind` (`dispatch`, `handling`) of `category`, given the
+    /// case's urgency if it has one; `None` keeps the pack's default.
+    fn deadline(&self, category: &str, kind: &str, urgency: Option<&str>) -> Option<DurationRule>;
+}
+
+/// No category sets its own deadlines.
+pub struct NoCategoryDeadlines;
+
+impl CategoryDeadlines for NoCategoryDeadlines {
+    fn deadline(&self, _: &str, _: &str, _: Option<&str>) -> Option<DurationRule> {
+        None
+    }
+}
+
+/// The deadlines a category may set for a state (see `DeadlineDef::category_rule`).
+pub const CATEGORY_DEADLINES: [&str; 2] = ["dispatch", "handling"];
+
+/// The field an `extend_deadline` action reads.
+pub const EXTENSION_FIELD: &str = "extension_working_days";
 
 impl ActionDef {
     pub fn is_creation(&self) -> bool {
@@ -296,6 +390,10 @@ static NO_ACTION: ActionDef = ActionDef {
     allows: Vec::new(),
     reason: ReasonRule::Optional,
     target: TargetRule::ActorUnit,
+    effect: Effect::None,
+    guards: Vec::new(),
+    escalate_after: None,
+    branch: None,
 };
 
 // ---------------------------------------------------------------------------
@@ -445,6 +543,12 @@ impl FieldDef {
                     return Err("must be a unit code".into());
                 }
                 Ok(Value::String(s.to_owned()))
+            }
+            FieldKind::CaseRef => {
+                let s = value.as_str().ok_or("must be a receipt code")?;
+                crate::ids::normalize_receipt_code(s)
+                    .map(Value::String)
+                    .ok_or_else(|| "must be a receipt code such as K7M-4Q9XZ-2".into())
             }
         }
     }
@@ -1038,11 +1142,13 @@ fn parse_type(
                 graph
                     .action_locs
                     .insert(ak.name.clone(), entry_loc(ak, anode));
-                let (action, edge) = parse_action(ctx, &key.name, ak, anode, &states, &field_keys);
+                let (action, edge, branch_edges) =
+                    parse_action(ctx, &key.name, ak, anode, &states, &field_keys, &fields);
                 match edge {
                     Some(edge) => graph.edges.push(edge),
                     None => graph.complete = false,
                 }
+                graph.edges.extend(branch_edges);
                 if let Some(action) = action {
                     actions.insert(action.id.clone(), action);
                 }
@@ -1092,7 +1198,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "text" | "long_text" => &["max_length"],
         "integer" | "number" => &["min", "max"],
         "choice" => &["options"],
-        "boolean" | "date" | "phone" | "unit" => &[],
+        "boolean" | "date" | "phone" | "unit" | "case_ref" => &[],
         other => {
             ctx.err(
                 &kind_loc,
@@ -1163,6 +1269,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "boolean" => FieldKind::Boolean,
         "date" => FieldKind::Date,
         "phone" => FieldKind::Phone,
+        "case_ref" => FieldKind::CaseRef,
         _ => FieldKind::Unit,
     };
     Some(FieldDef {
@@ -1284,7 +1391,14 @@ fn parse_deadline(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<
     let t = Table::new(ctx, node, loc, what)?;
     t.check_keys(
         ctx,
-        &["amount", "unit", "warn_at", "on_expiry", "escalate_to"],
+        &[
+            "amount",
+            "unit",
+            "warn_at",
+            "on_expiry",
+            "escalate_to",
+            "category",
+        ],
     );
     let amount = match t.integer(ctx, "amount") {
         None => {
@@ -1311,7 +1425,7 @@ fn parse_deadline(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<
         if parsed.is_none() {
             ctx.err(
                 &loc,
-                format!("unknown duration unit `{u}` (expected calendar_days, working_days or working_hours)"),
+                format!("unknown duration unit `{u}` (expected calendar_hours, calendar_days, working_days or working_hours)"),
             );
         }
         parsed
@@ -1371,6 +1485,20 @@ fn parse_deadline(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<
             "escalate_to is only allowed with on_expiry = \"escalate\"",
         );
     }
+    let category_rule = t.string(ctx, "category", false).and_then(|(c, cloc)| {
+        if CATEGORY_DEADLINES.contains(&c.as_str()) {
+            Some(c)
+        } else {
+            ctx.err(
+                &cloc,
+                format!(
+                    "unknown category deadline `{c}` (expected one of: {})",
+                    CATEGORY_DEADLINES.join(", ")
+                ),
+            );
+            None
+        }
+    });
     Some(DeadlineDef {
         rule: DurationRule {
             amount: amount?,
@@ -1378,6 +1506,7 @@ fn parse_deadline(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<
         },
         warn_at,
         on_expiry: on_expiry?,
+        category_rule,
     })
 }
 
@@ -1398,7 +1527,8 @@ fn parse_action(
     node: &Node,
     states: &BTreeMap<String, StateDef>,
     fields: &BTreeSet<String>,
-) -> (Option<ActionDef>, Option<Edge>) {
+    field_defs: &BTreeMap<String, FieldDef>,
+) -> (Option<ActionDef>, Option<Edge>, Vec<Edge>) {
     let loc = entry_loc(key, node);
     check_id(ctx, &key.name, &key.span, "action id");
     let Some(t) = Table::new(
@@ -1407,12 +1537,23 @@ fn parse_action(
         loc,
         format!("action `{}` of type `{type_id}`", key.name),
     ) else {
-        return (None, None);
+        return (None, None, Vec::new());
     };
     t.check_keys(
         ctx,
         &[
-            "name", "from", "to", "roles", "requires", "allows", "reason", "target",
+            "name",
+            "from",
+            "to",
+            "roles",
+            "requires",
+            "allows",
+            "reason",
+            "target",
+            "effect",
+            "guards",
+            "escalate_after",
+            "branch",
         ],
     );
     let name = t.names(ctx, "name");
@@ -1551,6 +1692,79 @@ fn parse_action(
         }
     };
 
+    let effect = match t.string(ctx, "effect", false) {
+        None => Effect::None,
+        Some((e, eloc)) => match EFFECTS.iter().find(|(n, _)| *n == e) {
+            Some((_, effect)) => *effect,
+            None => {
+                let all: Vec<&str> = EFFECTS.iter().map(|(n, _)| *n).collect();
+                ctx.err(
+                    &eloc,
+                    format!("unknown effect `{e}` (expected one of: {})", all.join(", ")),
+                );
+                Effect::None
+            }
+        },
+    };
+    if effect == Effect::ExtendDeadline && !requires.iter().any(|f| f == EXTENSION_FIELD) {
+        ctx.err(
+            &t.loc,
+            format!(
+                "{} has effect extend_deadline but does not require `{EXTENSION_FIELD}`",
+                t.what
+            ),
+        );
+    }
+    if matches!(effect, Effect::AddAssist | Effect::ReleaseAssist)
+        && target != Some(TargetRule::Choose)
+    {
+        ctx.err(
+            &t.loc,
+            format!(
+                "{} names an assisting unit: it needs target = \"choose\"",
+                t.what
+            ),
+        );
+    }
+    let mut guards = Vec::new();
+    for (g, gloc) in t.string_list(ctx, "guards").unwrap_or_default() {
+        match g.as_str() {
+            "assists_done" => guards.push(Guard::AssistsDone),
+            other => ctx.err(
+                &gloc,
+                format!("unknown guard `{other}` (expected assists_done)"),
+            ),
+        }
+    }
+    let escalate_after = match t.integer(ctx, "escalate_after") {
+        None => None,
+        Some((n, nloc)) => match u32::try_from(n) {
+            Ok(n) if (1..=100).contains(&n) => Some(n),
+            _ => {
+                ctx.err(&nloc, "escalate_after must be between 1 and 100");
+                None
+            }
+        },
+    };
+    let mut branch_edges = Vec::new();
+    let branch = match t.get("branch") {
+        None => None,
+        Some((bk, bnode)) => {
+            let bloc = entry_loc(bk, bnode);
+            parse_branch(
+                ctx, bnode, bloc, &t.what, states, &requires, &allows, field_defs,
+            )
+        }
+    };
+    if let (Some(b), true) = (&branch, edges_ok) {
+        for state in b.to.values() {
+            branch_edges.push(Edge {
+                id: key.name.clone(),
+                from: from_ids.clone(),
+                to: state.clone(),
+            });
+        }
+    }
     let edge = match (&to, edges_ok) {
         (Some(to), true) => Some(Edge {
             id: key.name.clone(),
@@ -1570,9 +1784,82 @@ fn parse_action(
             allows,
             reason: reason?,
             target: target?,
+            effect,
+            guards,
+            escalate_after,
+            branch,
         })
     })();
-    (action, edge)
+    (action, edge, branch_edges)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parse_branch(
+    ctx: &mut Ctx,
+    node: &Node,
+    loc: Loc,
+    what: &str,
+    states: &BTreeMap<String, StateDef>,
+    requires: &[String],
+    allows: &[String],
+    field_defs: &BTreeMap<String, FieldDef>,
+) -> Option<Branch> {
+    let t = Table::new(ctx, node, loc, format!("`branch` of {what}"))?;
+    t.check_keys(ctx, &["field", "to"]);
+    let (field, floc) = t.string(ctx, "field", true)?;
+    let options: Vec<String> = match field_defs.get(&field).map(|f| &f.kind) {
+        Some(FieldKind::Choice { options }) => options.iter().map(|o| o.value.clone()).collect(),
+        Some(_) => {
+            ctx.err(
+                &floc,
+                format!("branch field `{field}` must be a choice field"),
+            );
+            return None;
+        }
+        None => {
+            ctx.err(&floc, format!("branch field `{field}` is not declared"));
+            return None;
+        }
+    };
+    if !requires.contains(&field) {
+        let hint = if allows.contains(&field) {
+            " (it is only in `allows`)"
+        } else {
+            ""
+        };
+        ctx.err(
+            &floc,
+            format!("branch field `{field}` must be in `requires` of {what}{hint}"),
+        );
+    }
+    let to_table = t.id_table(ctx, "to", true)?;
+    let mut to = BTreeMap::new();
+    for (vk, vnode) in to_table.entries {
+        let vloc = entry_loc(vk, vnode);
+        if !options.contains(&vk.name) {
+            ctx.err(
+                &vloc,
+                format!("`{}` is not an option of field `{field}`", vk.name),
+            );
+            continue;
+        }
+        match &vnode.value {
+            Raw::Str(state) if states.contains_key(state.trim()) => {
+                to.insert(vk.name.clone(), state.trim().to_owned());
+            }
+            Raw::Str(state) => {
+                ctx.err(&vloc, format!("branch leads to undeclared state `{state}`"))
+            }
+            other => ctx.err(
+                &vloc,
+                format!(
+                    "branch target must be a state name, found {}",
+                    other.type_name()
+                ),
+            ),
+        }
+    }
+    Some(Branch { field, to })
 }
 
 struct Graph {
@@ -1765,7 +2052,7 @@ roles = ["handler"]
             "bad.toml:11:1: unknown key `max_lenght` in field `title` of type `thing` (expected one of: kind, label, personal, max_length)",
             "bad.toml:13:1: field `kind` of type `thing` is a choice but has no `options`",
             "bad.toml:19:23: deadline amount must be between 1 and 10000, found 0",
-            "bad.toml:19:33: unknown duration unit `fortnights` (expected calendar_days, working_days or working_hours)",
+            "bad.toml:19:33: unknown duration unit `fortnights` (expected calendar_hours, calendar_days, working_days or working_hours)",
             "bad.toml:19:57: warn_at must be strictly between 0 and 1, found 1.5",
             "bad.toml:19:74: on_expiry = \"escalate\" needs escalate_to (\"parent\" or a unit code)",
             "bad.toml:21:1: state `stuck` is not terminal but no action leaves it (add an action or `terminal = true`)",

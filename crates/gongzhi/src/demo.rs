@@ -7,13 +7,11 @@ use geo::BoundingRect;
 use serde_json::{Map, Value};
 
 use gongzhi_domain::access::{Actor, Assignment};
-use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::demo::{DEMO_PASSWORD, DemoCaseSeed, DemoStep, generate_city};
 use gongzhi_domain::engine::ActionRequest;
-use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::geometry_to_geojson;
 use gongzhi_domain::role::Role;
-use gongzhi_domain::time::now_micros;
+use gongzhi_domain::time::{MICROS_PER_HOUR, now_micros};
 use gongzhi_store::{Db, NewCase, NewUnit, Place, Rules, act_tx, create_case_tx};
 
 /// The demo's fixed seed: same seed, same city.
@@ -23,14 +21,10 @@ const CASES_PER_TRANSACTION: usize = 200;
 
 /// Loads the demo city into an empty database; leaves a non-empty one alone.
 /// Returns the text to print: the demo logins.
-pub async fn load_demo_if_empty(
-    db: &Db,
-    packs: &PackSet,
-    calendar: &WorkCalendar,
-) -> Result<String> {
+pub async fn load_demo_if_empty(db: &Db, rules: Rules<'_>) -> Result<String> {
     let city = generate_city(DEMO_SEED, now_micros());
     if db.unit_count().await? == 0 {
-        load(db, packs, calendar, &city).await?;
+        load(db, rules, &city).await?;
     } else {
         tracing::info!("database not empty: demo city not loaded again");
     }
@@ -48,12 +42,7 @@ pub async fn load_demo_if_empty(
     Ok(text)
 }
 
-async fn load(
-    db: &Db,
-    packs: &PackSet,
-    calendar: &WorkCalendar,
-    city: &gongzhi_domain::demo::DemoCity,
-) -> Result<()> {
+async fn load(db: &Db, rules: Rules<'_>, city: &gongzhi_domain::demo::DemoCity) -> Result<()> {
     let started = std::time::Instant::now();
     let units: Vec<NewUnit> = city
         .units
@@ -112,7 +101,7 @@ async fn load(
     for chunk in city.case_seeds.chunks(CASES_PER_TRANSACTION) {
         let mut tx = db.begin_write().await?;
         for seed in chunk {
-            replay(&mut tx, Rules { packs, calendar }, &actor, seed).await?;
+            replay(&mut tx, rules, &actor, seed).await?;
         }
         tx.commit().await?;
     }
@@ -141,14 +130,15 @@ async fn replay(
 ) -> Result<()> {
     let title: String = seed.title.chars().take(200).collect();
     let new = NewCase {
-        pack: "generic".into(),
-        case_type: "item".into(),
+        pack: "requests".into(),
+        case_type: "request".into(),
         request: ActionRequest {
             action: "create".into(),
             fields: fields(&[
                 ("title", &title),
                 ("description", &seed.description),
                 ("category", &seed.category),
+                ("channel", "web"),
             ]),
             reason: None,
             target_unit: None,
@@ -159,26 +149,52 @@ async fn replay(
             area_unit_id: Some(seed.grid_id.clone()),
         },
         acting_unit: None,
+        suggestion: None,
+        idempotency_key: None,
     };
-    let acted = create_case_tx(tx, rules, actor, new, seed.created_at)
+    let created = create_case_tx(tx, rules, actor, new, seed.created_at)
         .await
         .map_err(|e| anyhow::anyhow!("demo case {title}: {e}"))?;
+    // Each historical step becomes the requests pack's actions; a closed case
+    // went through the follow-up call and verification first.
+    let mut steps: Vec<(&str, i64, Option<String>, Map<String, Value>)> = Vec::new();
     for step in &seed.history {
-        let (action, at, target, extra) = match step {
+        match step {
             DemoStep::Dispatched { at, to_unit_id } => {
-                ("assign", *at, Some(to_unit_id.clone()), Map::new())
+                steps.push(("dispatch", *at, Some(to_unit_id.clone()), Map::new()))
             }
-            DemoStep::Accepted { at } => ("accept", *at, None, Map::new()),
-            DemoStep::Resolved { at, note } => ("report", *at, None, fields(&[("result", note)])),
-            DemoStep::Closed { at } => ("close", *at, None, Map::new()),
-        };
+            DemoStep::Accepted { at } => steps.push(("accept", *at, None, Map::new())),
+            DemoStep::Resolved { at, note } => steps.push((
+                "report",
+                *at,
+                None,
+                fields(&[("result", note), ("outcome", "resolved")]),
+            )),
+            DemoStep::Closed { at } => {
+                steps.push((
+                    "follow_up",
+                    *at - 2 * MICROS_PER_HOUR,
+                    None,
+                    fields(&[("satisfaction", "satisfied")]),
+                ));
+                steps.push((
+                    "verify",
+                    *at - MICROS_PER_HOUR,
+                    None,
+                    fields(&[("verification", "passed")]),
+                ));
+                steps.push(("close", *at, None, Map::new()));
+            }
+        }
+    }
+    for (action, at, target, extra) in steps {
         let request = ActionRequest {
             action: action.into(),
             fields: extra,
             reason: None,
             target_unit: target,
         };
-        act_tx(tx, rules, actor, &acted.case_id, request, None, at)
+        act_tx(tx, rules, actor, &created.case_id, request, None, at)
             .await
             .map_err(|e| anyhow::anyhow!("demo case {title}, {action}: {e}"))?;
     }

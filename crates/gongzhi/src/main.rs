@@ -250,16 +250,18 @@ async fn serve(
         .parse()
         .with_context(|| format!("--listen {listen}: expected HOST:PORT"))?;
     let (db, packs, calendar) = prepare(settings).await?;
-    let logins = if with_demo {
-        Some(demo::load_demo_if_empty(&db, &packs, &calendar).await?)
-    } else {
-        None
-    };
     let config = ServerConfig {
         secure_cookies,
         ..ServerConfig::default()
     };
     let state = AppState::new(db.clone(), packs, calendar, config).await?;
+    let logins = if with_demo {
+        let logins = demo::load_demo_if_empty(&db, state.rules()).await?;
+        state.reload_places().await?;
+        Some(logins)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;

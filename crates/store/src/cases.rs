@@ -11,12 +11,16 @@ use thiserror::Error;
 
 use gongzhi_domain::access::{Actor, CaseScope};
 use gongzhi_domain::calendar::WorkCalendar;
+use gongzhi_domain::duration::{DurationRule, DurationUnit};
 use gongzhi_domain::engine::{
     self, ActionRequest, CaseSnapshot, EngineError, TargetDecision, Transition,
 };
 use gongzhi_domain::ids::{new_id, new_salt, random_receipt_code};
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
-use gongzhi_domain::pack::{DeadlineDef, EscalateTo, Expiry, PackSet};
+use gongzhi_domain::pack::{
+    CategoryDeadlines, DeadlineDef, EXTENSION_FIELD, Effect, EscalateTo, Expiry, FieldKind, Guard,
+    PackSet,
+};
 use gongzhi_domain::time::Micros;
 
 use crate::db::{Db, Tx, with_pool, with_tx};
@@ -36,6 +40,12 @@ pub enum ActError {
     Invalid { field: String, message: String },
     #[error("the case changed since version {expected}; reload and try again")]
     VersionConflict { expected: i64 },
+    /// A precondition beyond the case's own fields does not hold.
+    #[error("{message}")]
+    GuardFailed {
+        guard: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,10 +64,11 @@ fn invalid(field: &str, message: impl Into<String>) -> ActError {
 }
 
 /// The rules an action is decided under: the loaded packs and the calendar.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Rules<'a> {
     pub packs: &'a PackSet,
     pub calendar: &'a WorkCalendar,
+    pub categories: &'a dyn CategoryDeadlines,
 }
 
 /// Where a new case lies: a point and the unit (usually a grid) it falls in.
@@ -77,6 +88,19 @@ pub struct NewCase {
     pub place: Place,
     /// The unit the actor creates it for, when they hold the role at several.
     pub acting_unit: Option<String>,
+    /// The routing suggestion shown to the dispatcher: a unit (or none: the
+    /// manual queue) and the reason in words.
+    pub suggestion: Option<(Option<String>, String)>,
+    /// A key the caller chose: the same key again answers with the same case.
+    pub idempotency_key: Option<String>,
+}
+
+/// A created case, or the one an earlier request with the same key created.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub case_id: String,
+    /// `None` when the key had been used: nothing new was written.
+    pub log_entry: Option<LogEntry>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +152,8 @@ pub struct CaseScopeRecord {
     pub holder_path: String,
     pub area_path: Option<String>,
     pub holder_parent_id: Option<String>,
+    /// Paths of units with an open assist task.
+    pub assist_paths: Vec<String>,
 }
 
 impl CaseRecord {
@@ -135,6 +161,7 @@ impl CaseRecord {
         CaseScope {
             holder_path: self.scope.holder_path.clone(),
             area_path: self.scope.area_path.clone(),
+            assist_paths: self.scope.assist_paths.clone(),
         }
     }
 }
@@ -197,6 +224,7 @@ macro_rules! case_from_row {
                 holder_path: row.try_get("holder_path")?,
                 area_path: row.try_get("area_path")?,
                 holder_parent_id: row.try_get("holder_parent_id")?,
+                assist_paths: Vec::new(),
             },
             personal_salt: row.try_get("personal_salt")?,
         }
@@ -287,14 +315,30 @@ pub(crate) async fn append_log(tx: &mut Tx, mut entry: LogEntry) -> Result<LogEn
     Ok(entry)
 }
 
+const ASSIST_PATHS: &str = "SELECT ca.case_id, u.path FROM case_assists ca JOIN units u ON u.id = ca.unit_id \
+     WHERE ca.status = 'open'";
+
 async fn load_case_tx(tx: &mut Tx, case_id: &str) -> Result<Option<CaseRecord>, StoreError> {
     let sql = format!("{CASE_SELECT} WHERE c.id = $1");
-    with_tx!(tx, conn => {
+    let case = with_tx!(tx, conn => {
         match sqlx::query(&sql).bind(case_id).fetch_optional(conn).await? {
-            Some(row) => Ok(Some(case_from_row!(row))),
-            None => Ok(None),
+            Some(row) => Some(case_from_row!(row)),
+            None => None,
         }
-    })
+    });
+    let Some(mut case) = case else {
+        return Ok(None);
+    };
+    let sql = format!("{ASSIST_PATHS} AND ca.case_id = $1 ORDER BY u.path");
+    case.scope.assist_paths = with_tx!(tx, conn => {
+        let rows = sqlx::query(&sql).bind(case_id).fetch_all(conn).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(r.try_get::<String, _>("path")?);
+        }
+        out
+    });
+    Ok(Some(case))
 }
 
 async fn unit_parent_tx(tx: &mut Tx, unit_id: &str) -> Result<Option<Option<String>>, StoreError> {
@@ -332,15 +376,36 @@ fn warn_time(start: Micros, due: Micros, ratio: f64) -> Micros {
     start + ((due - start) as f64 * ratio).round() as i64
 }
 
+/// The rule a state's deadline runs on for this case: the category's own
+/// (for its urgency) when the state asks for one and the category has it.
+fn effective_rule(
+    rules: Rules<'_>,
+    def: &DeadlineDef,
+    fields: &Map<String, Value>,
+) -> DurationRule {
+    let category = fields.get("category").and_then(Value::as_str);
+    let urgency = fields.get("urgency").and_then(Value::as_str);
+    match (&def.category_rule, category) {
+        (Some(kind), Some(category)) => rules
+            .categories
+            .deadline(category, kind, urgency)
+            .unwrap_or(def.rule),
+        _ => def.rule,
+    }
+}
+
 async fn open_deadline_tx(
     tx: &mut Tx,
-    calendar: &WorkCalendar,
+    rules: Rules<'_>,
     case_id: &str,
     state: &str,
     def: &DeadlineDef,
+    fields: &Map<String, Value>,
     at: Micros,
 ) -> Result<(), StoreError> {
-    let due = calendar.due(at, def.rule);
+    let calendar = rules.calendar;
+    let rule = effective_rule(rules, def, fields);
+    let due = calendar.due(at, rule);
     let warn_at = def.warn_at.map(|ratio| warn_time(at, due.at, ratio));
     with_tx!(tx, conn => {
         sqlx::query(
@@ -350,7 +415,7 @@ async fn open_deadline_tx(
         .bind(new_id())
         .bind(case_id)
         .bind(state)
-        .bind(def.rule.to_string())
+        .bind(rule.to_string())
         .bind(calendar.version())
         .bind(at)
         .bind(due.at)
@@ -390,11 +455,26 @@ impl Db {
         actor: &Actor,
         new: NewCase,
         at: Micros,
-    ) -> Result<Acted, ActError> {
-        let mut tx = self.begin_write().await?;
-        let acted = create_case_tx(&mut tx, rules, actor, new, at).await?;
-        tx.commit().await?;
-        Ok(acted)
+    ) -> Result<Created, ActError> {
+        // Two first tries with one key can race on PostgreSQL: the loser's
+        // insert of the key fails, and its retry finds the winner's case.
+        let retry = new.idempotency_key.is_some();
+        let first = async {
+            let mut tx = self.begin_write().await?;
+            let created = create_case_tx(&mut tx, rules, actor, new.clone(), at).await?;
+            tx.commit().await?;
+            Ok::<_, ActError>(created)
+        }
+        .await;
+        match first {
+            Err(ActError::Store(e)) if retry && e.is_unique_violation() => {
+                let mut tx = self.begin_write().await?;
+                let created = create_case_tx(&mut tx, rules, actor, new, at).await?;
+                tx.commit().await?;
+                Ok(created)
+            }
+            other => other,
+        }
     }
 
     /// Applies an action to a case at time `at`. `expected_version`, when given,
@@ -437,12 +517,64 @@ impl Db {
     /// A case regardless of who asks: for the system's own work only.
     pub async fn case_unscoped(&self, case_id: &str) -> Result<Option<CaseRecord>, StoreError> {
         let sql = format!("{CASE_SELECT} WHERE c.id = $1");
-        with_pool!(self, pool => {
+        let case = with_pool!(self, pool => {
             match sqlx::query(&sql).bind(case_id).fetch_optional(pool).await? {
-                Some(row) => Ok(Some(case_from_row!(row))),
-                None => Ok(None),
+                Some(row) => Some(case_from_row!(row)),
+                None => None,
             }
-        })
+        });
+        let Some(case) = case else {
+            return Ok(None);
+        };
+        let mut cases = vec![case];
+        self.fill_assist_paths(&mut cases).await?;
+        Ok(cases.pop())
+    }
+
+    /// The case with this receipt code, regardless of who asks.
+    pub async fn case_by_receipt(
+        &self,
+        receipt_code: &str,
+    ) -> Result<Option<CaseRecord>, StoreError> {
+        let id: Option<String> = with_pool!(self, pool => {
+            match sqlx::query("SELECT id FROM cases WHERE receipt_code = $1").bind(receipt_code).fetch_optional(pool).await? {
+                Some(row) => Some(row.try_get("id")?),
+                None => None,
+            }
+        });
+        match id {
+            Some(id) => self.case_unscoped(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn fill_assist_paths(&self, cases: &mut [CaseRecord]) -> Result<(), StoreError> {
+        if cases.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (1..=cases.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "{ASSIST_PATHS} AND ca.case_id IN ({}) ORDER BY u.path",
+            placeholders.join(", ")
+        );
+        let pairs: Vec<(String, String)> = with_pool!(self, pool => {
+            let mut q = sqlx::query(&sql);
+            for c in cases.iter() {
+                q = q.bind(&c.id);
+            }
+            let rows = q.fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((r.try_get("case_id")?, r.try_get("path")?));
+            }
+            out
+        });
+        for (case_id, path) in pairs {
+            if let Some(c) = cases.iter_mut().find(|c| c.id == case_id) {
+                c.scope.assist_paths.push(path);
+            }
+        }
+        Ok(())
     }
 
     /// Cases inside the actor's scopes, newest first.
@@ -463,7 +595,9 @@ impl Db {
             }
             // substr, not LIKE: unit ids may hold LIKE's wildcard characters.
             sql.push_str(&format!(
-                "substr(h.path, 1, length(${n})) = ${n} OR substr(a.path, 1, length(${n})) = ${n}"
+                "substr(h.path, 1, length(${n})) = ${n} OR substr(a.path, 1, length(${n})) = ${n} \
+                 OR EXISTS (SELECT 1 FROM case_assists ca JOIN units au ON au.id = ca.unit_id \
+                    WHERE ca.case_id = c.id AND ca.status = 'open' AND substr(au.path, 1, length(${n})) = ${n})"
             ));
         }
         sql.push(')');
@@ -497,6 +631,7 @@ impl Db {
             for row in rows {
                 out.push(case_from_row!(row));
             }
+            self.fill_assist_paths(&mut out).await?;
             Ok(out)
         })
     }
@@ -803,7 +938,29 @@ pub async fn create_case_tx(
     actor: &Actor,
     new: NewCase,
     at: Micros,
-) -> Result<Acted, ActError> {
+) -> Result<Created, ActError> {
+    if let Some(key) = &new.idempotency_key {
+        if key.trim().is_empty() || key.len() > 128 {
+            return Err(invalid("idempotency_key", "must be 1 to 128 characters"));
+        }
+        let earlier: Option<String> = with_tx!(tx, conn => {
+            match sqlx::query("SELECT case_id FROM intake_keys WHERE caller_id = $1 AND idempotency_key = $2")
+                .bind(&actor.user_id)
+                .bind(key)
+                .fetch_optional(conn)
+                .await?
+            {
+                Some(row) => Some(row.try_get::<String, _>("case_id")?),
+                None => None,
+            }
+        });
+        if let Some(case_id) = earlier {
+            return Ok(Created {
+                case_id,
+                log_entry: None,
+            });
+        }
+    }
     let case_type = rules
         .packs
         .case_type(&new.pack, &new.case_type)
@@ -855,8 +1012,8 @@ pub async fn create_case_tx(
     with_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO cases (id, receipt_code, pack_id, pack_version, case_type, state, fields, holder_unit_id, area_unit_id, \
-             lng, lat, personal_salt, version, created_at, updated_at, closed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13, $14)",
+             lng, lat, personal_salt, version, created_at, updated_at, closed_at, suggested_unit_id, route_reason, category) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13, $14, $15, $16, $17)",
         )
         .bind(&case_id)
         .bind(&receipt)
@@ -872,11 +1029,35 @@ pub async fn create_case_tx(
         .bind(&salt)
         .bind(at)
         .bind(terminal.then_some(at))
+        .bind(new.suggestion.as_ref().and_then(|s| s.0.clone()))
+        .bind(new.suggestion.as_ref().map(|s| s.1.clone()))
+        .bind(transition.fields.get("category").and_then(Value::as_str))
         .execute(conn)
         .await?;
     });
+    if let Some(key) = &new.idempotency_key {
+        with_tx!(tx, conn => {
+            sqlx::query("INSERT INTO intake_keys (caller_id, idempotency_key, case_id, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&actor.user_id)
+                .bind(key)
+                .bind(&case_id)
+                .bind(at)
+                .execute(conn)
+                .await?;
+        });
+    }
+    link_cases_tx(tx, case_type, &case_id, &transition, at).await?;
     if let Some(def) = &transition.enter_deadline {
-        open_deadline_tx(tx, rules.calendar, &case_id, &transition.to_state, def, at).await?;
+        open_deadline_tx(
+            tx,
+            rules,
+            &case_id,
+            &transition.to_state,
+            def,
+            &transition.fields,
+            at,
+        )
+        .await?;
     }
     let mut extra = vec![("holder_unit_id", Value::Null, Value::String(holder.clone()))];
     if let Some(area) = &new.place.area_unit_id {
@@ -899,10 +1080,54 @@ pub async fn create_case_tx(
         },
     )
     .await?;
-    Ok(Acted {
+    Ok(Created {
         case_id,
-        log_entry: entry,
+        log_entry: Some(entry),
     })
+}
+
+/// Records links for case-reference fields that changed (a duplicate and its
+/// original); the referenced case must exist and not be this one.
+async fn link_cases_tx(
+    tx: &mut Tx,
+    case_type: &gongzhi_domain::pack::CaseType,
+    case_id: &str,
+    transition: &Transition,
+    at: Micros,
+) -> Result<(), ActError> {
+    for change in &transition.changes {
+        let is_ref = case_type
+            .fields
+            .get(&change.key)
+            .is_some_and(|f| f.kind == FieldKind::CaseRef);
+        let Some(Value::String(receipt)) = change.after.as_ref().filter(|_| is_ref) else {
+            continue;
+        };
+        let linked: Option<String> = with_tx!(tx, conn => {
+            match sqlx::query("SELECT id FROM cases WHERE receipt_code = $1").bind(receipt).fetch_optional(conn).await? {
+                Some(row) => Some(row.try_get::<String, _>("id")?),
+                None => None,
+            }
+        });
+        let linked = linked
+            .ok_or_else(|| invalid(&change.key, format!("no case has receipt code {receipt}")))?;
+        if linked == case_id {
+            return Err(invalid(&change.key, "a case cannot refer to itself"));
+        }
+        with_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO case_links (case_id, linked_case_id, kind, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (case_id, linked_case_id, kind) DO NOTHING",
+            )
+            .bind(case_id)
+            .bind(&linked)
+            .bind(&change.key)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        });
+    }
+    Ok(())
 }
 
 fn validate_place(place: &Place) -> Result<(), ActError> {
@@ -991,25 +1216,63 @@ pub async fn act_tx(
             pack: case.pack.clone(),
             case_type: case.case_type.clone(),
         })?;
-    let roles = actor.roles_over(&scope);
+    let action_def = case_type.actions.get(&request.action);
+    let effect = action_def.map(|a| a.effect).unwrap_or(Effect::None);
+    // Assisting units act only on their own task; everything else is decided
+    // on the holder and the area.
+    let acting_scope = if effect == Effect::ReportAssist {
+        scope.assists_only()
+    } else {
+        scope.without_assists()
+    };
+    let roles = actor.roles_over(&acting_scope);
     let snapshot = CaseSnapshot {
         state: case.state.clone(),
         fields: case.fields.clone(),
     };
     let transition = engine::decide(case_type, Some(&snapshot), &request, &roles)?;
     let assignment = actor
-        .acting_assignment(transition.acting_role, &scope)
+        .acting_assignment(transition.acting_role, &acting_scope)
         .ok_or(EngineError::RoleNotAllowed {
             action: transition.action.clone(),
         })?
         .clone();
-    let holder = resolve_target(
+
+    for guard in action_def.map(|a| a.guards.as_slice()).unwrap_or_default() {
+        match guard {
+            Guard::AssistsDone => {
+                let open = open_assist_count_tx(tx, case_id).await?;
+                if open > 0 {
+                    return Err(ActError::GuardFailed {
+                        guard: "assists_done",
+                        message: format!(
+                            "{open} assisting unit(s) have not reported or been released"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    let mut holder = resolve_target(
         tx,
         &transition,
         &assignment.unit_id,
         Some((&case.holder_unit_id, case.scope.holder_parent_id.as_deref())),
     )
     .await?;
+    let mut extra: Vec<(&str, Value, Value)> = Vec::new();
+    if let Some(limit) = action_def.and_then(|a| a.escalate_after) {
+        let earlier = action_count_tx(tx, case_id, &transition.action).await?;
+        // The (limit + 1)-th time and after: one level further up.
+        if earlier >= i64::from(limit)
+            && let Some(Some(parent)) = unit_parent_tx(tx, &holder).await?
+        {
+            extra.push(("escalated", Value::Null, Value::String(parent.clone())));
+            holder = parent;
+        }
+    }
+
     let fields_text =
         serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
     let terminal = case_type
@@ -1031,13 +1294,14 @@ pub async fn act_tx(
     let updated = with_tx!(tx, conn => {
         sqlx::query(
             "UPDATE cases SET state = $1, fields = $2, holder_unit_id = $3, closed_at = $4, overdue_since = $5, \
-             version = version + 1, updated_at = $6 WHERE id = $7 AND version = $8",
+             category = $6, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
         )
         .bind(&transition.to_state)
         .bind(&fields_text)
         .bind(&holder)
         .bind(closed_at)
         .bind(overdue_since)
+        .bind(transition.fields.get("category").and_then(Value::as_str))
         .bind(at)
         .bind(case_id)
         .bind(case.version)
@@ -1050,13 +1314,132 @@ pub async fn act_tx(
             expected: case.version,
         });
     }
-    if transition.leave_deadline {
-        close_deadlines_tx(tx, case_id, at).await?;
+    link_cases_tx(tx, case_type, case_id, &transition, at).await?;
+
+    // Deadlines: suspension and resumption keep the clock's remaining time
+    // instead of closing it and starting afresh.
+    match effect {
+        Effect::SuspendClock => suspend_deadlines_tx(tx, rules, case_id, at).await?,
+        Effect::ResumeClock => {
+            if resume_deadlines_tx(tx, rules, case_id, at).await? == 0
+                && let Some(def) = &transition.enter_deadline
+            {
+                open_deadline_tx(
+                    tx,
+                    rules,
+                    case_id,
+                    &transition.to_state,
+                    def,
+                    &transition.fields,
+                    at,
+                )
+                .await?;
+            }
+        }
+        _ => {
+            if transition.leave_deadline {
+                close_deadlines_tx(tx, case_id, at).await?;
+            }
+            if let Some(def) = &transition.enter_deadline {
+                open_deadline_tx(
+                    tx,
+                    rules,
+                    case_id,
+                    &transition.to_state,
+                    def,
+                    &transition.fields,
+                    at,
+                )
+                .await?;
+            }
+        }
     }
-    if let Some(def) = &transition.enter_deadline {
-        open_deadline_tx(tx, rules.calendar, case_id, &transition.to_state, def, at).await?;
+    match effect {
+        Effect::ExtendDeadline => {
+            let days = transition
+                .fields
+                .get(EXTENSION_FIELD)
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let amount = u32::try_from(days).map_err(|_| {
+                invalid(EXTENSION_FIELD, "must be a positive number of working days")
+            })?;
+            let (before, after) = extend_deadline_tx(tx, rules, case_id, amount).await?;
+            extra.push(("deadline_due", json!(before), json!(after)));
+        }
+        Effect::AddAssist => {
+            let unit = transition
+                .assist_unit
+                .clone()
+                .ok_or(EngineError::TargetRequired {
+                    action: transition.action.clone(),
+                })?;
+            if unit_parent_tx(tx, &unit).await?.is_none() {
+                return Err(invalid("target_unit", format!("no unit {unit}")));
+            }
+            if unit == holder {
+                return Err(invalid("target_unit", "the lead unit cannot also assist"));
+            }
+            let task = transition
+                .fields
+                .get("assist_task")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let due = running_due_tx(tx, case_id).await?;
+            let inserted = add_assist_tx(tx, case_id, &unit, &task, due, at).await?;
+            if !inserted {
+                return Err(invalid(
+                    "target_unit",
+                    "this unit already has an open assist task on the case",
+                ));
+            }
+            extra.push((
+                "assist",
+                Value::Null,
+                json!({"unit_id": unit, "task": task, "due_at": due}),
+            ));
+        }
+        Effect::ReportAssist => {
+            let result = transition
+                .fields
+                .get("assist_result")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let unit = report_assist_tx(tx, actor, case_id, &result, at).await?;
+            extra.push((
+                "assist",
+                json!({"unit_id": unit, "status": "open"}),
+                json!({"unit_id": unit, "status": "reported"}),
+            ));
+        }
+        Effect::ReleaseAssist => {
+            let unit = transition
+                .assist_unit
+                .clone()
+                .ok_or(EngineError::TargetRequired {
+                    action: transition.action.clone(),
+                })?;
+            let released = with_tx!(tx, conn => {
+                sqlx::query("UPDATE case_assists SET status = 'released', closed_at = $1 WHERE case_id = $2 AND unit_id = $3 AND status = 'open'")
+                    .bind(at).bind(case_id).bind(&unit).execute(conn).await?.rows_affected()
+            });
+            if released == 0 {
+                return Err(invalid(
+                    "target_unit",
+                    "this unit has no open assist task on the case",
+                ));
+            }
+            extra.push((
+                "assist",
+                json!({"unit_id": unit, "status": "open"}),
+                json!({"unit_id": unit, "status": "released"}),
+            ));
+        }
+        Effect::None | Effect::SuspendClock | Effect::ResumeClock => {}
     }
-    let mut extra = Vec::new();
+
     if holder != case.holder_unit_id {
         extra.push((
             "holder_unit_id",
@@ -1085,4 +1468,224 @@ pub async fn act_tx(
         case_id: case_id.to_string(),
         log_entry: entry,
     })
+}
+
+async fn open_assist_count_tx(tx: &mut Tx, case_id: &str) -> Result<i64, StoreError> {
+    with_tx!(tx, conn => {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM case_assists WHERE case_id = $1 AND status = 'open'")
+            .bind(case_id)
+            .fetch_one(conn)
+            .await?
+            .try_get::<i64, _>("n")?)
+    })
+}
+
+/// How often `action` was already taken on the case, from the log.
+async fn action_count_tx(tx: &mut Tx, case_id: &str, action: &str) -> Result<i64, StoreError> {
+    with_tx!(tx, conn => {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM log_entries WHERE case_id = $1 AND action = $2")
+            .bind(case_id)
+            .bind(action)
+            .fetch_one(conn)
+            .await?
+            .try_get::<i64, _>("n")?)
+    })
+}
+
+/// The due time of the case's running deadline, if one runs.
+async fn running_due_tx(tx: &mut Tx, case_id: &str) -> Result<Option<Micros>, StoreError> {
+    with_tx!(tx, conn => {
+        match sqlx::query("SELECT due_at FROM deadlines WHERE case_id = $1 AND status = 'active' ORDER BY started_at DESC LIMIT 1")
+            .bind(case_id)
+            .fetch_optional(conn)
+            .await?
+        {
+            Some(row) => Ok(row.try_get::<Option<i64>, _>("due_at")?),
+            None => Ok(None),
+        }
+    })
+}
+
+async fn add_assist_tx(
+    tx: &mut Tx,
+    case_id: &str,
+    unit_id: &str,
+    task: &str,
+    due_at: Option<Micros>,
+    at: Micros,
+) -> Result<bool, StoreError> {
+    let open: i64 = with_tx!(tx, conn => {
+        sqlx::query("SELECT COUNT(*) AS n FROM case_assists WHERE case_id = $1 AND unit_id = $2 AND status = 'open'")
+            .bind(case_id).bind(unit_id).fetch_one(conn).await?.try_get::<i64, _>("n")?
+    });
+    if open > 0 {
+        return Ok(false);
+    }
+    with_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO case_assists (id, case_id, unit_id, task, status, due_at, created_at) VALUES ($1, $2, $3, $4, 'open', $5, $6)",
+        )
+        .bind(new_id())
+        .bind(case_id)
+        .bind(unit_id)
+        .bind(task)
+        .bind(due_at)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    });
+    Ok(true)
+}
+
+/// Marks the open assist of a unit the actor handles for as reported.
+async fn report_assist_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    case_id: &str,
+    result: &str,
+    at: Micros,
+) -> Result<String, ActError> {
+    let open: Vec<(String, String, String)> = with_tx!(tx, conn => {
+        let rows = sqlx::query(
+            "SELECT ca.id, ca.unit_id, u.path FROM case_assists ca JOIN units u ON u.id = ca.unit_id \
+             WHERE ca.case_id = $1 AND ca.status = 'open' ORDER BY u.path",
+        )
+        .bind(case_id)
+        .fetch_all(conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((r.try_get("id")?, r.try_get("unit_id")?, r.try_get("path")?));
+        }
+        out
+    });
+    let (id, unit, _) = open
+        .into_iter()
+        .find(|(_, _, path)| actor.has_role_over(gongzhi_domain::role::Role::Handler, path))
+        .ok_or_else(|| {
+            invalid(
+                "assist_result",
+                "you handle for no unit with an open assist task on this case",
+            )
+        })?;
+    with_tx!(tx, conn => {
+        sqlx::query("UPDATE case_assists SET status = 'reported', result = $1, closed_at = $2 WHERE id = $3")
+            .bind(result).bind(at).bind(&id).execute(conn).await?;
+    });
+    Ok(unit)
+}
+
+fn unit_of_rule(rule: &str) -> Result<DurationUnit, StoreError> {
+    rule.parse::<DurationRule>()
+        .map(|r| r.unit)
+        .map_err(|e| StoreError::Corrupt(format!("deadline rule: {e}")))
+}
+
+/// Pauses every running deadline of the case, keeping what it had left.
+async fn suspend_deadlines_tx(
+    tx: &mut Tx,
+    rules: Rules<'_>,
+    case_id: &str,
+    at: Micros,
+) -> Result<(), StoreError> {
+    let running: Vec<(String, String, Option<i64>)> = with_tx!(tx, conn => {
+        let rows = sqlx::query("SELECT id, rule, due_at FROM deadlines WHERE case_id = $1 AND status = 'active'")
+            .bind(case_id).fetch_all(conn).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((r.try_get("id")?, r.try_get("rule")?, r.try_get("due_at")?));
+        }
+        out
+    });
+    for (id, rule, due_at) in running {
+        let Some(due_at) = due_at else { continue };
+        let remaining = rules.calendar.remaining(at, due_at, unit_of_rule(&rule)?);
+        let remaining =
+            serde_json::to_string(&remaining).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        with_tx!(tx, conn => {
+            sqlx::query("UPDATE deadlines SET status = 'suspended', remaining = $1, due_at = NULL, warn_at = NULL WHERE id = $2")
+                .bind(remaining).bind(&id).execute(conn).await?;
+        });
+    }
+    Ok(())
+}
+
+/// Restarts paused deadlines with the time they had left. Returns how many.
+async fn resume_deadlines_tx(
+    tx: &mut Tx,
+    rules: Rules<'_>,
+    case_id: &str,
+    at: Micros,
+) -> Result<usize, StoreError> {
+    let paused: Vec<(String, Option<String>, Option<f64>)> = with_tx!(tx, conn => {
+        let rows = sqlx::query("SELECT id, remaining, warn_ratio FROM deadlines WHERE case_id = $1 AND status = 'suspended'")
+            .bind(case_id).fetch_all(conn).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((r.try_get("id")?, r.try_get("remaining")?, r.try_get("warn_ratio")?));
+        }
+        out
+    });
+    let n = paused.len();
+    for (id, remaining, warn_ratio) in paused {
+        let remaining: gongzhi_domain::calendar::Remaining = remaining
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("deadline {id} remaining: {e}")))?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("deadline {id} paused without remaining time"))
+            })?;
+        let due = rules.calendar.resume(at, remaining);
+        let warn_at = warn_ratio.map(|ratio| warn_time(at, due.at, ratio));
+        with_tx!(tx, conn => {
+            sqlx::query(
+                "UPDATE deadlines SET status = 'active', due_at = $1, warn_at = $2, warned_at = NULL, remaining = NULL, provisional = $3 WHERE id = $4",
+            )
+            .bind(due.at).bind(warn_at).bind(i64::from(due.provisional)).bind(&id).execute(conn).await?;
+        });
+    }
+    Ok(n)
+}
+
+/// Moves the running deadline out by `days` working days (延期). Returns the
+/// due time before and after.
+async fn extend_deadline_tx(
+    tx: &mut Tx,
+    rules: Rules<'_>,
+    case_id: &str,
+    days: u32,
+) -> Result<(Micros, Micros), ActError> {
+    let running: Option<(String, i64, i64, Option<f64>)> = with_tx!(tx, conn => {
+        match sqlx::query(
+            "SELECT id, due_at, started_at, warn_ratio FROM deadlines WHERE case_id = $1 AND status = 'active' AND due_at IS NOT NULL \
+             ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(case_id)
+        .fetch_optional(conn)
+        .await?
+        {
+            Some(r) => Some((r.try_get("id")?, r.try_get("due_at")?, r.try_get("started_at")?, r.try_get("warn_ratio")?)),
+            None => None,
+        }
+    });
+    let (id, before, started_at, warn_ratio) = running.ok_or_else(|| {
+        invalid(
+            EXTENSION_FIELD,
+            "the case has no running deadline to extend",
+        )
+    })?;
+    let due = rules.calendar.due(
+        before,
+        DurationRule {
+            amount: days,
+            unit: DurationUnit::WorkingDays,
+        },
+    );
+    let warn_at = warn_ratio.map(|ratio| warn_time(started_at, due.at, ratio));
+    with_tx!(tx, conn => {
+        sqlx::query("UPDATE deadlines SET due_at = $1, warn_at = $2, warned_at = NULL, provisional = $3 WHERE id = $4")
+            .bind(due.at).bind(warn_at).bind(i64::from(due.provisional)).bind(&id).execute(conn).await?;
+    });
+    Ok((before, due.at))
 }

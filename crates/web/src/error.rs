@@ -115,6 +115,12 @@ impl From<ActError> for ApiError {
                 }
             }
             ActError::Invalid { field, message } => ApiError::invalid(&field, message),
+            ActError::GuardFailed { guard, message } => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "precondition_failed",
+                message: format!("{guard}: {message}"),
+                field: None,
+            },
             ActError::VersionConflict { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "version_conflict", e.to_string())
             }

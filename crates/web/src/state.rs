@@ -2,7 +2,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use gongzhi_domain::calendar::WorkCalendar;
-use gongzhi_domain::pack::PackSet;
+use gongzhi_domain::pack::{CategoryDeadlines, NoCategoryDeadlines, PackSet};
 use gongzhi_domain::places::{IndexedArea, PlaceIndex, parse_geometry};
 use gongzhi_store::{Db, StoreError};
 
@@ -34,6 +34,8 @@ pub struct AppState {
     pub db: Db,
     pub packs: Arc<PackSet>,
     pub calendar: Arc<WorkCalendar>,
+    /// Category-specific deadlines (dispatch, handling) for the packs.
+    pub categories: Arc<dyn CategoryDeadlines>,
     /// Swapped whole when units change; readers clone the inner Arc.
     pub places: Arc<RwLock<Arc<PlaceIndex>>>,
     pub limiter: Arc<LoginLimiter>,
@@ -52,6 +54,7 @@ impl AppState {
             db,
             packs: Arc::new(packs),
             calendar: Arc::new(calendar),
+            categories: Arc::new(NoCategoryDeadlines),
             places: Arc::new(RwLock::new(Arc::new(index))),
             limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 50)),
             config,
@@ -63,6 +66,7 @@ impl AppState {
         gongzhi_store::Rules {
             packs: &self.packs,
             calendar: &self.calendar,
+            categories: self.categories.as_ref(),
         }
     }
 

@@ -352,6 +352,7 @@ async fn provisional_deadlines_are_recomputed(backend: Backend) {
             gongzhi_store::Rules {
                 packs: &crate::harness::test_packs(),
                 calendar: &bare,
+                categories: &gongzhi_domain::pack::NoCategoryDeadlines,
             },
             &actor,
             &id,

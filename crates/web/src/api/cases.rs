@@ -1,6 +1,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -106,13 +106,25 @@ pub struct CreateCase {
     lng: Option<f64>,
     lat: Option<f64>,
     acting_unit: Option<String>,
+    /// A key of the caller's choosing: retrying with it never makes a second case.
+    idempotency_key: Option<String>,
 }
 
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<CreateCase>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let header_key = headers.get("idempotency-key").map(|v| {
+        v.to_str()
+            .map(str::to_string)
+            .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))
+    });
+    let idempotency_key = match header_key {
+        Some(key) => Some(key?),
+        None => req.idempotency_key.clone(),
+    };
     let case_type = state
         .packs
         .case_type(&req.pack, &req.case_type)
@@ -145,6 +157,8 @@ pub async fn create(
             area_unit_id,
         },
         acting_unit: req.acting_unit,
+        suggestion: None,
+        idempotency_key,
     };
     let acted = state
         .db
@@ -155,10 +169,13 @@ pub async fn create(
         .case_unscoped(&acted.case_id)
         .await?
         .ok_or_else(ApiError::internal)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(case_json(&state, &auth.actor, &case)),
-    ))
+    // A replayed key answers 200 with the case it made the first time.
+    let status = if acted.log_entry.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(case_json(&state, &auth.actor, &case))))
 }
 
 #[derive(Deserialize)]
