@@ -157,43 +157,41 @@ async fn replay(
         .map_err(|e| anyhow::anyhow!("demo case {title}: {e}"))?;
     // Each historical step becomes the requests pack's actions; a closed case
     // went through the follow-up call and verification first.
-    let mut steps: Vec<(&str, i64, Option<String>, Map<String, Value>)> = Vec::new();
-    for step in &seed.history {
-        match step {
+    let step = |action: &str, fields: Map<String, Value>, target: Option<String>| ActionRequest {
+        action: action.into(),
+        fields,
+        reason: None,
+        target_unit: target,
+    };
+    let mut steps: Vec<(i64, ActionRequest)> = Vec::new();
+    for history in &seed.history {
+        match history {
             DemoStep::Dispatched { at, to_unit_id } => {
-                steps.push(("dispatch", *at, Some(to_unit_id.clone()), Map::new()))
+                steps.push((*at, step("dispatch", Map::new(), Some(to_unit_id.clone()))))
             }
-            DemoStep::Accepted { at } => steps.push(("accept", *at, None, Map::new())),
+            DemoStep::Accepted { at } => steps.push((*at, step("accept", Map::new(), None))),
             DemoStep::Resolved { at, note } => steps.push((
-                "report",
                 *at,
-                None,
-                fields(&[("result", note), ("outcome", "resolved")]),
+                step(
+                    "report",
+                    fields(&[("result", note), ("outcome", "resolved")]),
+                    None,
+                ),
             )),
             DemoStep::Closed { at } => {
+                let follow_up = fields(&[("satisfaction", "satisfied")]);
                 steps.push((
-                    "follow_up",
                     *at - 2 * MICROS_PER_HOUR,
-                    None,
-                    fields(&[("satisfaction", "satisfied")]),
+                    step("follow_up", follow_up, None),
                 ));
-                steps.push((
-                    "verify",
-                    *at - MICROS_PER_HOUR,
-                    None,
-                    fields(&[("verification", "passed")]),
-                ));
-                steps.push(("close", *at, None, Map::new()));
+                let verified = fields(&[("verification", "passed")]);
+                steps.push((*at - MICROS_PER_HOUR, step("verify", verified, None)));
+                steps.push((*at, step("close", Map::new(), None)));
             }
         }
     }
-    for (action, at, target, extra) in steps {
-        let request = ActionRequest {
-            action: action.into(),
-            fields: extra,
-            reason: None,
-            target_unit: target,
-        };
+    for (at, request) in steps {
+        let action = request.action.clone();
         act_tx(tx, rules, actor, &created.case_id, request, None, at)
             .await
             .map_err(|e| anyhow::anyhow!("demo case {title}, {action}: {e}"))?;
