@@ -13,10 +13,16 @@ use gongzhi_domain::pack::{PackErrors, PackSet};
 use gongzhi_store::Db;
 
 /// Packs shipped inside the binary: (file name, TOML text).
-pub const BUILTIN_PACKS: &[(&str, &str)] = &[(
-    "packs/generic/pack.toml",
-    include_str!("../../../packs/generic/pack.toml"),
-)];
+pub const BUILTIN_PACKS: &[(&str, &str)] = &[
+    (
+        "packs/generic/pack.toml",
+        include_str!("../../../packs/generic/pack.toml"),
+    ),
+    (
+        "packs/requests/pack.toml",
+        include_str!("../../../packs/requests/pack.toml"),
+    ),
+];
 
 /// Where things live and how the server behaves.
 #[derive(Debug, Clone)]

@@ -302,6 +302,7 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
         grants.push((format!("d2.{}", role.as_str()), role, "D2"));
     }
     grants.push(("cg.handler".into(), Role::Handler, "D1-CG"));
+    grants.push(("citycg.handler".into(), Role::Handler, "CG"));
     grants.push(("city.admin".into(), Role::Admin, "C"));
     grants.push(("city.dispatcher".into(), Role::Dispatcher, "C"));
     grants.push(("grid.g1a".into(), Role::GridWorker, "G1a"));
@@ -409,6 +410,21 @@ impl TestApp {
                 "d1.operator",
                 json!({"pack": "generic", "case_type": "item", "lng": 113.1, "lat": 28.05,
                        "fields": {"title": title, "contact_phone": "13812345678", "contact_name": "张三"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().expect("case id").to_string()
+    }
+
+    /// Creates a citizen request in grid G1a as the D1 operator; returns its id.
+    pub async fn create_request(&self, title: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/cases",
+                "d1.operator",
+                json!({"pack": "requests", "case_type": "request", "lng": 113.1, "lat": 28.05,
+                       "fields": {"title": title, "description": "详细情况", "channel": "hotline",
+                                  "contact_phone": "13912345678"}}),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);

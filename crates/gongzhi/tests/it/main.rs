@@ -9,4 +9,5 @@ mod cases;
 mod cli;
 mod errors;
 mod places;
+mod requests;
 mod schema;

@@ -1,0 +1,338 @@
+//! The requests pack end to end through the API: dispatch, return and its
+//! escalation, joint handling, extension, suspension, follow-up and re-handling,
+//! verification, close, void with a link, reopen, idempotent intake.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, TestApp, spawn_app};
+
+async fn ok(app: &TestApp, case: &str, user: &str, body: Value) -> Value {
+    let r = app.act(case, user, body.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{user} {body}: {:?}", r.body);
+    r.body
+}
+
+async fn state(app: &TestApp, case: &str) -> String {
+    app.db
+        .case_unscoped(case)
+        .await
+        .expect("case")
+        .expect("exists")
+        .state
+}
+
+async fn full_request_with_rework(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.create_request("路面塌陷").await;
+    assert_eq!(state(&app, &id).await, "registered");
+    ok(
+        &app,
+        &id,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("D1-CG")}),
+    )
+    .await;
+    ok(&app, &id, "cg.handler", json!({"action": "accept"})).await;
+
+    // Joint handling: the city bureau assists; the lead cannot report until it has.
+    ok(&app, &id, "d1.dispatcher", json!({"action": "add_assist", "target_unit": app.unit("CG"), "fields": {"assist_task": "调查地下管线"}})).await;
+    let dup = app.act(&id, "d1.dispatcher", json!({"action": "add_assist", "target_unit": app.unit("CG"), "fields": {"assist_task": "again"}})).await;
+    assert_eq!(
+        (dup.status, dup.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("target_unit"))
+    );
+    // The assisting unit now sees the case, but cannot act as the lead.
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{id}"), "citycg.handler")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = app
+        .act(
+            &id,
+            "citycg.handler",
+            json!({"action": "report", "fields": {"result": "x", "outcome": "resolved"}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "role_not_allowed")
+    );
+    let r = app
+        .act(
+            &id,
+            "cg.handler",
+            json!({"action": "report", "fields": {"result": "已修复", "outcome": "resolved"}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "precondition_failed")
+    );
+    ok(
+        &app,
+        &id,
+        "citycg.handler",
+        json!({"action": "report_assist", "fields": {"assist_result": "管线正常"}}),
+    )
+    .await;
+    // Its task done, the assisting unit no longer sees the case.
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{id}"), "citycg.handler")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Extension: asked by the handler, granted by the dispatcher; the deadline moves.
+    ok(&app, &id, "cg.handler", json!({"action": "request_extension", "reason": "需要协调施工队", "fields": {"extension_working_days": 3}})).await;
+    let before = app
+        .db
+        .deadlines_of(&id)
+        .await
+        .expect("d")
+        .into_iter()
+        .find(|d| d.status == "active")
+        .expect("running");
+    ok(
+        &app,
+        &id,
+        "d1.dispatcher",
+        json!({"action": "approve_extension", "fields": {"extension_working_days": 3}}),
+    )
+    .await;
+    let after = app
+        .db
+        .deadlines_of(&id)
+        .await
+        .expect("d")
+        .into_iter()
+        .find(|d| d.status == "active")
+        .expect("running");
+    assert_eq!(before.id, after.id);
+    assert!(after.due_at > before.due_at);
+
+    // Suspension pauses the clock; resumption restarts the same deadline.
+    ok(
+        &app,
+        &id,
+        "d1.dispatcher",
+        json!({"action": "suspend", "reason": "等待司法鉴定"}),
+    )
+    .await;
+    let paused = app
+        .db
+        .deadlines_of(&id)
+        .await
+        .expect("d")
+        .into_iter()
+        .find(|d| d.id == before.id)
+        .expect("same");
+    assert_eq!((paused.status.as_str(), paused.due_at), ("suspended", None));
+    ok(&app, &id, "d1.dispatcher", json!({"action": "resume"})).await;
+    let resumed = app
+        .db
+        .deadlines_of(&id)
+        .await
+        .expect("d")
+        .into_iter()
+        .find(|d| d.id == before.id)
+        .expect("same");
+    assert_eq!(resumed.status, "active");
+    assert!(resumed.due_at.is_some());
+
+    ok(
+        &app,
+        &id,
+        "cg.handler",
+        json!({"action": "report", "fields": {"result": "已回填路面", "outcome": "resolved"}}),
+    )
+    .await;
+    // 不满意 sends it back to the handler (重办).
+    ok(
+        &app,
+        &id,
+        "d1.operator",
+        json!({"action": "follow_up", "fields": {"satisfaction": "unsatisfied"}}),
+    )
+    .await;
+    assert_eq!(state(&app, &id).await, "in_progress");
+    ok(
+        &app,
+        &id,
+        "cg.handler",
+        json!({"action": "report", "fields": {"result": "重新修复并验收", "outcome": "resolved"}}),
+    )
+    .await;
+    ok(
+        &app,
+        &id,
+        "d1.operator",
+        json!({"action": "follow_up", "fields": {"satisfaction": "satisfied"}}),
+    )
+    .await;
+    assert_eq!(state(&app, &id).await, "rated");
+    // The grid worker verifies on site.
+    ok(&app, &id, "grid.g1a", json!({"action": "verify", "fields": {"verification": "passed", "verify_note": "现场已平整"}})).await;
+    ok(&app, &id, "d1.dispatcher", json!({"action": "close"})).await;
+    let case = app
+        .db
+        .case_unscoped(&id)
+        .await
+        .expect("case")
+        .expect("exists");
+    assert_eq!(case.state, "closed");
+    // Closed and the outcome are separate facts.
+    assert_eq!(case.fields["outcome"], "resolved");
+    assert_eq!(case.fields["satisfaction"], "satisfied");
+
+    let timeline = app.db.timeline(&id).await.expect("timeline");
+    let actions: Vec<&str> = timeline.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "create",
+            "dispatch",
+            "accept",
+            "add_assist",
+            "report_assist",
+            "request_extension",
+            "approve_extension",
+            "suspend",
+            "resume",
+            "report",
+            "follow_up",
+            "report",
+            "follow_up",
+            "verify",
+            "close"
+        ]
+    );
+    assert_eq!(timeline[10].to_state, "in_progress");
+    assert!(timeline[6].changes.get("deadline_due").is_some());
+
+    // Reopen after close.
+    let r = app
+        .act(&id, "d1.dispatcher", json!({"action": "reopen"}))
+        .await;
+    assert_eq!(r.code(), "reason_required");
+    ok(
+        &app,
+        &id,
+        "d1.supervisor",
+        json!({"action": "reopen", "reason": "群众再次反映"}),
+    )
+    .await;
+    assert_eq!(state(&app, &id).await, "in_progress");
+    app.stop().await;
+}
+crate::db_test!(full_request_with_rework);
+
+async fn repeated_returns_escalate(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.create_request("占道经营").await;
+    for round in 0..3 {
+        ok(
+            &app,
+            &id,
+            "d1.dispatcher",
+            json!({"action": "dispatch", "target_unit": app.unit("D1-CG")}),
+        )
+        .await;
+        let body = ok(
+            &app,
+            &id,
+            "cg.handler",
+            json!({"action": "return", "reason": format!("第{round}次退回")}),
+        )
+        .await;
+        let holder = app
+            .db
+            .case_unscoped(&id)
+            .await
+            .expect("c")
+            .expect("e")
+            .holder_unit_id;
+        if round < 2 {
+            assert_eq!(holder, app.unit("D1"), "round {round}");
+        } else {
+            // The third return goes past the district to the city.
+            assert_eq!(holder, app.unit("C"), "{body}");
+        }
+    }
+    // The district dispatcher still sees it (its area), but the city dispatcher now rules.
+    ok(
+        &app,
+        &id,
+        "city.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("CG")}),
+    )
+    .await;
+    app.stop().await;
+}
+crate::db_test!(repeated_returns_escalate);
+
+async fn void_links_the_original(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let original = app.create_request("路灯不亮").await;
+    let receipt = app
+        .db
+        .case_unscoped(&original)
+        .await
+        .expect("c")
+        .expect("e")
+        .receipt_code;
+    let dup = app.create_request("路灯不亮（重复）").await;
+    let r = app.act(&dup, "d1.dispatcher", json!({"action": "void", "reason": "重复件", "fields": {"duplicate_of": "ABC-DEFGH-2"}})).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("duplicate_of"))
+    );
+    let r = app.act(&dup, "d1.dispatcher", json!({"action": "void", "reason": "重复件", "fields": {"duplicate_of": receipt.to_lowercase()}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(state(&app, &dup).await, "void");
+    let case = app.db.case_unscoped(&dup).await.expect("c").expect("e");
+    assert_eq!(case.fields["duplicate_of"], receipt.as_str());
+    app.stop().await;
+}
+crate::db_test!(void_links_the_original);
+
+async fn intake_is_idempotent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = json!({"pack": "requests", "case_type": "request", "lng": 113.1, "lat": 28.05,
+                      "fields": {"title": "网格员上报：垃圾堆放", "channel": "grid"}});
+    let send = |key: &'static str| {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/cases");
+        let token = app.keys["grid.g1a"].clone();
+        let body = body.clone();
+        async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .expect("send")
+        }
+    };
+    let first = send("phone-1234-0001").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.expect("json");
+    // A retry over a bad network: same key, same case, nothing new.
+    let (a, b) = tokio::join!(send("phone-1234-0001"), send("phone-1234-0001"));
+    for r in [a, b] {
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["id"], first["id"]);
+    }
+    assert_eq!(app.db.case_count().await.expect("count"), 1);
+    // Another key is another report.
+    assert_eq!(send("phone-1234-0002").await.status(), StatusCode::CREATED);
+    assert_eq!(app.db.case_count().await.expect("count"), 2);
+    app.stop().await;
+}
+crate::db_test!(intake_is_idempotent);
