@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod calendar;
+pub mod category;
 pub mod demo;
 pub mod duration;
 pub mod engine;
