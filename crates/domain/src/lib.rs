@@ -12,5 +12,6 @@ pub mod log;
 pub mod pack;
 pub mod places;
 pub mod role;
+pub mod routing;
 pub mod time;
 pub mod unit;
