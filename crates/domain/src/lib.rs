@@ -13,5 +13,6 @@ pub mod pack;
 pub mod places;
 pub mod role;
 pub mod routing;
+pub mod suggest;
 pub mod time;
 pub mod unit;
