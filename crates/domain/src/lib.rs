@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod calendar;
+pub mod category;
 pub mod demo;
 pub mod duration;
 pub mod engine;
@@ -11,5 +12,7 @@ pub mod log;
 pub mod pack;
 pub mod places;
 pub mod role;
+pub mod routing;
+pub mod suggest;
 pub mod time;
 pub mod unit;
