@@ -41,16 +41,15 @@ pub const MAX_CODE_LEN: usize = 32;
 /// Deepest level accepted (the shipped taxonomies use 3).
 pub const MAX_LEVEL: usize = 5;
 
-/// Dispatch deadline of an urgent category: 1 hour. The engine has no
-/// calendar-hour unit yet, so this is one *working* hour (see the README).
+/// Dispatch deadline of an urgent category: 1 hour, round the clock.
 pub const URGENT_DISPATCH: DurationRule = DurationRule {
     amount: 1,
-    unit: DurationUnit::WorkingHours,
+    unit: DurationUnit::CalendarHours,
 };
-/// Dispatch deadline of a general category: 24 hours, i.e. one calendar day.
+/// Dispatch deadline of a general category: 24 hours, round the clock.
 pub const GENERAL_DISPATCH: DurationRule = DurationRule {
-    amount: 1,
-    unit: DurationUnit::CalendarDays,
+    amount: 24,
+    unit: DurationUnit::CalendarHours,
 };
 /// Handling deadline when neither a category nor any ancestor sets one.
 pub const DEFAULT_HANDLING: DurationRule = DurationRule {
@@ -87,6 +86,23 @@ impl Urgency {
         match self {
             Urgency::Urgent => URGENT_DISPATCH,
             Urgency::General => GENERAL_DISPATCH,
+        }
+    }
+}
+
+/// The taxonomy sets the dispatch and handling deadlines of the packs' states
+/// that ask for them. A case whose urgency differs from its category's default
+/// is dispatched on its own urgency's clock.
+impl crate::pack::CategoryDeadlines for CategorySet {
+    fn deadline(&self, category: &str, kind: &str, urgency: Option<&str>) -> Option<DurationRule> {
+        let c = self.get(category)?;
+        match kind {
+            "dispatch" => Some(match urgency.and_then(Urgency::parse) {
+                Some(u) if u != c.urgency => u.default_dispatch(),
+                _ => c.dispatch,
+            }),
+            "handling" => Some(c.handling),
+            _ => None,
         }
     }
 }
