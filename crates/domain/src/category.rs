@@ -105,6 +105,10 @@ impl crate::pack::CategoryDeadlines for CategorySet {
             _ => None,
         }
     }
+
+    fn knows(&self, code: &str) -> bool {
+        self.get(code).is_some()
+    }
 }
 
 /// Where a piece of data came from, for messages.

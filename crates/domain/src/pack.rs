@@ -102,6 +102,8 @@ pub enum FieldKind {
     Unit,
     /// Another case, by its receipt code (e.g. the original of a duplicate).
     CaseRef,
+    /// A category code of the loaded taxonomies (checked by the server).
+    Category,
 }
 
 /// One value of a `choice` field with its display name.
@@ -222,6 +224,9 @@ pub trait CategoryDeadlines: Send + Sync {
     /// The rule for `kind` (`dispatch`, `handling`) of `category`, given the
     /// case's urgency if it has one; `None` keeps the pack's default.
     fn deadline(&self, category: &str, kind: &str, urgency: Option<&str>) -> Option<DurationRule>;
+
+    /// Whether `code` is a category at all (for `category` fields).
+    fn knows(&self, code: &str) -> bool;
 }
 
 /// No category sets its own deadlines.
@@ -230,6 +235,10 @@ pub struct NoCategoryDeadlines;
 impl CategoryDeadlines for NoCategoryDeadlines {
     fn deadline(&self, _: &str, _: &str, _: Option<&str>) -> Option<DurationRule> {
         None
+    }
+
+    fn knows(&self, _: &str) -> bool {
+        false
     }
 }
 
@@ -541,6 +550,13 @@ impl FieldDef {
                 let s = value.as_str().ok_or("must be a unit code")?.trim();
                 if !is_unit_code(s) {
                     return Err("must be a unit code".into());
+                }
+                Ok(Value::String(s.to_owned()))
+            }
+            FieldKind::Category => {
+                let s = value.as_str().ok_or("must be a category code")?.trim();
+                if !crate::category::is_valid_code(s) {
+                    return Err("must be a category code such as R01.02".into());
                 }
                 Ok(Value::String(s.to_owned()))
             }
@@ -1179,6 +1195,8 @@ const FIELD_KINDS: &[&str] = &[
     "choice",
     "phone",
     "unit",
+    "case_ref",
+    "category",
 ];
 
 fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<FieldDef> {
@@ -1198,7 +1216,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "text" | "long_text" => &["max_length"],
         "integer" | "number" => &["min", "max"],
         "choice" => &["options"],
-        "boolean" | "date" | "phone" | "unit" | "case_ref" => &[],
+        "boolean" | "date" | "phone" | "unit" | "case_ref" | "category" => &[],
         other => {
             ctx.err(
                 &kind_loc,
@@ -1270,6 +1288,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "date" => FieldKind::Date,
         "phone" => FieldKind::Phone,
         "case_ref" => FieldKind::CaseRef,
+        "category" => FieldKind::Category,
         _ => FieldKind::Unit,
     };
     Some(FieldDef {

@@ -12,7 +12,9 @@ use gongzhi_domain::engine::ActionRequest;
 use gongzhi_domain::places::geometry_to_geojson;
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::{MICROS_PER_HOUR, now_micros};
-use gongzhi_store::{Db, NewCase, NewUnit, Place, Rules, act_tx, create_case_tx};
+use gongzhi_store::{NewCase, NewUnit, Place, Rules, act_tx, create_case_tx};
+use gongzhi_web::AppState;
+use gongzhi_web::intake::suggest_route;
 
 /// The demo's fixed seed: same seed, same city.
 pub const DEMO_SEED: u64 = 2026;
@@ -21,10 +23,11 @@ const CASES_PER_TRANSACTION: usize = 200;
 
 /// Loads the demo city into an empty database; leaves a non-empty one alone.
 /// Returns the text to print: the demo logins.
-pub async fn load_demo_if_empty(db: &Db, rules: Rules<'_>) -> Result<String> {
+pub async fn load_demo_if_empty(state: &AppState) -> Result<String> {
+    let db = &state.db;
     let city = generate_city(DEMO_SEED, now_micros());
     if db.unit_count().await? == 0 {
-        load(db, rules, &city).await?;
+        load(state, &city).await?;
     } else {
         tracing::info!("database not empty: demo city not loaded again");
     }
@@ -42,7 +45,9 @@ pub async fn load_demo_if_empty(db: &Db, rules: Rules<'_>) -> Result<String> {
     Ok(text)
 }
 
-async fn load(db: &Db, rules: Rules<'_>, city: &gongzhi_domain::demo::DemoCity) -> Result<()> {
+async fn load(state: &AppState, city: &gongzhi_domain::demo::DemoCity) -> Result<()> {
+    let db = &state.db;
+    let rules = state.rules();
     let started = std::time::Instant::now();
     let units: Vec<NewUnit> = city
         .units
@@ -64,6 +69,8 @@ async fn load(db: &Db, rules: Rules<'_>, city: &gongzhi_domain::demo::DemoCity) 
         })
         .collect();
     db.insert_units(units).await.context("demo units")?;
+    // Routing suggestions need the new polygons.
+    state.reload_places().await?;
 
     // Every demo user has the same published password, so one hash serves all.
     let hash = gongzhi_web::auth::hash_password(DEMO_PASSWORD.to_string())
@@ -101,7 +108,7 @@ async fn load(db: &Db, rules: Rules<'_>, city: &gongzhi_domain::demo::DemoCity) 
     for chunk in city.case_seeds.chunks(CASES_PER_TRANSACTION) {
         let mut tx = db.begin_write().await?;
         for seed in chunk {
-            replay(&mut tx, rules, &actor, seed).await?;
+            replay(&mut tx, state, rules, &actor, seed).await?;
         }
         tx.commit().await?;
     }
@@ -124,22 +131,41 @@ fn fields(pairs: &[(&str, &str)]) -> Map<String, Value> {
 
 async fn replay(
     tx: &mut gongzhi_store::Tx,
+    state: &AppState,
     rules: Rules<'_>,
     actor: &Actor,
     seed: &DemoCaseSeed,
 ) -> Result<()> {
     let title: String = seed.title.chars().take(200).collect();
+    // The messages carry first-level category names; the taxonomy has codes.
+    let category = state
+        .taxonomies
+        .categories
+        .roots()
+        .into_iter()
+        .find(|c| c.name.zh == seed.category)
+        .map(|c| c.code.clone());
+    let suggestion = suggest_route(
+        state,
+        category.as_deref(),
+        &title,
+        Some(seed.lng),
+        Some(seed.lat),
+    );
+    let mut create_fields = fields(&[
+        ("title", &title),
+        ("description", &seed.description),
+        ("channel", "web"),
+    ]);
+    if let Some(code) = &category {
+        create_fields.insert("category".into(), Value::String(code.clone()));
+    }
     let new = NewCase {
         pack: "requests".into(),
         case_type: "request".into(),
         request: ActionRequest {
             action: "create".into(),
-            fields: fields(&[
-                ("title", &title),
-                ("description", &seed.description),
-                ("category", &seed.category),
-                ("channel", "web"),
-            ]),
+            fields: create_fields,
             reason: None,
             target_unit: None,
         },
@@ -149,7 +175,7 @@ async fn replay(
             area_unit_id: Some(seed.grid_id.clone()),
         },
         acting_unit: None,
-        suggestion: None,
+        suggestion: Some((suggestion.unit_id.clone(), suggestion.reason_zh.clone())),
         idempotency_key: None,
     };
     let created = create_case_tx(tx, rules, actor, new, seed.created_at)
@@ -167,7 +193,13 @@ async fn replay(
     for history in &seed.history {
         match history {
             DemoStep::Dispatched { at, to_unit_id } => {
-                steps.push((*at, step("dispatch", Map::new(), Some(to_unit_id.clone()))))
+                // Dispatchers mostly follow the suggestion; where there is none
+                // (the manual queue) they pick the unit the history names.
+                let unit = suggestion
+                    .unit_id
+                    .clone()
+                    .unwrap_or_else(|| to_unit_id.clone());
+                steps.push((*at, step("dispatch", Map::new(), Some(unit))))
             }
             DemoStep::Accepted { at } => steps.push((*at, step("accept", Map::new(), None))),
             DemoStep::Resolved { at, note } => steps.push((

@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use gongzhi_domain::calendar::{OfficeHours, WorkCalendar};
 use gongzhi_domain::pack::{PackErrors, PackSet};
 use gongzhi_store::Db;
+use gongzhi_web::state::Taxonomies;
 
 /// Packs shipped inside the binary: (file name, TOML text).
 pub const BUILTIN_PACKS: &[(&str, &str)] = &[
@@ -103,6 +104,10 @@ pub fn read_pack_dir(dir: &Path) -> Result<Vec<(String, String)>> {
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        // `data/` folders hold taxonomies and routing rules, not workflows.
+        if path.is_dir() && path.file_name().is_some_and(|n| n == "data") {
+            continue;
+        }
         if path.is_dir() {
             collect_toml(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "toml") {
@@ -149,6 +154,43 @@ pub fn load_calendar(settings: &Settings) -> Result<WorkCalendar> {
         }
     }
     Ok(calendar)
+}
+
+/// Category and routing extension files of a city: every `data/*.csv` and
+/// `data/*.toml` under the pack folders, as `(path, text)`.
+pub fn read_taxonomy_extensions(dirs: &[PathBuf]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in
+                std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))?
+            {
+                let path = entry?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .is_some_and(|n| n == "data")
+                    && path.extension().is_some_and(|e| e == "csv" || e == "toml")
+                {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    out.push((path.display().to_string(), text));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The taxonomies and routing rules: built in, plus the city's extensions.
+pub fn load_taxonomies(settings: &Settings) -> Result<Taxonomies> {
+    let extensions = read_taxonomy_extensions(&settings.pack_dirs)?;
+    Taxonomies::load(&extensions)
+        .map_err(|e| anyhow::anyhow!("categories or routing rules have problems:\n{e}"))
 }
 
 /// Everything `serve` needs, ready to go.

@@ -254,10 +254,10 @@ async fn serve(
         secure_cookies,
         ..ServerConfig::default()
     };
-    let state = AppState::new(db.clone(), packs, calendar, config).await?;
+    let taxonomies = gongzhi::load_taxonomies(settings)?;
+    let state = AppState::new(db.clone(), packs, calendar, taxonomies, config).await?;
     let logins = if with_demo {
-        let logins = demo::load_demo_if_empty(&db, state.rules()).await?;
-        state.reload_places().await?;
+        let logins = demo::load_demo_if_empty(&state).await?;
         Some(logins)
     } else {
         None

@@ -136,6 +136,9 @@ pub struct CaseRecord {
     pub lng: Option<f64>,
     pub lat: Option<f64>,
     pub overdue_since: Option<Micros>,
+    /// The routing suggestion made at intake (`None`: the manual queue).
+    pub suggested_unit_id: Option<String>,
+    pub route_reason: Option<String>,
     pub version: i64,
     pub created_at: Micros,
     pub updated_at: Micros,
@@ -216,6 +219,8 @@ macro_rules! case_from_row {
             lng: row.try_get("lng")?,
             lat: row.try_get("lat")?,
             overdue_since: row.try_get("overdue_since")?,
+            suggested_unit_id: row.try_get("suggested_unit_id")?,
+            route_reason: row.try_get("route_reason")?,
             version: row.try_get("version")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -982,6 +987,7 @@ pub async fn create_case_tx(
         })?
         .clone();
     let transition = engine::decide(case_type, None, &new.request, &[assignment.role])?;
+    check_categories(rules, case_type, &transition)?;
     validate_place(&new.place)?;
     if let Some(area) = &new.place.area_unit_id
         && unit_parent_tx(tx, area).await?.is_none()
@@ -1084,6 +1090,26 @@ pub async fn create_case_tx(
         case_id,
         log_entry: Some(entry),
     })
+}
+
+/// Category fields must name a category of the loaded taxonomies.
+fn check_categories(
+    rules: Rules<'_>,
+    case_type: &gongzhi_domain::pack::CaseType,
+    transition: &Transition,
+) -> Result<(), ActError> {
+    for change in &transition.changes {
+        let is_category = case_type
+            .fields
+            .get(&change.key)
+            .is_some_and(|f| f.kind == FieldKind::Category);
+        if let (true, Some(Value::String(code))) = (is_category, change.after.as_ref())
+            && !rules.categories.knows(code)
+        {
+            return Err(invalid(&change.key, format!("no category has code {code}")));
+        }
+    }
+    Ok(())
 }
 
 /// Records links for case-reference fields that changed (a duplicate and its
@@ -1231,6 +1257,7 @@ pub async fn act_tx(
         fields: case.fields.clone(),
     };
     let transition = engine::decide(case_type, Some(&snapshot), &request, &roles)?;
+    check_categories(rules, case_type, &transition)?;
     let assignment = actor
         .acting_assignment(transition.acting_role, &acting_scope)
         .ok_or(EngineError::RoleNotAllowed {
@@ -1262,6 +1289,24 @@ pub async fn act_tx(
     )
     .await?;
     let mut extra: Vec<(&str, Value, Value)> = Vec::new();
+    // Choosing another unit than the one routing suggested is an override:
+    // it needs a reason, and the log keeps both.
+    if let (TargetDecision::Unit(chosen), Some(suggested)) =
+        (&transition.target, &case.suggested_unit_id)
+        && chosen != suggested
+    {
+        if transition.reason.is_none() {
+            return Err(invalid(
+                "reason",
+                "the unit differs from the routing suggestion: say why you override it",
+            ));
+        }
+        extra.push((
+            "route_override",
+            Value::String(suggested.clone()),
+            Value::String(chosen.clone()),
+        ));
+    }
     if let Some(limit) = action_def.and_then(|a| a.escalate_after) {
         let earlier = action_count_tx(tx, case_id, &transition.action).await?;
         // The (limit + 1)-th time and after: one level further up.

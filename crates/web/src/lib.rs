@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod intake;
 pub mod openapi;
 pub mod state;
 

@@ -1,9 +1,14 @@
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use gongzhi_domain::calendar::WorkCalendar;
-use gongzhi_domain::pack::{CategoryDeadlines, NoCategoryDeadlines, PackSet};
+use gongzhi_domain::category::CategorySet;
+use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::{IndexedArea, PlaceIndex, parse_geometry};
+use gongzhi_domain::routing::RoutingRules;
+use gongzhi_domain::suggest::Suggester;
+use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{Db, StoreError};
 
 use crate::auth::LoginLimiter;
@@ -29,15 +34,48 @@ impl Default for ServerConfig {
     }
 }
 
+/// What intake needs to know about categories and routing.
+pub struct Taxonomies {
+    pub categories: CategorySet,
+    pub routing: RoutingRules,
+    pub suggester: Suggester,
+}
+
+impl Taxonomies {
+    /// The shipped taxonomies and rules, with a city's extension files on top
+    /// (`(file name, text)`; `.csv` files extend categories, `.toml` routing).
+    pub fn load(extensions: &[(String, String)]) -> Result<Taxonomies, String> {
+        let csv: Vec<(&str, &str)> = extensions
+            .iter()
+            .filter(|(n, _)| n.ends_with(".csv"))
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let toml: Vec<(&str, &str)> = extensions
+            .iter()
+            .filter(|(n, _)| n.ends_with(".toml"))
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let categories = CategorySet::with_extensions(&csv).map_err(|e| e.to_string())?;
+        let routing =
+            RoutingRules::with_extensions(&toml, &categories).map_err(|e| e.to_string())?;
+        let suggester = Suggester::builtin(&categories);
+        Ok(Taxonomies {
+            categories,
+            routing,
+            suggester,
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub packs: Arc<PackSet>,
     pub calendar: Arc<WorkCalendar>,
-    /// Category-specific deadlines (dispatch, handling) for the packs.
-    pub categories: Arc<dyn CategoryDeadlines>,
+    /// Category taxonomies, routing rules and the text suggester.
+    pub taxonomies: Arc<Taxonomies>,
     /// Swapped whole when units change; readers clone the inner Arc.
-    pub places: Arc<RwLock<Arc<PlaceIndex>>>,
+    pub places: Arc<RwLock<Arc<Places>>>,
     pub limiter: Arc<LoginLimiter>,
     pub config: ServerConfig,
 }
@@ -47,14 +85,15 @@ impl AppState {
         db: Db,
         packs: PackSet,
         calendar: WorkCalendar,
+        taxonomies: Taxonomies,
         config: ServerConfig,
     ) -> Result<Self, StoreError> {
-        let index = build_place_index(&db).await?;
+        let index = Places::load(&db).await?;
         Ok(AppState {
             db,
             packs: Arc::new(packs),
             calendar: Arc::new(calendar),
-            categories: Arc::new(NoCategoryDeadlines),
+            taxonomies: Arc::new(taxonomies),
             places: Arc::new(RwLock::new(Arc::new(index))),
             limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 50)),
             config,
@@ -66,11 +105,11 @@ impl AppState {
         gongzhi_store::Rules {
             packs: &self.packs,
             calendar: &self.calendar,
-            categories: self.categories.as_ref(),
+            categories: &self.taxonomies.categories,
         }
     }
 
-    pub fn place_index(&self) -> Arc<PlaceIndex> {
+    pub fn places(&self) -> Arc<Places> {
         match self.places.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -79,12 +118,88 @@ impl AppState {
 
     /// Rebuilds the place index after units or polygons changed.
     pub async fn reload_places(&self) -> Result<(), StoreError> {
-        let index = Arc::new(build_place_index(&self.db).await?);
+        let index = Arc::new(Places::load(&self.db).await?);
         match self.places.write() {
             Ok(mut guard) => *guard = index,
             Err(poisoned) => *poisoned.into_inner() = index,
         }
         Ok(())
+    }
+}
+
+/// A unit as intake and routing need it.
+#[derive(Debug, Clone)]
+pub struct UnitInfo {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub kind: UnitKind,
+    pub parent_id: Option<String>,
+}
+
+/// The unit tree and the polygon index, in memory: locating a point and
+/// walking up to its district needs no database round trip.
+#[derive(Debug)]
+pub struct Places {
+    pub index: PlaceIndex,
+    units: HashMap<String, UnitInfo>,
+    by_code: HashMap<String, String>,
+}
+
+impl Places {
+    pub async fn load(db: &Db) -> Result<Places, StoreError> {
+        let index = build_place_index(db).await?;
+        let mut units = HashMap::new();
+        let mut by_code = HashMap::new();
+        for u in db.units().await? {
+            by_code.insert(u.code.clone(), u.id.clone());
+            units.insert(
+                u.id.clone(),
+                UnitInfo {
+                    id: u.id,
+                    code: u.code,
+                    name: u.name,
+                    kind: u.kind,
+                    parent_id: u.parent_id,
+                },
+            );
+        }
+        Ok(Places {
+            index,
+            units,
+            by_code,
+        })
+    }
+
+    pub fn unit(&self, id: &str) -> Option<&UnitInfo> {
+        self.units.get(id)
+    }
+
+    pub fn unit_by_code(&self, code: &str) -> Option<&UnitInfo> {
+        self.by_code.get(code).and_then(|id| self.units.get(id))
+    }
+
+    /// The unit and its ancestors, deepest first.
+    pub fn chain(&self, unit_id: &str) -> Vec<&UnitInfo> {
+        let mut out = Vec::new();
+        let mut next = self.units.get(unit_id);
+        while let Some(u) = next {
+            out.push(u);
+            // A cycle would be corrupt data; the depth bound keeps us safe.
+            if out.len() > 32 {
+                break;
+            }
+            next = u.parent_id.as_deref().and_then(|p| self.units.get(p));
+        }
+        out
+    }
+
+    /// The chain of units containing a point, grid first; empty outside.
+    pub fn locate_chain(&self, lng: f64, lat: f64) -> Vec<&UnitInfo> {
+        match self.index.locate(lng, lat) {
+            Some(area) => self.chain(&area.unit_id),
+            None => Vec::new(),
+        }
     }
 }
 

@@ -318,9 +318,27 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
         keys.insert(name, key);
     }
 
-    let state = AppState::new(db.clone(), test_packs(), WorkCalendar::builtin(), config)
-        .await
-        .expect("state");
+    // The shipped rules name the demo city's units; the test city adds its own.
+    let test_rules = r#"
+[[rule]]
+id = "test_construction_d1"
+category = "R01"
+area = "D1"
+lead = "D1-CG"
+assist = ["CG"]
+"#;
+    let taxonomies =
+        gongzhi_web::state::Taxonomies::load(&[("tests/routing.toml".into(), test_rules.into())])
+            .expect("taxonomies");
+    let state = AppState::new(
+        db.clone(),
+        test_packs(),
+        WorkCalendar::builtin(),
+        taxonomies,
+        config,
+    )
+    .await
+    .expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -336,3 +336,77 @@ async fn intake_is_idempotent(backend: Backend) {
     app.stop().await;
 }
 crate::db_test!(intake_is_idempotent);
+
+/// Intake suggests a lead unit by category and place, with its reason; the
+/// dispatcher may override it only with a reason, and the log keeps both.
+async fn routing_suggestion_and_override(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .post(
+            "/api/v1/cases",
+            "d1.operator",
+            json!({"pack": "requests", "case_type": "request", "lng": 113.1, "lat": 28.05,
+                   "fields": {"title": "小区道路破损", "category": "R01.02"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["suggested_unit_id"], app.unit("D1-CG"));
+    let reason = r.body["route_reason"].as_str().unwrap_or("");
+    assert!(reason.contains("test_construction_d1"), "{reason}");
+    let id = r.body["id"].as_str().expect("id").to_string();
+    // Category deadlines: R01.02 gives 10 working days of handling (checked when accepted).
+    let r = app
+        .act(
+            &id,
+            "d1.dispatcher",
+            json!({"action": "dispatch", "target_unit": app.unit("CG")}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("reason"))
+    );
+    ok(
+        &app,
+        &id,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("CG"), "reason": "涉及市政主干道"}),
+    )
+    .await;
+    let timeline = app.db.timeline(&id).await.expect("timeline");
+    assert_eq!(
+        timeline[1].changes["route_override"]["before"],
+        app.unit("D1-CG")
+    );
+    assert_eq!(
+        timeline[1].changes["route_override"]["after"],
+        app.unit("CG")
+    );
+    ok(&app, &id, "citycg.handler", json!({"action": "accept"})).await;
+    let running = app
+        .db
+        .deadlines_of(&id)
+        .await
+        .expect("d")
+        .into_iter()
+        .find(|d| d.status == "active")
+        .expect("running");
+    assert_eq!(running.rule, "10 working_days");
+
+    // An unknown category is refused; no place at all goes to the manual queue.
+    let r = app
+        .post("/api/v1/cases", "d1.operator", json!({"pack": "requests", "case_type": "request", "fields": {"title": "x", "category": "R99.99"}}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("category"))
+    );
+    let r = app
+        .post("/api/v1/cases", "d1.operator", json!({"pack": "requests", "case_type": "request", "fields": {"title": "电话反映，地点不详", "category": "R01.02"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.body["suggested_unit_id"].is_null());
+    assert!(!r.body["route_reason"].as_str().unwrap_or("").is_empty());
+    app.stop().await;
+}
+crate::db_test!(routing_suggestion_and_override);

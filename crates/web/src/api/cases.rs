@@ -9,7 +9,9 @@ use gongzhi_domain::engine::ActionRequest;
 use gongzhi_domain::pack::{CaseType, FieldKind};
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
-use gongzhi_store::{CaseFilter, CaseRecord, NewCase, Place};
+use gongzhi_store::{CaseFilter, CaseRecord};
+
+use crate::intake::{IntakeRequest, intake};
 
 use crate::auth::Auth;
 use crate::error::ApiError;
@@ -125,45 +127,17 @@ pub async fn create(
         Some(key) => Some(key?),
         None => req.idempotency_key.clone(),
     };
-    let case_type = state
-        .packs
-        .case_type(&req.pack, &req.case_type)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_case_type",
-                format!("no case type {}/{}", req.pack, req.case_type),
-            )
-        })?;
-    let area_unit_id = match (req.lng, req.lat) {
-        (Some(lng), Some(lat)) => state
-            .place_index()
-            .locate(lng, lat)
-            .map(|a| a.unit_id.clone()),
-        _ => None,
-    };
-    let new = NewCase {
-        pack: req.pack.clone(),
-        case_type: req.case_type.clone(),
-        request: ActionRequest {
-            action: case_type.creation_action().id.clone(),
-            fields: req.fields,
-            reason: req.reason,
-            target_unit: None,
-        },
-        place: Place {
-            lng: req.lng,
-            lat: req.lat,
-            area_unit_id,
-        },
+    let request = IntakeRequest {
+        pack: req.pack,
+        case_type: req.case_type,
+        fields: req.fields,
+        reason: req.reason,
+        lng: req.lng,
+        lat: req.lat,
         acting_unit: req.acting_unit,
-        suggestion: None,
         idempotency_key,
     };
-    let acted = state
-        .db
-        .create_case(state.rules(), &auth.actor, new, now_micros())
-        .await?;
+    let (acted, _) = intake(&state, &auth.actor, request, now_micros()).await?;
     let case = state
         .db
         .case_unscoped(&acted.case_id)

@@ -36,25 +36,13 @@ pub async fn locate(
 ) -> Result<Json<Value>, ApiError> {
     let lat = coordinate("lat", q.lat.as_deref(), 90.0)?;
     let lng = coordinate("lng", q.lng.as_deref(), 180.0)?;
-    let index = state.place_index();
-    let Some(area) = index.locate(lng, lat) else {
-        return Ok(Json(
-            json!({"found": false, "lat": lat, "lng": lng, "chain": []}),
-        ));
-    };
-    let mut chain = Vec::new();
-    let mut next = Some(area.unit_id.clone());
-    while let Some(id) = next {
-        let Some(unit) = state.db.unit(&id).await? else {
-            break;
-        };
-        next = unit.parent_id.clone();
-        chain.push(json!({"id": unit.id, "code": unit.code, "name": unit.name, "kind": unit.kind}));
-        if chain.len() > 16 {
-            break;
-        }
-    }
+    let places = state.places();
+    let chain: Vec<Value> = places
+        .locate_chain(lng, lat)
+        .into_iter()
+        .map(|u| json!({"id": u.id, "code": u.code, "name": u.name, "kind": u.kind}))
+        .collect();
     Ok(Json(
-        json!({"found": true, "lat": lat, "lng": lng, "chain": chain}),
+        json!({"found": !chain.is_empty(), "lat": lat, "lng": lng, "chain": chain}),
     ))
 }

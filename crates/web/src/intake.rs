@@ -1,0 +1,204 @@
+//! Intake: every channel (API, Open311, grid reports, imports) turns a request
+//! into a case the same way: locate the place, pick or suggest the category,
+//! suggest a lead unit by the routing rules, and create the case.
+
+use serde_json::{Map, Value};
+
+use gongzhi_domain::access::Actor;
+use gongzhi_domain::engine::ActionRequest;
+use gongzhi_domain::routing::{AreaRef, RouteDecision};
+use gongzhi_domain::time::Micros;
+use gongzhi_store::{Created, NewCase, Place};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// One incoming request, from any channel.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeRequest {
+    pub pack: String,
+    pub case_type: String,
+    pub fields: Map<String, Value>,
+    pub reason: Option<String>,
+    pub lng: Option<f64>,
+    pub lat: Option<f64>,
+    pub acting_unit: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Where routing would send a request, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Suggestion {
+    /// `None`: the manual queue.
+    pub unit_id: Option<String>,
+    pub unit_code: Option<String>,
+    pub unit_name: Option<String>,
+    pub assist_unit_ids: Vec<String>,
+    pub rule_id: Option<String>,
+    /// The category routing used (given, or suggested from the text).
+    pub category: Option<String>,
+    pub category_suggested: bool,
+    pub reason_zh: String,
+    pub reason_en: String,
+}
+
+/// Suggests the lead unit for a request at a point with a category (or text
+/// to suggest one from).
+pub fn suggest_route(
+    state: &AppState,
+    category: Option<&str>,
+    text: &str,
+    lng: Option<f64>,
+    lat: Option<f64>,
+) -> Suggestion {
+    let places = state.places();
+    let chain: Vec<AreaRef> = match (lng, lat) {
+        (Some(lng), Some(lat)) => places
+            .locate_chain(lng, lat)
+            .into_iter()
+            .map(|u| AreaRef {
+                unit_id: u.id.clone(),
+                code: u.code.clone(),
+                kind: u.kind,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let tax = &state.taxonomies;
+    let (category, category_suggested) = match category {
+        Some(c) => (Some(c.to_string()), false),
+        None if !text.trim().is_empty() => {
+            // Only a clear winner is worth routing on.
+            let best = tax
+                .suggester
+                .suggest(text)
+                .into_iter()
+                .next()
+                .filter(|(_, p)| *p >= 0.5);
+            (best.map(|(code, _)| code), true)
+        }
+        None => (None, false),
+    };
+    let names = |code: &str| places.unit_by_code(code).map(|u| u.name.clone());
+    let decision = tax
+        .routing
+        .route_with_names(category.as_deref(), &chain, &names);
+    match decision {
+        RouteDecision::Suggested {
+            lead_unit_code,
+            lead_unit_id,
+            assist_unit_codes,
+            rule_id,
+            reason,
+        } => {
+            let unit = lead_unit_id
+                .as_deref()
+                .and_then(|id| places.unit(id))
+                .or_else(|| places.unit_by_code(&lead_unit_code));
+            let suffix = if category_suggested {
+                "（类别由文本推荐）"
+            } else {
+                ""
+            };
+            match unit {
+                Some(unit) => Suggestion {
+                    unit_id: Some(unit.id.clone()),
+                    unit_code: Some(unit.code.clone()),
+                    unit_name: Some(unit.name.clone()),
+                    assist_unit_ids: assist_unit_codes
+                        .iter()
+                        .filter_map(|c| places.unit_by_code(c).map(|u| u.id.clone()))
+                        .collect(),
+                    rule_id,
+                    category,
+                    category_suggested,
+                    reason_zh: format!("{}{suffix}", reason.zh),
+                    reason_en: if category_suggested {
+                        format!("{} (category suggested from the text)", reason.en)
+                    } else {
+                        reason.en
+                    },
+                },
+                None => Suggestion {
+                    unit_id: None,
+                    unit_code: None,
+                    unit_name: None,
+                    assist_unit_ids: Vec::new(),
+                    rule_id,
+                    category,
+                    category_suggested,
+                    reason_zh: format!("规则指向的单位 {lead_unit_code} 不存在，转人工分拨"),
+                    reason_en: format!(
+                        "the rule names unit {lead_unit_code}, which does not exist: manual queue"
+                    ),
+                },
+            }
+        }
+        RouteDecision::ManualQueue { reason } => Suggestion {
+            unit_id: None,
+            unit_code: None,
+            unit_name: None,
+            assist_unit_ids: Vec::new(),
+            rule_id: None,
+            category,
+            category_suggested,
+            reason_zh: reason.zh,
+            reason_en: reason.en,
+        },
+    }
+}
+
+/// Creates a case from an incoming request (or finds the one an earlier try
+/// with the same idempotency key created).
+pub async fn intake(
+    state: &AppState,
+    actor: &Actor,
+    req: IntakeRequest,
+    at: Micros,
+) -> Result<(Created, Suggestion), ApiError> {
+    let case_type = state
+        .packs
+        .case_type(&req.pack, &req.case_type)
+        .ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_case_type",
+                format!("no case type {}/{}", req.pack, req.case_type),
+            )
+        })?;
+    let text = ["title", "description"]
+        .iter()
+        .filter_map(|k| req.fields.get(*k).and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let category = req.fields.get("category").and_then(Value::as_str);
+    let suggestion = suggest_route(state, category, &text, req.lng, req.lat);
+    let area_unit_id = match (req.lng, req.lat) {
+        (Some(lng), Some(lat)) => state
+            .places()
+            .index
+            .locate(lng, lat)
+            .map(|a| a.unit_id.clone()),
+        _ => None,
+    };
+    let new = NewCase {
+        pack: req.pack.clone(),
+        case_type: req.case_type.clone(),
+        request: ActionRequest {
+            action: case_type.creation_action().id.clone(),
+            fields: req.fields,
+            reason: req.reason,
+            target_unit: None,
+        },
+        place: Place {
+            lng: req.lng,
+            lat: req.lat,
+            area_unit_id,
+        },
+        acting_unit: req.acting_unit,
+        suggestion: Some((suggestion.unit_id.clone(), suggestion.reason_zh.clone())),
+        idempotency_key: req.idempotency_key,
+    };
+    let created = state.db.create_case(state.rules(), actor, new, at).await?;
+    Ok((created, suggestion))
+}
