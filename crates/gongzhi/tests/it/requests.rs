@@ -267,7 +267,7 @@ async fn repeated_returns_escalate(backend: Backend) {
         &app,
         &id,
         "city.dispatcher",
-        json!({"action": "dispatch", "target_unit": app.unit("CG")}),
+        json!({"action": "dispatch", "target_unit": app.unit("CG"), "reason": "区级多次退回，市级统筹"}),
     )
     .await;
     app.stop().await;
