@@ -32,6 +32,17 @@ const ERROR_SCHEMA: &str = r#"{"type":"object","required":["code","message"],"pr
 
 pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
+        method: "post",
+        path: "/api/v1/public/lookup",
+        summary: "A citizen's request by receipt code and the phone's last 4 digits: state and public timeline",
+        tag: "public",
+        access: Access::Public,
+        body: Some(
+            r#"{"type":"object","required":["receipt_code","phone_last4"],"properties":{"receipt_code":{"type":"string"},"phone_last4":{"type":"string","pattern":"^[0-9]{4}$"}}}"#,
+        ),
+        ok_status: 200,
+    },
+    RouteDoc {
         method: "get",
         path: "/healthz",
         summary: "Liveness and database check",

@@ -77,6 +77,9 @@ pub struct AppState {
     /// Swapped whole when units change; readers clone the inner Arc.
     pub places: Arc<RwLock<Arc<Places>>>,
     pub limiter: Arc<LoginLimiter>,
+    /// Failed public lookups, per receipt code and per address: four digits
+    /// are guessable, so each code gets few tries.
+    pub lookup_limiter: Arc<LoginLimiter>,
     pub config: ServerConfig,
 }
 
@@ -96,6 +99,7 @@ impl AppState {
             taxonomies: Arc::new(taxonomies),
             places: Arc::new(RwLock::new(Arc::new(index))),
             limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 50)),
+            lookup_limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 30)),
             config,
         })
     }

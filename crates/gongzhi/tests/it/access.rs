@@ -29,6 +29,9 @@ fn harmless_body(path: &str) -> Option<Value> {
             json!({"username": "matrix-system", "name": "m", "roles": [{"role": "operator", "unit_id": "u-ZZZ"}]}),
         ),
         "/api/v1/auth/logout" => None,
+        "/api/v1/public/lookup" => {
+            Some(json!({"receipt_code": "ABC-DEFGH-2", "phone_last4": "0000"}))
+        }
         _ => None,
     }
 }

@@ -4,6 +4,7 @@ mod auth;
 mod cases;
 mod meta;
 mod places;
+mod public;
 mod units;
 mod users;
 
@@ -32,4 +33,5 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cases/{id}/actions", post(cases::act))
         .route("/api/v1/cases/{id}/timeline", get(cases::timeline))
         .route("/api/v1/cases/{id}/reveal", post(cases::reveal))
+        .route("/api/v1/public/lookup", post(public::lookup))
 }
