@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod grids;
+pub mod import_requests;
 
 use std::path::{Path, PathBuf};
 

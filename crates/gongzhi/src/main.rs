@@ -114,6 +114,9 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum ImportCommand {
+    /// Historical citizen requests from CSV (the 12345 message export layout:
+    /// 留言编号, 留言主题, 留言时间, 留言详情, 一级分类); re-running adds only what is missing.
+    Requests { file: PathBuf },
     /// Grids from a GeoJSON FeatureCollection, all or nothing.
     Grids {
         file: PathBuf,
@@ -176,6 +179,45 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::User { command } => user(&settings, command).await,
+        Command::Import {
+            command: ImportCommand::Requests { file },
+        } => {
+            let (db, packs, calendar) = prepare(&settings).await?;
+            let taxonomies = gongzhi::load_taxonomies(&settings)?;
+            let state = AppState::new(
+                db.clone(),
+                packs,
+                calendar,
+                taxonomies,
+                ServerConfig::default(),
+            )
+            .await?;
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let summary =
+                gongzhi::import_requests::import_requests(&state, &file, progress).await?;
+            println!(
+                "{}: {} imported, {} already present, {} rejected",
+                file.display(),
+                summary.imported,
+                summary.already_present,
+                summary.rejected.len()
+            );
+            for (row, reason) in summary.rejected.iter().take(200) {
+                println!("  row {row}: {reason}");
+            }
+            if summary.rejected.len() > 200 {
+                println!("  ... and {} more", summary.rejected.len() - 200);
+            }
+            db.close().await;
+            if summary.rejected.is_empty() {
+                Ok(())
+            } else {
+                bail!(
+                    "{} row(s) were rejected; the others were imported",
+                    summary.rejected.len()
+                )
+            }
+        }
         Command::Import {
             command:
                 ImportCommand::Grids {

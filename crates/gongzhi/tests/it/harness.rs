@@ -144,6 +144,7 @@ pub mod tempdir {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub db: Db,
+    pub state: AppState,
     pub client: Client,
     /// Unit code → id.
     pub units: BTreeMap<String, String>,
@@ -344,8 +345,9 @@ assist = ["CG"]
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = oneshot::channel::<()>();
+    let server_state = state.clone();
     let server = tokio::spawn(async move {
-        gongzhi_web::serve(listener, state, async {
+        gongzhi_web::serve(listener, server_state, async {
             let _ = rx.await;
         })
         .await
@@ -355,6 +357,7 @@ assist = ["CG"]
     TestApp {
         addr,
         db,
+        state,
         client,
         units: codes,
         keys,
