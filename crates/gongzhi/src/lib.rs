@@ -1,6 +1,7 @@
 //! The `gongzhi` program: configuration, start-up (database, packs, calendar,
 //! demo city) and the commands. `main.rs` is only the command line.
 
+pub mod bench;
 pub mod demo;
 pub mod grids;
 pub mod import_requests;

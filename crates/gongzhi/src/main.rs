@@ -93,6 +93,33 @@ enum Command {
     },
     /// Validate a folder of packs and print every problem.
     CheckPack { dir: PathBuf },
+    /// Measure speed (see docs/BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Point-in-grid lookups per second, against a linear scan.
+    Locate {
+        /// Grids per side of the lattice (200 → 40,000 grids).
+        #[arg(long, default_value_t = 200)]
+        side: usize,
+        #[arg(long, default_value_t = 4_000_000)]
+        lookups: usize,
+    },
+    /// Intake over loopback HTTP, against plain inserts of the same rows.
+    Intake {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// A database URL to run on instead of a fresh SQLite file (it must be empty).
+        #[arg(long)]
+        bench_database: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -244,6 +271,29 @@ async fn main() -> Result<()> {
                 }
                 Err(e) => bail!("{}: {e}", file.display()),
             }
+        }
+        Command::Bench {
+            command: BenchCommand::Locate { side, lookups },
+        } => {
+            println!("{}", gongzhi::bench::bench_locate(side, lookups)?);
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Intake {
+                    clients,
+                    requests,
+                    bench_database,
+                },
+        } => {
+            let dir = std::env::temp_dir().join(format!("gongzhi-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let url = bench_database
+                .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+            let report = gongzhi::bench::bench_intake(&url, clients.max(1), requests.max(1)).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            println!("{}", report?);
+            Ok(())
         }
         Command::CheckPack { dir } => {
             let sources = read_pack_dir(&dir)?;

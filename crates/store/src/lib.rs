@@ -2,6 +2,7 @@
 //! backend, and every SQL statement the product runs. Portable SQL only: `$N`
 //! placeholders, `RETURNING`, `ON CONFLICT`, app-made ids, integer times.
 
+mod bench;
 mod cases;
 mod db;
 mod error;
