@@ -287,7 +287,10 @@ pub(crate) async fn append_log(tx: &mut Tx, mut entry: LogEntry) -> Result<LogEn
     Ok(entry)
 }
 
-async fn load_case_tx(tx: &mut Tx, case_id: &str) -> Result<Option<CaseRecord>, StoreError> {
+pub(crate) async fn load_case_tx(
+    tx: &mut Tx,
+    case_id: &str,
+) -> Result<Option<CaseRecord>, StoreError> {
     let sql = format!("{CASE_SELECT} WHERE c.id = $1");
     with_tx!(tx, conn => {
         match sqlx::query(&sql).bind(case_id).fetch_optional(conn).await? {
