@@ -255,8 +255,11 @@ async fn serve(
     } else {
         None
     };
+    // Attachments live in the data folder whichever database is used.
+    gongzhi::ensure_data_dir(&settings.data_dir)?;
     let config = ServerConfig {
         secure_cookies,
+        data_dir: settings.data_dir.clone(),
         ..ServerConfig::default()
     };
     let state = AppState::new(db.clone(), packs, calendar, config).await?;

@@ -1,10 +1,11 @@
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::{IndexedArea, PlaceIndex, parse_geometry};
-use gongzhi_store::{Db, StoreError};
+use gongzhi_store::{BlobStore, Db, StoreError};
 
 use crate::auth::LoginLimiter;
 
@@ -17,6 +18,21 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How often the deadline worker looks for due deadlines.
     pub deadline_interval: Duration,
+    /// The data folder; attachments are kept under `DATA/blobs`.
+    pub data_dir: PathBuf,
+    /// Largest attachment accepted, in bytes. An upload request may be this
+    /// plus [`UPLOAD_OVERHEAD`] for the multipart framing.
+    pub attachment_max_bytes: usize,
+}
+
+/// Room for multipart boundaries and part headers around one uploaded file.
+pub const UPLOAD_OVERHEAD: usize = 64 * 1024;
+
+impl ServerConfig {
+    /// The largest upload request body.
+    pub fn upload_body_limit(&self) -> usize {
+        self.attachment_max_bytes.saturating_add(UPLOAD_OVERHEAD)
+    }
 }
 
 impl Default for ServerConfig {
@@ -25,6 +41,8 @@ impl Default for ServerConfig {
             secure_cookies: false,
             body_limit: 1024 * 1024,
             deadline_interval: Duration::from_secs(5),
+            data_dir: PathBuf::from("./gongzhi-data"),
+            attachment_max_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -37,6 +55,8 @@ pub struct AppState {
     /// Swapped whole when units change; readers clone the inner Arc.
     pub places: Arc<RwLock<Arc<PlaceIndex>>>,
     pub limiter: Arc<LoginLimiter>,
+    /// Attachment files, content-addressed under `DATA/blobs`.
+    pub blobs: BlobStore,
     pub config: ServerConfig,
 }
 
@@ -54,6 +74,7 @@ impl AppState {
             calendar: Arc::new(calendar),
             places: Arc::new(RwLock::new(Arc::new(index))),
             limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 50)),
+            blobs: BlobStore::new(config.data_dir.join("blobs")),
             config,
         })
     }
