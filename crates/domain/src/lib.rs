@@ -9,6 +9,7 @@ pub mod duration;
 pub mod engine;
 pub mod ids;
 pub mod log;
+pub mod media;
 pub mod pack;
 pub mod places;
 pub mod role;

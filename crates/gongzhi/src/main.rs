@@ -342,8 +342,11 @@ async fn serve(
         .parse()
         .with_context(|| format!("--listen {listen}: expected HOST:PORT"))?;
     let (db, packs, calendar) = prepare(settings).await?;
+    // Attachments live in the data folder whichever database is used.
+    gongzhi::ensure_data_dir(&settings.data_dir)?;
     let config = ServerConfig {
         secure_cookies,
+        data_dir: settings.data_dir.clone(),
         ..ServerConfig::default()
     };
     let taxonomies = gongzhi::load_taxonomies(settings)?;

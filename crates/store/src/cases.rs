@@ -326,7 +326,10 @@ pub(crate) async fn append_log(tx: &mut Tx, mut entry: LogEntry) -> Result<LogEn
 const ASSIST_PATHS: &str = "SELECT ca.case_id, u.path FROM case_assists ca JOIN units u ON u.id = ca.unit_id \
      WHERE ca.status = 'open'";
 
-async fn load_case_tx(tx: &mut Tx, case_id: &str) -> Result<Option<CaseRecord>, StoreError> {
+pub(crate) async fn load_case_tx(
+    tx: &mut Tx,
+    case_id: &str,
+) -> Result<Option<CaseRecord>, StoreError> {
     let sql = format!("{CASE_SELECT} WHERE c.id = $1");
     let case = with_tx!(tx, conn => {
         match sqlx::query(&sql).bind(case_id).fetch_optional(conn).await? {

@@ -4,6 +4,7 @@
 mod harness;
 
 mod access;
+mod attachments;
 mod auth;
 mod cases;
 mod cli;

@@ -407,10 +407,25 @@ async fn routing_suggestion_and_override(backend: Backend) {
     assert_eq!(r.status, StatusCode::CREATED);
     assert!(r.body["suggested_unit_id"].is_null());
     assert!(!r.body["route_reason"].as_str().unwrap_or("").is_empty());
-    let queue = app.get("/api/v1/cases?queue=manual&state=registered", "d1.dispatcher").await;
-    let ids: Vec<&str> = queue.body["cases"].as_array().expect("cases").iter().filter_map(|c| c["id"].as_str()).collect();
+    let queue = app
+        .get(
+            "/api/v1/cases?queue=manual&state=registered",
+            "d1.dispatcher",
+        )
+        .await;
+    let ids: Vec<&str> = queue.body["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
     assert_eq!(ids, vec![r.body["id"].as_str().unwrap_or("")]);
-    assert_eq!(app.get("/api/v1/cases?queue=other", "d1.dispatcher").await.body["field"], "queue");
+    assert_eq!(
+        app.get("/api/v1/cases?queue=other", "d1.dispatcher")
+            .await
+            .body["field"],
+        "queue"
+    );
     app.stop().await;
 }
 crate::db_test!(routing_suggestion_and_override);
