@@ -33,6 +33,17 @@ const ERROR_SCHEMA: &str = r#"{"type":"object","required":["code","message"],"pr
 pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
+        path: "/api/v1/grid/reports",
+        summary: "A grid worker's report from a phone: multipart `report` (JSON with client_key, title, lng, lat, ...) and up to 4 `photo` parts; retry-safe on client_key",
+        tag: "intake",
+        access: Access::Staff,
+        body: Some(
+            r#"{"type":"object","required":["report"],"properties":{"report":{"type":"string","description":"JSON: client_key, title, lng, lat, description?, category?, address?"},"photo":{"type":"array","items":{"type":"string","format":"binary"}}}}"#,
+        ),
+        ok_status: 201,
+    },
+    RouteDoc {
+        method: "post",
         path: "/api/v1/public/lookup",
         summary: "A citizen's request by receipt code and the phone's last 4 digits: state and public timeline",
         tag: "public",
@@ -268,7 +279,7 @@ pub const ROUTES: &[RouteDoc] = &[
 ];
 
 /// Routes whose request body is `multipart/form-data` rather than JSON.
-const MULTIPART_BODIES: &[&str] = &["/api/v1/cases/{id}/attachments"];
+const MULTIPART_BODIES: &[&str] = &["/api/v1/cases/{id}/attachments", "/api/v1/grid/reports"];
 /// Routes that answer with a file rather than JSON.
 const FILE_RESPONSES: &[&str] = &[
     "/api/v1/attachments/{id}",

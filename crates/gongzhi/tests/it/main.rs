@@ -9,6 +9,7 @@ mod auth;
 mod cases;
 mod cli;
 mod errors;
+mod grid;
 mod places;
 mod requests;
 mod schema;

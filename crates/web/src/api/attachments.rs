@@ -21,7 +21,7 @@ use crate::state::AppState;
 /// The multipart field that carries the file.
 const FILE_FIELD: &str = "file";
 
-fn too_large(limit: usize) -> ApiError {
+pub(crate) fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body_too_large",
@@ -29,7 +29,7 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-fn multipart_error(e: MultipartError, limit: usize) -> ApiError {
+pub(crate) fn multipart_error(e: MultipartError, limit: usize) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
     } else {
@@ -37,7 +37,7 @@ fn multipart_error(e: MultipartError, limit: usize) -> ApiError {
     }
 }
 
-fn multipart_rejection(e: MultipartRejection) -> ApiError {
+pub(crate) fn multipart_rejection(e: MultipartRejection) -> ApiError {
     tracing::debug!(error = %e, "upload without a multipart body");
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -78,7 +78,7 @@ async fn read_file(mut multipart: Multipart, limit: usize) -> Result<(Vec<u8>, S
     found.ok_or_else(|| ApiError::invalid(FILE_FIELD, "is required"))
 }
 
-fn attachment_json(a: &AttachmentRecord) -> Value {
+pub(crate) fn attachment_json(a: &AttachmentRecord) -> Value {
     json!({
         "id": a.id,
         "case_id": a.case_id,
@@ -95,27 +95,43 @@ fn attachment_json(a: &AttachmentRecord) -> Value {
     })
 }
 
-/// `POST /api/v1/cases/{id}/attachments`: multipart, field `file`.
-pub async fn upload(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(case_id): Path<String>,
-    request: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    // Scope first, so a caller who cannot see the case learns nothing from
-    // how their body is judged.
-    let case = state
-        .db
-        .case_for(&auth.actor, &case_id)
-        .await?
-        .ok_or_else(ApiError::case_not_found)?;
-    let multipart = Multipart::from_request(request, &state)
-        .await
-        .map_err(multipart_rejection)?;
+/// A file checked and stored in the blob store, not yet attached to a case.
+#[derive(Debug, Clone)]
+pub struct PreparedFile {
+    pub sha256: String,
+    pub public_sha256: Option<String>,
+    pub media_type: String,
+    pub size_bytes: i64,
+    pub original_name: String,
+}
+
+impl PreparedFile {
+    pub fn for_case(self, case_id: String) -> NewAttachment {
+        NewAttachment {
+            case_id,
+            sha256: self.sha256,
+            public_sha256: self.public_sha256,
+            media_type: self.media_type,
+            size_bytes: self.size_bytes,
+            original_name: self.original_name,
+        }
+    }
+}
+
+/// Sniffs the type from the bytes, makes the public copy without metadata,
+/// and stores both. `field` names the form field in errors.
+pub async fn prepare_file(
+    state: &AppState,
+    field: &str,
+    bytes: Vec<u8>,
+    raw_name: &str,
+) -> Result<PreparedFile, ApiError> {
     let limit = state.config.attachment_max_bytes;
-    let (bytes, raw_name) = read_file(multipart, limit).await?;
     if bytes.is_empty() {
-        return Err(ApiError::invalid(FILE_FIELD, "is empty"));
+        return Err(ApiError::invalid(field, "is empty"));
+    }
+    if bytes.len() > limit {
+        return Err(too_large(limit));
     }
     let kind = media::sniff(&bytes).map_err(|e| {
         ApiError::new(
@@ -142,20 +158,38 @@ pub async fn upload(
         Some(copy) => Some(state.blobs.put(copy).await.map_err(blob_error)?.sha256),
         None => None,
     };
+    Ok(PreparedFile {
+        sha256: original.sha256,
+        public_sha256,
+        media_type: kind.media_type().to_string(),
+        size_bytes,
+        original_name: media::clean_file_name(raw_name),
+    })
+}
+
+/// `POST /api/v1/cases/{id}/attachments`: multipart, field `file`.
+pub async fn upload(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(case_id): Path<String>,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // Scope first, so a caller who cannot see the case learns nothing from
+    // how their body is judged.
+    let case = state
+        .db
+        .case_for(&auth.actor, &case_id)
+        .await?
+        .ok_or_else(ApiError::case_not_found)?;
+    let multipart = Multipart::from_request(request, &state)
+        .await
+        .map_err(multipart_rejection)?;
+    let limit = state.config.attachment_max_bytes;
+    let (bytes, raw_name) = read_file(multipart, limit).await?;
+    let prepared = prepare_file(&state, FILE_FIELD, bytes, &raw_name).await?;
     let record = state
         .db
-        .add_attachment(
-            &auth.actor,
-            NewAttachment {
-                case_id: case.id,
-                sha256: original.sha256,
-                public_sha256,
-                media_type: kind.media_type().to_string(),
-                size_bytes,
-                original_name: media::clean_file_name(&raw_name),
-            },
-            now_micros(),
-        )
+        .add_attachment(&auth.actor, prepared.for_case(case.id), now_micros())
         .await?;
     tracing::info!(attachment = %record.id, case = %record.case_id, media_type = %record.media_type, size = record.size_bytes, "attachment added");
     Ok((StatusCode::CREATED, Json(attachment_json(&record))))

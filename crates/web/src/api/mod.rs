@@ -3,6 +3,7 @@
 mod attachments;
 mod auth;
 mod cases;
+mod grid;
 mod meta;
 mod places;
 mod public;
@@ -37,6 +38,12 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
         .route("/api/v1/cases/{id}/timeline", get(cases::timeline))
         .route("/api/v1/cases/{id}/reveal", post(cases::reveal))
         .route("/api/v1/public/lookup", post(public::lookup))
+        .route(
+            "/api/v1/grid/reports",
+            post(grid::report.layer(DefaultBodyLimit::max(
+                config.upload_body_limit().saturating_mul(grid::MAX_PHOTOS),
+            ))),
+        )
         .route(
             "/api/v1/cases/{id}/attachments",
             get(attachments::list).post(attachments::upload.layer(
