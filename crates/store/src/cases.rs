@@ -1743,3 +1743,78 @@ async fn extend_deadline_tx(
     });
     Ok((before, due.at))
 }
+
+impl Db {
+    /// Creates several cases in one write transaction (group commit). Each
+    /// creation runs in its own savepoint, so one refused request never takes
+    /// the others down; the results come back in order. Nothing is reported
+    /// as created before the transaction has committed.
+    pub async fn create_cases_batch(
+        &self,
+        rules: Rules<'_>,
+        batch: Vec<(Actor, NewCase, Micros)>,
+    ) -> Vec<Result<Created, ActError>> {
+        let n = batch.len();
+        let mut tx = match self.begin_write().await {
+            Ok(tx) => tx,
+            Err(e) => {
+                return (0..n)
+                    .map(|_| {
+                        Err(ActError::Store(StoreError::Unavailable(format!(
+                            "no write transaction: {e}"
+                        ))))
+                    })
+                    .collect();
+            }
+        };
+        let mut results = Vec::with_capacity(n);
+        for (actor, new, at) in batch {
+            let result = match savepoint(&mut tx, "SAVEPOINT intake").await {
+                Ok(()) => create_case_tx(&mut tx, rules, &actor, new, at).await,
+                Err(e) => Err(e.into()),
+            };
+            let closing = if result.is_ok() {
+                "RELEASE SAVEPOINT intake"
+            } else {
+                "ROLLBACK TO SAVEPOINT intake"
+            };
+            let closed = savepoint(&mut tx, closing).await;
+            let closed = match (closed, result.is_ok()) {
+                (Ok(()), false) => savepoint(&mut tx, "RELEASE SAVEPOINT intake").await,
+                (other, _) => other,
+            };
+            if let Err(e) = closed {
+                // The transaction is unusable: nothing of this batch lands.
+                tracing::error!(error = %e, "intake batch savepoint");
+                return (0..n)
+                    .map(|_| {
+                        Err(ActError::Store(StoreError::Unavailable(
+                            "the batch failed; retry".into(),
+                        )))
+                    })
+                    .collect();
+            }
+            results.push(result);
+        }
+        match tx.commit().await {
+            Ok(()) => results,
+            Err(e) => {
+                tracing::error!(error = %e, "intake batch commit");
+                (0..n)
+                    .map(|_| {
+                        Err(ActError::Store(StoreError::Unavailable(
+                            "the batch did not commit; retry".into(),
+                        )))
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+async fn savepoint(tx: &mut Tx, statement: &str) -> Result<(), StoreError> {
+    with_tx!(tx, conn => {
+        sqlx::query(statement).execute(conn).await?;
+    });
+    Ok(())
+}

@@ -20,6 +20,9 @@ pub enum StoreError {
     Invalid { field: String, message: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database could not take the write just now; retrying may succeed.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

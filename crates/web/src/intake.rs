@@ -199,6 +199,6 @@ pub async fn intake(
         suggestion: Some((suggestion.unit_id.clone(), suggestion.reason_zh.clone())),
         idempotency_key: req.idempotency_key,
     };
-    let created = state.db.create_case(state.rules(), actor, new, at).await?;
+    let created = state.batcher.create(actor.clone(), new, at).await?;
     Ok((created, suggestion))
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod batcher;
 pub mod error;
 pub mod extract;
 pub mod intake;

@@ -13,6 +13,7 @@ use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{BlobStore, Db, StoreError};
 
 use crate::auth::LoginLimiter;
+use crate::batcher::IntakeBatcher;
 
 /// Server settings that are not the database.
 #[derive(Debug, Clone)]
@@ -92,6 +93,8 @@ pub struct AppState {
     pub calendar: Arc<WorkCalendar>,
     /// Category taxonomies, routing rules and the text suggester.
     pub taxonomies: Arc<Taxonomies>,
+    /// Intake creations, committed in groups.
+    pub batcher: IntakeBatcher,
     /// Swapped whole when units change; readers clone the inner Arc.
     pub places: Arc<RwLock<Arc<Places>>>,
     pub limiter: Arc<LoginLimiter>,
@@ -112,11 +115,21 @@ impl AppState {
         config: ServerConfig,
     ) -> Result<Self, StoreError> {
         let index = Places::load(&db).await?;
+        let packs = Arc::new(packs);
+        let calendar = Arc::new(calendar);
+        let taxonomies = Arc::new(taxonomies);
+        let batcher = IntakeBatcher::start(
+            db.clone(),
+            packs.clone(),
+            calendar.clone(),
+            taxonomies.clone(),
+        );
         Ok(AppState {
             db,
-            packs: Arc::new(packs),
-            calendar: Arc::new(calendar),
-            taxonomies: Arc::new(taxonomies),
+            packs,
+            calendar,
+            taxonomies,
+            batcher,
             places: Arc::new(RwLock::new(Arc::new(index))),
             limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 50)),
             lookup_limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 30)),

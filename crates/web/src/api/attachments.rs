@@ -67,11 +67,17 @@ async fn read_file(mut multipart: Multipart, limit: usize) -> Result<(Vec<u8>, S
         }
         let name = field.file_name().unwrap_or("").to_string();
         let mut bytes = Vec::new();
+        let mut over = false;
         while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large(limit));
+            // Past the limit, read on (within the request limit) and discard,
+            // so the client gets the 413 rather than a cut connection.
+            over |= bytes.len() + chunk.len() > limit;
+            if !over {
+                bytes.extend_from_slice(&chunk);
             }
-            bytes.extend_from_slice(&chunk);
+        }
+        if over {
+            return Err(too_large(limit));
         }
         found = Some((bytes, name));
     }

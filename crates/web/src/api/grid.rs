@@ -68,13 +68,18 @@ pub async fn report(
             Some("photo") if photos.len() < MAX_PHOTOS => {
                 let name = field.file_name().unwrap_or("").to_string();
                 let mut bytes = Vec::new();
+                let mut over = false;
                 while let Some(chunk) =
                     field.chunk().await.map_err(|e| multipart_error(e, limit))?
                 {
-                    if bytes.len() + chunk.len() > limit {
-                        return Err(too_large(limit));
+                    // Read on and discard past the limit, so the phone gets a 413.
+                    over |= bytes.len() + chunk.len() > limit;
+                    if !over {
+                        bytes.extend_from_slice(&chunk);
                     }
-                    bytes.extend_from_slice(&chunk);
+                }
+                if over {
+                    return Err(too_large(limit));
                 }
                 photos.push((bytes, name));
             }
