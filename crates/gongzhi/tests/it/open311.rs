@@ -367,6 +367,45 @@ async fn create_and_read_without_personal_data(backend: Backend) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(check_xml(&r.text), "errors");
 
+    // Other packs' cases never show: a generic item in the same place.
+    let item = app.create_item("不是诉求").await;
+    let all = get(&app, "/open311/v2/requests.json").await.json();
+    assert_eq!(ids(&all), vec![id.clone()]);
+    let item_code = app
+        .db
+        .case_unscoped(&item)
+        .await
+        .expect("read")
+        .expect("item")
+        .receipt_code;
+    let r = get(&app, &format!("/open311/v2/requests/{item_code}.json")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // A retry with the same Idempotency-Key answers 200 with the same id.
+    let retry = || async {
+        let res = app
+            .client
+            .post(app.url("/open311/v2/requests.json"))
+            .header("idempotency-key", "client-retry-1")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "api_key={}&service_code={SERVICE}&lat=28.05&long=113.1",
+                encode(&app.keys["d1.operator"])
+            ))
+            .send()
+            .await
+            .expect("request");
+        raw(res).await
+    };
+    let first_try = retry().await;
+    assert_eq!(first_try.status, StatusCode::CREATED, "{}", first_try.text);
+    let second_try = retry().await;
+    assert_eq!(second_try.status, StatusCode::OK, "{}", second_try.text);
+    assert_eq!(
+        first_try.json()[0]["service_request_id"],
+        second_try.json()[0]["service_request_id"]
+    );
+
     // Bearer authentication works as well as the api_key field.
     let res = app
         .client
