@@ -197,7 +197,7 @@ pub struct CaseFilter {
     pub offset: i64,
 }
 
-const CASE_SELECT: &str = "SELECT c.*, h.name AS holder_name, h.path AS holder_path, h.parent_id AS holder_parent_id, \
+pub(crate) const CASE_SELECT: &str = "SELECT c.*, h.name AS holder_name, h.path AS holder_path, h.parent_id AS holder_parent_id, \
      a.name AS area_name, a.path AS area_path \
      FROM cases c JOIN units h ON h.id = c.holder_unit_id LEFT JOIN units a ON a.id = c.area_unit_id";
 
@@ -238,6 +238,7 @@ macro_rules! case_from_row {
         }
     }};
 }
+pub(crate) use case_from_row;
 
 macro_rules! deadline_from_row {
     ($row:expr) => {{

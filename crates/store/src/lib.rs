@@ -9,6 +9,7 @@ mod cases;
 mod db;
 mod error;
 mod migrate;
+mod open311;
 mod units;
 mod users;
 
@@ -18,5 +19,6 @@ pub use cases::*;
 pub use db::{Backend, Db, Tx};
 pub use error::StoreError;
 pub use migrate::{ColumnDescription, SchemaDescription};
+pub use open311::*;
 pub use units::*;
 pub use users::*;

@@ -1,5 +1,5 @@
 //! gongzhi's HTTP surface: the JSON API under `/api/v1`, its OpenAPI document,
-//! authentication and the deadline worker's lifecycle.
+//! Open311 GeoReport v2 under `/open311/v2`, authentication and the deadline worker's lifecycle.
 
 pub mod api;
 pub mod auth;
@@ -7,6 +7,7 @@ pub mod batcher;
 pub mod error;
 pub mod extract;
 pub mod intake;
+pub mod open311;
 pub mod openapi;
 pub mod state;
 
@@ -29,6 +30,7 @@ pub use state::{AppState, ServerConfig, UPLOAD_OVERHEAD};
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     api::routes(&state.config)
+        .merge(open311::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -276,6 +276,80 @@ pub const ROUTES: &[RouteDoc] = &[
         body: None,
         ok_status: 200,
     },
+    RouteDoc {
+        method: "get",
+        path: "/open311/v2/discovery.{format}",
+        summary: "Open311 GeoReport v2 discovery (format json or xml)",
+        tag: "open311",
+        access: Access::Public,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/open311/v2/services.{format}",
+        summary: "Open311 service list: the leaf categories",
+        tag: "open311",
+        access: Access::Public,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/open311/v2/services/{service_code}.{format}",
+        summary: "Open311 service definition with its attributes",
+        tag: "open311",
+        access: Access::Public,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/open311/v2/requests.{format}",
+        summary: "Open311: create a service request (form fields, api_key of an operator account)",
+        tag: "open311",
+        access: Access::Public,
+        body: Some(
+            r#"{"type":"object","required":["api_key","service_code"],"properties":{"api_key":{"type":"string"},"service_code":{"type":"string"},"lat":{"type":"number"},"long":{"type":"number"},"address_string":{"type":"string"},"description":{"type":"string","maxLength":4000},"first_name":{"type":"string"},"last_name":{"type":"string"},"phone":{"type":"string"},"email":{"type":"string"},"device_id":{"type":"string"},"account_id":{"type":"string"},"media_url":{"type":"string"}},"additionalProperties":{"type":"string","description":"attribute[CODE] per the service definition"}}"#,
+        ),
+        ok_status: 201,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/open311/v2/requests.{format}",
+        summary: "Open311 service requests (service_request_id, service_code, start_date, end_date, status); public fields only",
+        tag: "open311",
+        access: Access::Public,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/open311/v2/requests/{service_request_id}.{format}",
+        summary: "Open311: one service request by its receipt code; public fields only",
+        tag: "open311",
+        access: Access::Public,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/open311/v2/tokens/{token}.{format}",
+        summary: "Open311: the service request id for a token",
+        tag: "open311",
+        access: Access::Public,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/open311/v2/servicerequestupdates.{format}",
+        summary: "Open311 mySociety extension: status updates (start_date, end_date)",
+        tag: "open311",
+        access: Access::Public,
+        body: None,
+        ok_status: 200,
+    },
 ];
 
 /// Routes whose request body is `multipart/form-data` rather than JSON.
@@ -286,6 +360,16 @@ const FILE_RESPONSES: &[&str] = &[
     "/api/v1/attachments/{id}/public",
 ];
 
+const OPEN311_ERROR_SCHEMA: &str = r#"{"type":"array","items":{"type":"object","required":["code","description"],"properties":{"code":{"type":"integer"},"description":{"type":"string"}}}}"#;
+
+/// The `{name}` placeholders of a path, in order.
+fn path_params(path: &str) -> Vec<&str> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+        .collect()
+}
+
 fn parse(schema: &str) -> Value {
     serde_json::from_str(schema).unwrap_or(Value::Null)
 }
@@ -293,15 +377,27 @@ fn parse(schema: &str) -> Value {
 pub fn document() -> Value {
     let mut paths = Map::new();
     for route in ROUTES {
-        let (ok_type, ok_schema) = if FILE_RESPONSES.contains(&route.path) {
-            (
-                "*/*",
-                json!({"type": "string", "contentMediaType": "application/octet-stream"}),
-            )
+        // Open311 answers in the format the path names, with its own errors.
+        let open311 = route.path.starts_with("/open311/");
+        let responses = if open311 {
+            json!({
+                route.ok_status.to_string(): {"description": "success", "content": {"application/json": {"schema": {}}, "text/xml": {"schema": {}}}},
+                "default": {"description": "error: a list of {code, description}", "content": {"application/json": {"schema": parse(OPEN311_ERROR_SCHEMA)}, "text/xml": {"schema": {}}}},
+            })
+        } else if FILE_RESPONSES.contains(&route.path) {
+            json!({
+                route.ok_status.to_string(): {"description": "the file", "content": {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
+                "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            })
         } else {
-            ("application/json", json!({"type": "object"}))
+            json!({
+                route.ok_status.to_string(): {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            })
         };
-        let body_type = if MULTIPART_BODIES.contains(&route.path) {
+        let body_type = if open311 {
+            "application/x-www-form-urlencoded"
+        } else if MULTIPART_BODIES.contains(&route.path) {
             "multipart/form-data"
         } else {
             "application/json"
@@ -309,10 +405,7 @@ pub fn document() -> Value {
         let mut op = json!({
             "summary": route.summary,
             "tags": [route.tag],
-            "responses": {
-                route.ok_status.to_string(): {"description": "success", "content": {ok_type: {"schema": ok_schema}}},
-                "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-            },
+            "responses": responses,
         });
         if let Some(obj) = op.as_object_mut() {
             if route.access == Access::Public {
@@ -325,8 +418,14 @@ pub fn document() -> Value {
                 );
             }
             let mut params = Vec::new();
-            if route.path.contains("{id}") {
-                params.push(json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}));
+            for name in path_params(route.path) {
+                let schema = if name == "format" {
+                    json!({"enum": ["json", "xml"]})
+                } else {
+                    json!({"type": "string"})
+                };
+                params
+                    .push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
             }
             if route.path == "/api/v1/places/locate" {
                 params.push(json!({"name": "lat", "in": "query", "required": true, "schema": {"type": "number"}}));
@@ -348,7 +447,7 @@ pub fn document() -> Value {
         "info": {
             "title": "gongzhi API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Cases, units, places and accounts of a gongzhi instance. Errors are {code, message}.",
+            "description": "Cases, units, places and accounts of a gongzhi instance. Errors are {code, message}; the Open311 GeoReport v2 routes answer in JSON or XML with the spec's error list.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

@@ -10,6 +10,7 @@ mod cases;
 mod cli;
 mod errors;
 mod grid;
+mod open311;
 mod places;
 mod requests;
 mod schema;
