@@ -150,6 +150,16 @@ pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -
         Err(e) => anyhow::bail!("{e}"),
     };
     let taxonomies = gongzhi_web::state::Taxonomies::load(&[]).map_err(|e| anyhow::anyhow!(e))?;
+    // Open311 service codes are the leaf categories; take a spread of them.
+    let categories: Arc<Vec<String>> = Arc::new(
+        taxonomies
+            .categories
+            .iter()
+            .filter(|c| c.level == 3)
+            .step_by(37)
+            .map(|c| c.code.clone())
+            .collect(),
+    );
     let config = ServerConfig {
         deadline_interval: Duration::from_secs(3600),
         ..ServerConfig::default()
@@ -175,16 +185,16 @@ pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -
         .as_ref()
         .and_then(|s| s.bounding_rect())
         .context("city has no polygon")?;
-    let categories = ["R01.02.04", "R05.01", "R13.01", "E01.01", "C02.01"];
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    let url = Arc::new(format!("http://{addr}/api/v1/cases"));
+    let url = Arc::new(format!("http://{addr}/open311/v2/requests.json"));
     let key = Arc::new(key);
     let run = |count: usize, seed: u64| {
         let client = client.clone();
         let url = url.clone();
         let key = key.clone();
+        let categories = categories.clone();
         async move {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let mut latencies = Vec::with_capacity(count);
@@ -192,14 +202,24 @@ pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -
             for i in 0..count {
                 let lng = bbox.min().x + rng.r#gen::<f64>() * (bbox.max().x - bbox.min().x);
                 let lat = bbox.min().y + rng.r#gen::<f64>() * (bbox.max().y - bbox.min().y);
-                let category = categories[i % categories.len()];
-                let body = json!({"pack": "requests", "case_type": "request", "lng": lng, "lat": lat,
-                                  "fields": {"title": "井盖缺失", "description": "路口井盖缺失，存在安全隐患", "category": category, "channel": "open311"}});
+                let category = categories
+                    .get(i % categories.len().max(1))
+                    .cloned()
+                    .unwrap_or_default();
+                let form = [
+                    ("api_key", key.to_string()),
+                    ("service_code", category),
+                    ("lat", format!("{lat:.6}")),
+                    ("long", format!("{lng:.6}")),
+                    (
+                        "description",
+                        "路口井盖缺失，夜间行人容易踩空，存在安全隐患，请尽快处理。".to_string(),
+                    ),
+                ];
                 let start = Instant::now();
                 let ok = client
                     .post(url.as_str())
-                    .bearer_auth(key.as_str())
-                    .json(&body)
+                    .form(&form)
                     .send()
                     .await
                     .map(|r| r.status().is_success());
@@ -244,7 +264,7 @@ pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -
     let ceiling = ceiling_n as f64 / start.elapsed().as_secs_f64();
     db.close().await;
     Ok(format!(
-        "bench intake: {done} requests over loopback HTTP, {clients} clients, {} ({failures} failed)\n\
+        "bench intake: {done} Open311 POST requests over loopback HTTP, {clients} clients, {} ({failures} failed)\n\
          intake: {rps:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms\n\
          ceiling (plain inserts of the same rows, one transaction each): {ceiling:.0} rows/s\n\
          ratio intake / ceiling: {:.0}%",
