@@ -5,6 +5,7 @@
 mod cases;
 mod db;
 mod error;
+mod indicators;
 mod migrate;
 mod units;
 mod users;
@@ -12,6 +13,7 @@ mod users;
 pub use cases::*;
 pub use db::{Backend, Db, Tx};
 pub use error::StoreError;
+pub use indicators::HistoryQuery;
 pub use migrate::{ColumnDescription, SchemaDescription};
 pub use units::*;
 pub use users::*;

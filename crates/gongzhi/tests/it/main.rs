@@ -8,6 +8,7 @@ mod auth;
 mod cases;
 mod cli;
 mod errors;
+mod indicators;
 mod places;
 mod requests;
 mod schema;

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cases;
+mod indicators;
 mod meta;
 mod places;
 mod units;
@@ -32,4 +33,5 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cases/{id}/actions", post(cases::act))
         .route("/api/v1/cases/{id}/timeline", get(cases::timeline))
         .route("/api/v1/cases/{id}/reveal", post(cases::reveal))
+        .route("/api/v1/indicators", get(indicators::get))
 }
