@@ -212,6 +212,32 @@ async fn figures_from_the_log(backend: Backend) {
         );
     }
 
+    // D lies in D1 but is handed to the city bureau, outside the district:
+    // the district counts it, without naming the bureau; the bureau's
+    // handler sees it under its own name, and nothing of A, B and C.
+    let d = app.create_request("占道经营").await;
+    let city_cg = app.unit("CG");
+    ok(
+        &app,
+        &d,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": city_cg, "reason": "市级统管事项"}),
+    )
+    .await;
+    let r = app.get(&q, "d1.supervisor").await;
+    assert_eq!(r.body["total"]["received"], 4);
+    let last = r.body["groups"].as_array().expect("groups").last().cloned();
+    assert_eq!(last.as_ref().map(|g| g["key"].clone()), Some(Value::Null));
+    assert_eq!(
+        last.map(|g| g["figures"]["received"].clone()),
+        Some(json!(1))
+    );
+    assert!(!r.body.to_string().contains(&city_cg));
+    let r = app.get(&q, "citycg.handler").await;
+    assert_eq!(r.body["total"]["received"], 1);
+    assert_eq!(r.body["groups"][0]["key"], city_cg);
+    assert_eq!(r.body["total"]["accepted_on_time"], ratio(0, 0));
+
     // Another period: nothing.
     let r = app
         .get(
