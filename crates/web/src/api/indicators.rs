@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use gongzhi_domain::access::Actor;
+use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::indicators::{
     self, CaseFacts, DEFINITIONS, DateRange, Vocabulary, category_prefix, month_key,
 };
@@ -136,7 +137,7 @@ pub async fn get(
 
     let places = state.places();
     let shown = nameable(&auth.actor, &places);
-    let calendar = state.calendar.clone();
+    let calendar: &WorkCalendar = &state.calendar;
     let key = |c: &CaseFacts| -> Option<String> {
         match grouping {
             Grouping::Unit => c.holder_unit_id.clone().filter(|u| shown(u)),
@@ -153,7 +154,7 @@ pub async fn get(
                 .category
                 .as_deref()
                 .and_then(|code| category_prefix(code, level)),
-            Grouping::Month => month_key(c.created_at, &calendar),
+            Grouping::Month => month_key(c.created_at, calendar),
         }
     };
     let report = indicators::compute(
