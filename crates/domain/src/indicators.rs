@@ -323,15 +323,20 @@ fn changes_of(entry: &LogEntry) -> Result<serde_json::Map<String, Value>, Indica
     }
 }
 
-/// One case's facts and figures (a `Figures` with `received == 1`), or
-/// `None` when the case was not created in the period.
+/// A share of one case's figures and the unit answerable for it.
+type Part = (Option<String>, Figures);
+
+/// One case's facts and figures, in parts: first the case's own (with
+/// `received == 1`, answerable: the holder at `as_of`), then one per decided
+/// deadline (answerable: the holder when it started). `None` when the case
+/// was not created in the period.
 fn case_figures(
     history: &CaseHistory,
     period: Period,
     as_of: Micros,
     calendar: &WorkCalendar,
     vocab: &Vocabulary,
-) -> Result<Option<(CaseFacts, Figures)>, IndicatorError> {
+) -> Result<Option<(CaseFacts, Vec<Part>)>, IndicatorError> {
     let mut entries: Vec<&LogEntry> = history.entries.iter().filter(|e| e.at <= as_of).collect();
     entries.sort_by_key(|e| e.seq);
     let Some(first) = entries.first() else {
@@ -360,6 +365,8 @@ fn case_figures(
     let mut handling_since: Option<Micros> = None;
     let mut handling_total: Micros = 0;
     let mut first_report_done = false;
+    // Who held the case from when, to find who answered for each deadline.
+    let mut holders: Vec<(Micros, Option<String>)> = Vec::new();
 
     for e in &entries {
         for (key, change) in changes_of(e)? {
@@ -371,6 +378,7 @@ fn case_figures(
         facts.holder_unit_id = text("holder_unit_id");
         facts.area_unit_id = text("area_unit_id");
         facts.category = text("category");
+        holders.push((e.at, facts.holder_unit_id.clone()));
 
         let action = e.action.as_str();
         if action == vocab.dispatch {
@@ -415,19 +423,28 @@ fn case_figures(
         voided: u64::from(void),
         ..Figures::default()
     };
+    let mut parts = Vec::new();
     for d in history.deadlines.iter().filter(|d| d.started_at <= as_of) {
+        let mut part = Figures::default();
         let target = if d.state == vocab.to_accept {
-            &mut f.accepted_on_time
+            &mut part.accepted_on_time
         } else if d.state == vocab.handling {
-            &mut f.handled_on_time
+            &mut part.handled_on_time
         } else {
             continue;
         };
         match kept(d, as_of) {
             Kept::OnTime => target.count(true, true),
             Kept::Late => target.count(true, false),
-            Kept::Pending => {}
+            Kept::Pending => continue,
         }
+        // The deadline opened with the entry at its start: the holder after it.
+        let holder = holders
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= d.started_at)
+            .and_then(|(_, h)| h.clone());
+        parts.push((holder, part));
     }
     f.closed.count(!void, facts.state == vocab.closed);
     f.rework.count(dispatched, returned || redone);
@@ -442,13 +459,16 @@ fn case_figures(
     if first_report_done {
         f.handling_time.push(handling_total);
     }
-    Ok(Some((facts, f)))
+    parts.insert(0, (facts.holder_unit_id.clone(), f));
+    Ok(Some((facts, parts)))
 }
 
 /// Computes the figures of the cases created in `period`, as the log stands
-/// at `as_of`, overall and per group. `key` names each case's group; every
-/// case falls in exactly one group, so count figures of the groups add up
-/// to the total.
+/// at `as_of`, overall and per group. `key` names the group of a case's
+/// figures, given the case and the unit answerable for them: for a deadline
+/// (按时签收, 按期办结) the unit holding the case when it started, for the
+/// rest the unit holding it at `as_of`. Every share falls in exactly one
+/// group, so the count figures of the groups add up to the total.
 pub fn compute<F>(
     histories: &[CaseHistory],
     period: Period,
@@ -458,16 +478,21 @@ pub fn compute<F>(
     key: F,
 ) -> Result<Report, IndicatorError>
 where
-    F: Fn(&CaseFacts) -> Option<String>,
+    F: Fn(&CaseFacts, Option<&str>) -> Option<String>,
 {
     let mut total = Figures::default();
     let mut groups: BTreeMap<Option<String>, Figures> = BTreeMap::new();
     for history in histories {
-        let Some((facts, figures)) = case_figures(history, period, as_of, calendar, vocab)? else {
+        let Some((facts, parts)) = case_figures(history, period, as_of, calendar, vocab)? else {
             continue;
         };
-        total.add(&figures);
-        groups.entry(key(&facts)).or_default().add(&figures);
+        for (answerable, figures) in parts {
+            total.add(&figures);
+            groups
+                .entry(key(&facts, answerable.as_deref()))
+                .or_default()
+                .add(&figures);
+        }
     }
     total.handling_time.finish();
     let mut out: Vec<Group> = groups

@@ -570,7 +570,7 @@ fn r(numerator: u64, denominator: u64) -> Ratio {
     }
 }
 
-fn run<F: Fn(&CaseFacts) -> Option<String>>(key: F) -> Report {
+fn run<F: Fn(&CaseFacts, Option<&str>) -> Option<String>>(key: F) -> Report {
     compute(
         &fixture(),
         march(),
@@ -593,7 +593,7 @@ fn group<'a>(report: &'a Report, key: Option<&str>) -> &'a Figures {
 
 #[test]
 fn totals_match_the_hand_computation() {
-    let report = run(|_| None);
+    let report = run(|_, _| None);
     let f = &report.total;
     // c1..c6; c7 and c8 lie outside March.
     assert_eq!(f.received, 6);
@@ -622,13 +622,14 @@ fn totals_match_the_hand_computation() {
 
 #[test]
 fn by_holding_unit() {
-    let report = run(|c| c.holder_unit_id.clone());
+    let report = run(|_, unit| unit.map(str::to_string));
     let keys: Vec<Option<&str>> = report.groups.iter().map(|g| g.key.as_deref()).collect();
     assert_eq!(keys, vec![Some("A"), Some("B"), Some("CTR")]);
-    // A holds c1, c2, c6.
+    // A holds c1, c2, c6. A dispatch counts for the unit it was dispatched
+    // to: c2's first went to B (which returned it in time), its second to A.
     let a = group(&report, Some("A"));
     assert_eq!(a.received, 3);
-    assert_eq!(a.accepted_on_time, r(2, 3));
+    assert_eq!(a.accepted_on_time, r(1, 2)); // c1 ✓, c2 #2 ✗
     assert_eq!(a.handled_on_time, r(2, 2));
     assert_eq!(a.closed, r(1, 3));
     assert_eq!(a.rework, r(1, 3));
@@ -641,7 +642,7 @@ fn by_holding_unit() {
     // B holds c3, c4.
     let b = group(&report, Some("B"));
     assert_eq!(b.received, 2);
-    assert_eq!(b.accepted_on_time, r(2, 2));
+    assert_eq!(b.accepted_on_time, r(3, 3)); // c2 #1, c3, c4
     assert_eq!(b.handled_on_time, r(2, 5));
     assert_eq!(b.closed, r(0, 2));
     assert_eq!(b.rework, r(2, 2));
@@ -662,7 +663,7 @@ fn by_holding_unit() {
 #[test]
 fn by_category_level_and_area_and_month() {
     let calendar = WorkCalendar::builtin();
-    let l1 = run(|c| {
+    let l1 = run(|c, _| {
         c.category
             .as_deref()
             .and_then(|code| category_prefix(code, 1))
@@ -671,18 +672,18 @@ fn by_category_level_and_area_and_month() {
     assert_eq!(group(&l1, Some("R02")).received, 2); // c3 c4
     assert_eq!(group(&l1, None).received, 1); // c5
     // Level 3: only c1 and c6 have a third-level code.
-    let l3 = run(|c| {
+    let l3 = run(|c, _| {
         c.category
             .as_deref()
             .and_then(|code| category_prefix(code, 3))
     });
     assert_eq!(group(&l3, Some("R01.02.03")).received, 2);
     assert_eq!(group(&l3, None).received, 4);
-    let area = run(|c| c.area_unit_id.clone());
+    let area = run(|c, _| c.area_unit_id.clone());
     assert_eq!(group(&area, Some("S1")).satisfied, r(2, 2));
     assert_eq!(group(&area, Some("S2")).satisfied, r(1, 2));
     assert_eq!(group(&area, None).received, 1);
-    let month = run(|c| month_key(c.created_at, &calendar));
+    let month = run(|c, _| month_key(c.created_at, &calendar));
     assert_eq!(month.groups.len(), 1);
     assert_eq!(group(&month, Some("2025-03")).received, 6);
 }
@@ -698,7 +699,7 @@ fn figures_follow_as_of() {
         mar(4, 12, 0),
         &WorkCalendar::builtin(),
         &Vocabulary::REQUESTS,
-        |_| None,
+        |_, _| None,
     )
     .unwrap();
     let f = &report.total;
@@ -779,7 +780,7 @@ fn reopening_counts_as_redone() {
         as_of(),
         &WorkCalendar::builtin(),
         &Vocabulary::REQUESTS,
-        |_| None,
+        |_, _| None,
     )
     .unwrap();
     let f = &report.total;
@@ -803,7 +804,7 @@ fn bad_changes_are_an_error() {
         as_of(),
         &WorkCalendar::builtin(),
         &Vocabulary::REQUESTS,
-        |_| None,
+        |_, _| None,
     )
     .unwrap_err();
     assert_eq!(
@@ -973,8 +974,8 @@ proptest! {
         by_holder in any::<bool>(),
     ) {
         let cal = WorkCalendar::builtin();
-        let report = compute(&histories, march(), as_of(), &cal, &Vocabulary::REQUESTS, |c| {
-            if by_holder { c.holder_unit_id.clone() } else { month_key(c.created_at, &cal) }
+        let report = compute(&histories, march(), as_of(), &cal, &Vocabulary::REQUESTS, |c, unit| {
+            if by_holder { unit.map(str::to_string) } else { month_key(c.created_at, &cal) }
         }).unwrap();
         let mut sum = Figures::default();
         for g in &report.groups {

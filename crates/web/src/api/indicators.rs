@@ -138,9 +138,9 @@ pub async fn get(
     let places = state.places();
     let shown = nameable(&auth.actor, &places);
     let calendar: &WorkCalendar = &state.calendar;
-    let key = |c: &CaseFacts| -> Option<String> {
+    let key = |c: &CaseFacts, answerable: Option<&str>| -> Option<String> {
         match grouping {
-            Grouping::Unit => c.holder_unit_id.clone().filter(|u| shown(u)),
+            Grouping::Unit => answerable.filter(|u| shown(u)).map(str::to_string),
             Grouping::Area(kind) => {
                 let area = c.area_unit_id.as_deref()?;
                 places
