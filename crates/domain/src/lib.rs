@@ -10,6 +10,7 @@ pub mod engine;
 pub mod ids;
 pub mod indicators;
 pub mod log;
+pub mod media;
 pub mod pack;
 pub mod places;
 pub mod role;

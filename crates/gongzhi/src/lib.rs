@@ -1,8 +1,10 @@
 //! The `gongzhi` program: configuration, start-up (database, packs, calendar,
 //! demo city) and the commands. `main.rs` is only the command line.
 
+pub mod bench;
 pub mod demo;
 pub mod grids;
+pub mod import_requests;
 
 use std::path::{Path, PathBuf};
 

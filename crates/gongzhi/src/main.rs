@@ -93,6 +93,33 @@ enum Command {
     },
     /// Validate a folder of packs and print every problem.
     CheckPack { dir: PathBuf },
+    /// Measure speed (see docs/BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Point-in-grid lookups per second, against a linear scan.
+    Locate {
+        /// Grids per side of the lattice (200 → 40,000 grids).
+        #[arg(long, default_value_t = 200)]
+        side: usize,
+        #[arg(long, default_value_t = 4_000_000)]
+        lookups: usize,
+    },
+    /// Intake over loopback HTTP, against plain inserts of the same rows.
+    Intake {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// A database URL to run on instead of a fresh SQLite file (it must be empty).
+        #[arg(long)]
+        bench_database: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,6 +141,9 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum ImportCommand {
+    /// Historical citizen requests from CSV (the 12345 message export layout:
+    /// 留言编号, 留言主题, 留言时间, 留言详情, 一级分类); re-running adds only what is missing.
+    Requests { file: PathBuf },
     /// Grids from a GeoJSON FeatureCollection, all or nothing.
     Grids {
         file: PathBuf,
@@ -177,6 +207,45 @@ async fn main() -> Result<()> {
         }
         Command::User { command } => user(&settings, command).await,
         Command::Import {
+            command: ImportCommand::Requests { file },
+        } => {
+            let (db, packs, calendar) = prepare(&settings).await?;
+            let taxonomies = gongzhi::load_taxonomies(&settings)?;
+            let state = AppState::new(
+                db.clone(),
+                packs,
+                calendar,
+                taxonomies,
+                ServerConfig::default(),
+            )
+            .await?;
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let summary =
+                gongzhi::import_requests::import_requests(&state, &file, progress).await?;
+            println!(
+                "{}: {} imported, {} already present, {} rejected",
+                file.display(),
+                summary.imported,
+                summary.already_present,
+                summary.rejected.len()
+            );
+            for (row, reason) in summary.rejected.iter().take(200) {
+                println!("  row {row}: {reason}");
+            }
+            if summary.rejected.len() > 200 {
+                println!("  ... and {} more", summary.rejected.len() - 200);
+            }
+            db.close().await;
+            if summary.rejected.is_empty() {
+                Ok(())
+            } else {
+                bail!(
+                    "{} row(s) were rejected; the others were imported",
+                    summary.rejected.len()
+                )
+            }
+        }
+        Command::Import {
             command:
                 ImportCommand::Grids {
                     file,
@@ -202,6 +271,29 @@ async fn main() -> Result<()> {
                 }
                 Err(e) => bail!("{}: {e}", file.display()),
             }
+        }
+        Command::Bench {
+            command: BenchCommand::Locate { side, lookups },
+        } => {
+            println!("{}", gongzhi::bench::bench_locate(side, lookups)?);
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Intake {
+                    clients,
+                    requests,
+                    bench_database,
+                },
+        } => {
+            let dir = std::env::temp_dir().join(format!("gongzhi-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let url = bench_database
+                .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+            let report = gongzhi::bench::bench_intake(&url, clients.max(1), requests.max(1)).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            println!("{}", report?);
+            Ok(())
         }
         Command::CheckPack { dir } => {
             let sources = read_pack_dir(&dir)?;
@@ -250,8 +342,11 @@ async fn serve(
         .parse()
         .with_context(|| format!("--listen {listen}: expected HOST:PORT"))?;
     let (db, packs, calendar) = prepare(settings).await?;
+    // Attachments live in the data folder whichever database is used.
+    gongzhi::ensure_data_dir(&settings.data_dir)?;
     let config = ServerConfig {
         secure_cookies,
+        data_dir: settings.data_dir.clone(),
         ..ServerConfig::default()
     };
     let taxonomies = gongzhi::load_taxonomies(settings)?;

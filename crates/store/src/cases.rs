@@ -189,6 +189,9 @@ pub struct TimelineEntry {
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
     pub state: Option<String>,
+    /// Only cases routing could not place (no place, outside every grid, or a
+    /// rule naming a missing unit): the dispatcher's manual queue.
+    pub manual_queue: bool,
     pub holder_unit_id: Option<String>,
     pub limit: i64,
     pub offset: i64,
@@ -323,7 +326,10 @@ pub(crate) async fn append_log(tx: &mut Tx, mut entry: LogEntry) -> Result<LogEn
 const ASSIST_PATHS: &str = "SELECT ca.case_id, u.path FROM case_assists ca JOIN units u ON u.id = ca.unit_id \
      WHERE ca.status = 'open'";
 
-async fn load_case_tx(tx: &mut Tx, case_id: &str) -> Result<Option<CaseRecord>, StoreError> {
+pub(crate) async fn load_case_tx(
+    tx: &mut Tx,
+    case_id: &str,
+) -> Result<Option<CaseRecord>, StoreError> {
     let sql = format!("{CASE_SELECT} WHERE c.id = $1");
     let case = with_tx!(tx, conn => {
         match sqlx::query(&sql).bind(case_id).fetch_optional(conn).await? {
@@ -614,6 +620,9 @@ impl Db {
         if filter.holder_unit_id.is_some() {
             sql.push_str(&format!(" AND c.holder_unit_id = ${next}"));
             next += 1;
+        }
+        if filter.manual_queue {
+            sql.push_str(" AND c.route_reason IS NOT NULL AND c.suggested_unit_id IS NULL AND c.closed_at IS NULL");
         }
         sql.push_str(&format!(
             " ORDER BY c.created_at DESC, c.id DESC LIMIT ${} OFFSET ${}",

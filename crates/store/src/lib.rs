@@ -2,6 +2,9 @@
 //! backend, and every SQL statement the product runs. Portable SQL only: `$N`
 //! placeholders, `RETURNING`, `ON CONFLICT`, app-made ids, integer times.
 
+mod attachments;
+mod bench;
+mod blobs;
 mod cases;
 mod db;
 mod error;
@@ -10,6 +13,8 @@ mod migrate;
 mod units;
 mod users;
 
+pub use attachments::*;
+pub use blobs::{BlobError, BlobStore, StoredBlob, sha256_hex};
 pub use cases::*;
 pub use db::{Backend, Db, Tx};
 pub use error::StoreError;

@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
     },
     Migration {
+        version: 3,
+        name: "attachments",
+        sqlite: include_str!("../migrations/sqlite/0003_attachments.sql"),
+        postgres: include_str!("../migrations/postgres/0003_attachments.sql"),
+    },
+    Migration {
         version: 4,
         name: "requests",
         sqlite: include_str!("../migrations/sqlite/0004_requests.sql"),

@@ -22,12 +22,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, ServerConfig, UPLOAD_OVERHEAD};
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
-    api::routes()
+    api::routes(&state.config)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -32,6 +32,28 @@ const ERROR_SCHEMA: &str = r#"{"type":"object","required":["code","message"],"pr
 
 pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
+        method: "post",
+        path: "/api/v1/grid/reports",
+        summary: "A grid worker's report from a phone: multipart `report` (JSON with client_key, title, lng, lat, ...) and up to 4 `photo` parts; retry-safe on client_key",
+        tag: "intake",
+        access: Access::Staff,
+        body: Some(
+            r#"{"type":"object","required":["report"],"properties":{"report":{"type":"string","description":"JSON: client_key, title, lng, lat, description?, category?, address?"},"photo":{"type":"array","items":{"type":"string","format":"binary"}}}}"#,
+        ),
+        ok_status: 201,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/public/lookup",
+        summary: "A citizen's request by receipt code and the phone's last 4 digits: state and public timeline",
+        tag: "public",
+        access: Access::Public,
+        body: Some(
+            r#"{"type":"object","required":["receipt_code","phone_last4"],"properties":{"receipt_code":{"type":"string"},"phone_last4":{"type":"string","pattern":"^[0-9]{4}$"}}}"#,
+        ),
+        ok_status: 200,
+    },
+    RouteDoc {
         method: "get",
         path: "/healthz",
         summary: "Liveness and database check",
@@ -225,6 +247,52 @@ pub const ROUTES: &[RouteDoc] = &[
         body: None,
         ok_status: 200,
     },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/cases/{id}/attachments",
+        summary: "Attach a photo or document (multipart field file; type sniffed from content; size-limited)",
+        tag: "attachments",
+        access: Access::CaseScoped,
+        body: Some(
+            r#"{"type":"object","required":["file"],"properties":{"file":{"type":"string","contentMediaType":"application/octet-stream","description":"JPEG, PNG, WebP, GIF, PDF, DOCX or XLSX"}}}"#,
+        ),
+        ok_status: 201,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/cases/{id}/attachments",
+        summary: "The case's attachments",
+        tag: "attachments",
+        access: Access::CaseScoped,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/attachments/{id}",
+        summary: "Download an attachment as uploaded (scope of its case)",
+        tag: "attachments",
+        access: Access::CaseScoped,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/attachments/{id}/public",
+        summary: "Download the copy without metadata (no EXIF/GPS); staff only until the public portal",
+        tag: "attachments",
+        access: Access::CaseScoped,
+        body: None,
+        ok_status: 200,
+    },
+];
+
+/// Routes whose request body is `multipart/form-data` rather than JSON.
+const MULTIPART_BODIES: &[&str] = &["/api/v1/cases/{id}/attachments", "/api/v1/grid/reports"];
+/// Routes that answer with a file rather than JSON.
+const FILE_RESPONSES: &[&str] = &[
+    "/api/v1/attachments/{id}",
+    "/api/v1/attachments/{id}/public",
 ];
 
 fn parse(schema: &str) -> Value {
@@ -234,11 +302,24 @@ fn parse(schema: &str) -> Value {
 pub fn document() -> Value {
     let mut paths = Map::new();
     for route in ROUTES {
+        let (ok_type, ok_schema) = if FILE_RESPONSES.contains(&route.path) {
+            (
+                "*/*",
+                json!({"type": "string", "contentMediaType": "application/octet-stream"}),
+            )
+        } else {
+            ("application/json", json!({"type": "object"}))
+        };
+        let body_type = if MULTIPART_BODIES.contains(&route.path) {
+            "multipart/form-data"
+        } else {
+            "application/json"
+        };
         let mut op = json!({
             "summary": route.summary,
             "tags": [route.tag],
             "responses": {
-                route.ok_status.to_string(): {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                route.ok_status.to_string(): {"description": "success", "content": {ok_type: {"schema": ok_schema}}},
                 "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             },
         });
@@ -249,7 +330,7 @@ pub fn document() -> Value {
             if let Some(body) = route.body {
                 obj.insert(
                     "requestBody".into(),
-                    json!({"required": true, "content": {"application/json": {"schema": parse(body)}}}),
+                    json!({"required": true, "content": {body_type: {"schema": parse(body)}}}),
                 );
             }
             let mut params = Vec::new();

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use gongzhi_domain::places::{IndexedArea, PlaceIndex, parse_geometry};
 use gongzhi_domain::routing::RoutingRules;
 use gongzhi_domain::suggest::Suggester;
 use gongzhi_domain::unit::UnitKind;
-use gongzhi_store::{Db, StoreError};
+use gongzhi_store::{BlobStore, Db, StoreError};
 
 use crate::auth::LoginLimiter;
 
@@ -22,6 +23,21 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How often the deadline worker looks for due deadlines.
     pub deadline_interval: Duration,
+    /// The data folder; attachments are kept under `DATA/blobs`.
+    pub data_dir: PathBuf,
+    /// Largest attachment accepted, in bytes. An upload request may be this
+    /// plus [`UPLOAD_OVERHEAD`] for the multipart framing.
+    pub attachment_max_bytes: usize,
+}
+
+/// Room for multipart boundaries and part headers around one uploaded file.
+pub const UPLOAD_OVERHEAD: usize = 64 * 1024;
+
+impl ServerConfig {
+    /// The largest upload request body.
+    pub fn upload_body_limit(&self) -> usize {
+        self.attachment_max_bytes.saturating_add(UPLOAD_OVERHEAD)
+    }
 }
 
 impl Default for ServerConfig {
@@ -30,6 +46,8 @@ impl Default for ServerConfig {
             secure_cookies: false,
             body_limit: 1024 * 1024,
             deadline_interval: Duration::from_secs(5),
+            data_dir: PathBuf::from("./gongzhi-data"),
+            attachment_max_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -77,6 +95,11 @@ pub struct AppState {
     /// Swapped whole when units change; readers clone the inner Arc.
     pub places: Arc<RwLock<Arc<Places>>>,
     pub limiter: Arc<LoginLimiter>,
+    /// Failed public lookups, per receipt code and per address: four digits
+    /// are guessable, so each code gets few tries.
+    pub lookup_limiter: Arc<LoginLimiter>,
+    /// Attachment files, content-addressed under `DATA/blobs`.
+    pub blobs: BlobStore,
     pub config: ServerConfig,
 }
 
@@ -96,6 +119,8 @@ impl AppState {
             taxonomies: Arc::new(taxonomies),
             places: Arc::new(RwLock::new(Arc::new(index))),
             limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 50)),
+            lookup_limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 30)),
+            blobs: BlobStore::new(config.data_dir.join("blobs")),
             config,
         })
     }

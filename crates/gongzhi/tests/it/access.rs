@@ -29,8 +29,18 @@ fn harmless_body(path: &str) -> Option<Value> {
             json!({"username": "matrix-system", "name": "m", "roles": [{"role": "operator", "unit_id": "u-ZZZ"}]}),
         ),
         "/api/v1/auth/logout" => None,
+        "/api/v1/public/lookup" => {
+            Some(json!({"receipt_code": "ABC-DEFGH-2", "phone_last4": "0000"}))
+        }
         _ => None,
     }
+}
+
+/// The ids a route's `{id}` stands for: a case, or an attachment of it.
+#[derive(Clone, Copy)]
+struct Ids<'a> {
+    case: &'a str,
+    attachment: &'a str,
 }
 
 async fn call(
@@ -38,10 +48,21 @@ async fn call(
     method: &str,
     path: &str,
     user: Option<&str>,
-    case_id: &str,
+    ids: Ids<'_>,
 ) -> (StatusCode, Value) {
     let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-    let concrete = path.replace("{id}", case_id);
+    if method == "post" && path == "/api/v1/cases/{id}/attachments" {
+        // Multipart, and harmless: text is refused by content, nothing stored.
+        let r = app
+            .upload(ids.case, user, "matrix.jpg", b"not a photo".to_vec())
+            .await;
+        return (r.status, r.body);
+    }
+    let concrete = if path.starts_with("/api/v1/attachments/") {
+        path.replace("{id}", ids.attachment)
+    } else {
+        path.replace("{id}", ids.case)
+    };
     let concrete = if path == "/api/v1/places/locate" {
         format!("{concrete}?lat=28.05&lng=113.1")
     } else {
@@ -65,20 +86,41 @@ async fn every_route_every_role(backend: Backend) {
     let app = spawn_app(backend).await;
     // The case lies in D1 (grid G1a) and is held by D1.
     let case_id = app.create_item("矩阵中的案件").await;
+    let upload = app
+        .upload(
+            &case_id,
+            Some("d1.operator"),
+            "p.png",
+            crate::attachments::png_bytes(),
+        )
+        .await;
+    assert_eq!(upload.status, StatusCode::CREATED, "{:?}", upload.body);
+    let attachment_id = upload.body["id"]
+        .as_str()
+        .expect("attachment id")
+        .to_string();
+    let ids = Ids {
+        case: &case_id,
+        attachment: &attachment_id,
+    };
     let missing_id = "00000000-0000-7000-8000-000000000000";
+    let missing = Ids {
+        case: missing_id,
+        attachment: missing_id,
+    };
     let (missing_status, missing_body) = call(
         &app,
         "get",
         "/api/v1/cases/{id}",
         Some("d1.operator"),
-        missing_id,
+        missing,
     )
     .await;
     assert_eq!(missing_status, StatusCode::NOT_FOUND);
 
     for route in ROUTES {
         // Anonymous callers: public routes answer, the rest want a login.
-        let (status, body) = call(&app, route.method, route.path, None, &case_id).await;
+        let (status, body) = call(&app, route.method, route.path, None, ids).await;
         if route.access == Access::Public {
             assert_ne!(
                 body["code"], "unauthenticated",
@@ -102,8 +144,7 @@ async fn every_route_every_role(backend: Backend) {
                 ("in", format!("d1.{}", role.as_str())),
                 ("out", format!("d2.{}", role.as_str())),
             ] {
-                let (status, body) =
-                    call(&app, route.method, route.path, Some(&user), &case_id).await;
+                let (status, body) = call(&app, route.method, route.path, Some(&user), ids).await;
                 let label = format!(
                     "{} {} as {user} ({scope} of scope)",
                     route.method, route.path
@@ -119,7 +160,7 @@ async fn every_route_every_role(backend: Backend) {
                         let (want_status, want_body) = if route.method == "get" {
                             (missing_status, missing_body.clone())
                         } else {
-                            call(&app, route.method, route.path, Some(&user), missing_id).await
+                            call(&app, route.method, route.path, Some(&user), missing).await
                         };
                         assert_eq!((status, &body), (want_status, &want_body), "{label}");
                         assert_eq!(body["code"], "case_not_found", "{label}");

@@ -133,3 +133,51 @@ fn users_and_grids_from_the_command_line() {
         "{stderr}"
     );
 }
+
+/// CSV import of the real 12345 messages: all rows land, with their times and
+/// categories; a second run adds nothing; bad rows are reported, good ones land.
+async fn csv_import_is_idempotent(backend: crate::harness::Backend) {
+    let app = crate::harness::spawn_app(backend).await;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/messages/labelled-train.csv");
+    let summary = gongzhi::import_requests::import_requests(&app.state, &file, false)
+        .await
+        .expect("import");
+    assert_eq!(summary.rejected, Vec::<(usize, String)>::new());
+    assert_eq!(summary.imported, 298);
+    let again = gongzhi::import_requests::import_requests(&app.state, &file, false)
+        .await
+        .expect("import");
+    assert_eq!((again.imported, again.already_present), (0, 298));
+    assert_eq!(app.db.case_count().await.expect("count"), 298);
+    // The user ids of the source (留言用户) are never stored.
+    let ids: Vec<String> = app
+        .db
+        .log_entries(0, 10_000)
+        .await
+        .expect("log")
+        .into_iter()
+        .map(|(e, _)| e.changes)
+        .collect();
+    assert!(ids.iter().all(|c| !c.contains("A00043564")));
+
+    let dir = TempDir::new();
+    let bad = dir.path.join("bad.csv");
+    std::fs::write(
+        &bad,
+        "留言编号,留言主题,留言时间,留言详情,一级分类\n\
+         1,路灯不亮,2020/1/7 21:31:53,晚上很黑,城乡建设\n\
+         2,,2020/1/7 21:31:53,没有主题,城乡建设\n\
+         3,时间不对,昨天,内容,城乡建设\n\
+         4,类别不对,2020/1/8 08:00:00,内容,不存在的类别\n",
+    )
+    .expect("write");
+    let summary = gongzhi::import_requests::import_requests(&app.state, &bad, false)
+        .await
+        .expect("import");
+    assert_eq!(summary.imported, 1);
+    let rows: Vec<usize> = summary.rejected.iter().map(|(r, _)| *r).collect();
+    assert_eq!(rows, vec![3, 4, 5], "{:?}", summary.rejected);
+    app.stop().await;
+}
+crate::db_test!(csv_import_is_idempotent);

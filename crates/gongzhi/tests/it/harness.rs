@@ -144,6 +144,7 @@ pub mod tempdir {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub db: Db,
+    pub state: AppState,
     pub client: Client,
     /// Unit code → id.
     pub units: BTreeMap<String, String>,
@@ -154,6 +155,8 @@ pub struct TestApp {
     backend: Backend,
     url: String,
     _dir: Option<tempdir::TempDir>,
+    /// The server's data folder (attachments under `blobs/`).
+    pub data: tempdir::TempDir,
 }
 
 pub fn square(min_lng: f64, min_lat: f64, max_lng: f64, max_lat: f64) -> Value {
@@ -198,8 +201,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, ServerConfig::default()).await
 }
 
-pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
+pub async fn spawn_app_with(backend: Backend, mut config: ServerConfig) -> TestApp {
     let (db, url, dir) = fresh_db(backend).await;
+    // Every app gets its own data folder, whichever the database.
+    let data = tempdir::TempDir::new();
+    config.data_dir = data.path.clone();
     let units = vec![
         new_unit(
             "C",
@@ -344,8 +350,9 @@ assist = ["CG"]
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = oneshot::channel::<()>();
+    let server_state = state.clone();
     let server = tokio::spawn(async move {
-        gongzhi_web::serve(listener, state, async {
+        gongzhi_web::serve(listener, server_state, async {
             let _ = rx.await;
         })
         .await
@@ -355,6 +362,7 @@ assist = ["CG"]
     TestApp {
         addr,
         db,
+        state,
         client,
         units: codes,
         keys,
@@ -363,6 +371,7 @@ assist = ["CG"]
         backend,
         url,
         _dir: dir,
+        data,
     }
 }
 
@@ -447,6 +456,66 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.body["id"].as_str().expect("case id").to_string()
+    }
+
+    /// Uploads `bytes` as the multipart field `file` named `name`.
+    pub async fn upload(
+        &self,
+        case: &str,
+        user: Option<&str>,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Reply {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_string())
+            // What a client claims; the server must not believe it.
+            .mime_str("image/jpeg")
+            .expect("mime");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let mut req = self
+            .client
+            .post(self.url(&format!("/api/v1/cases/{case}/attachments")))
+            .multipart(form);
+        if let Some(user) = user {
+            req = req.bearer_auth(&self.keys[user]);
+        }
+        let res = req.send().await.expect("upload");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    /// A GET that returns the raw response (for file downloads).
+    pub async fn get_raw(&self, path: &str, user: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.keys[user])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Every file under the data folder's `blobs/`.
+    pub fn blob_files(&self) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        walk(&path, out);
+                    } else {
+                        out.push(path);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data.path.join("blobs"), &mut out);
+        out.sort();
+        out
     }
 
     pub async fn act(&self, case: &str, user: &str, body: Value) -> Reply {

@@ -4,10 +4,12 @@
 mod harness;
 
 mod access;
+mod attachments;
 mod auth;
 mod cases;
 mod cli;
 mod errors;
+mod grid;
 mod indicators;
 mod places;
 mod requests;

@@ -407,6 +407,102 @@ async fn routing_suggestion_and_override(backend: Backend) {
     assert_eq!(r.status, StatusCode::CREATED);
     assert!(r.body["suggested_unit_id"].is_null());
     assert!(!r.body["route_reason"].as_str().unwrap_or("").is_empty());
+    let queue = app
+        .get(
+            "/api/v1/cases?queue=manual&state=registered",
+            "d1.dispatcher",
+        )
+        .await;
+    let ids: Vec<&str> = queue.body["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![r.body["id"].as_str().unwrap_or("")]);
+    assert_eq!(
+        app.get("/api/v1/cases?queue=other", "d1.dispatcher")
+            .await
+            .body["field"],
+        "queue"
+    );
     app.stop().await;
 }
 crate::db_test!(routing_suggestion_and_override);
+
+/// The citizen's lookup: receipt code + last 4 phone digits; a public timeline
+/// without staff names, personal data or internal notes; guesses are throttled.
+async fn public_lookup_shows_only_public_things(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.create_request("楼道灯坏了").await;
+    ok(&app, &id, "d1.dispatcher", json!({"action": "dispatch", "target_unit": app.unit("D1-CG"), "reason": "辖区城管", "fields": {"internal_note": "此人多次来电"}})).await;
+    ok(&app, &id, "cg.handler", json!({"action": "accept"})).await;
+    ok(
+        &app,
+        &id,
+        "cg.handler",
+        json!({"action": "report", "fields": {"result": "已更换灯具", "outcome": "resolved"}}),
+    )
+    .await;
+    let receipt = app
+        .db
+        .case_unscoped(&id)
+        .await
+        .expect("c")
+        .expect("e")
+        .receipt_code;
+    let lookup = |code: String, digits: &'static str| {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/public/lookup");
+        async move {
+            let r = client
+                .post(url)
+                .json(&json!({"receipt_code": code, "phone_last4": digits}))
+                .send()
+                .await
+                .expect("send");
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = lookup(receipt.clone(), "5678").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"]["zh"], "待回访");
+    let text = body.to_string();
+    for secret in [
+        "13912345678",
+        "此人多次来电",
+        "d1.dispatcher",
+        "cg.handler",
+        "辖区城管",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    assert!(text.contains("已更换灯具"), "the public result is shown");
+    assert!(text.contains("一区城管局"), "the acting unit is shown");
+    // Wrong digits and unknown codes answer the same.
+    let (s1, b1) = lookup(receipt.clone(), "0000").await;
+    let (s2, b2) = lookup(gongzhi_domain::ids::random_receipt_code(), "5678").await;
+    assert_eq!(s1, StatusCode::NOT_FOUND);
+    assert_eq!(s2, StatusCode::NOT_FOUND);
+    assert_eq!(
+        b1, b2,
+        "no oracle: wrong digits and unknown codes answer alike"
+    );
+    let (s, b) = lookup("not a code".into(), "5678").await;
+    assert_eq!(
+        (s, b["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("receipt_code"))
+    );
+    // Guessing the digits of one code is throttled, even with the right ones after.
+    for _ in 0..5 {
+        lookup(receipt.clone(), "1111").await;
+    }
+    let (s, b) = lookup(receipt.clone(), "5678").await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
+    );
+    app.stop().await;
+}
+crate::db_test!(public_lookup_shows_only_public_things);

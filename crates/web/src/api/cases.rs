@@ -156,6 +156,8 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     state: Option<String>,
+    /// `manual`: requests routing could not place.
+    queue: Option<String>,
     unit: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
@@ -169,6 +171,11 @@ pub async fn list(
     let filter = CaseFilter {
         state: q.state,
         holder_unit_id: q.unit,
+        manual_queue: match q.queue.as_deref() {
+            None => false,
+            Some("manual") => true,
+            Some(_) => return Err(ApiError::invalid("queue", "must be manual")),
+        },
         limit: q.limit.unwrap_or(50).clamp(1, 500),
         offset: q.offset.unwrap_or(0).max(0),
     };

@@ -1,21 +1,26 @@
 //! JSON API handlers, one module per resource.
 
+mod attachments;
 mod auth;
 mod cases;
+mod grid;
 mod indicators;
 mod meta;
 mod places;
+mod public;
 mod units;
 mod users;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::routing::{get, post};
 
-use crate::state::AppState;
+use crate::state::{AppState, ServerConfig};
 
 /// Every route. Keep in step with `openapi::ROUTES` (a test walks that list
 /// against this router).
-pub fn routes() -> Router<AppState> {
+pub fn routes(config: &ServerConfig) -> Router<AppState> {
     Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/api/openapi.json", get(meta::openapi))
@@ -34,4 +39,23 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cases/{id}/timeline", get(cases::timeline))
         .route("/api/v1/cases/{id}/reveal", post(cases::reveal))
         .route("/api/v1/indicators", get(indicators::get))
+        .route("/api/v1/public/lookup", post(public::lookup))
+        .route(
+            "/api/v1/grid/reports",
+            post(grid::report.layer(DefaultBodyLimit::max(
+                config.upload_body_limit().saturating_mul(grid::MAX_PHOTOS),
+            ))),
+        )
+        .route(
+            "/api/v1/cases/{id}/attachments",
+            get(attachments::list).post(attachments::upload.layer(
+                // Its own limit: the global one is sized for JSON bodies.
+                DefaultBodyLimit::max(config.upload_body_limit()),
+            )),
+        )
+        .route("/api/v1/attachments/{id}", get(attachments::download))
+        .route(
+            "/api/v1/attachments/{id}/public",
+            get(attachments::download_public),
+        )
 }

@@ -1,0 +1,260 @@
+//! `gongzhi bench ...`: measured speed, each as a ratio against a baseline
+//! taken in the same run (see docs/BENCHMARKS.md).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use geo::BoundingRect;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use gongzhi_domain::demo::generate_city;
+use gongzhi_domain::places::{
+    IndexedArea, PlaceIndex, PointPosition, geometry_to_geojson, parse_geometry, point_position,
+};
+use gongzhi_domain::role::Role;
+use gongzhi_domain::time::now_micros;
+use gongzhi_store::{Db, NewUnit};
+use gongzhi_web::{AppState, ServerConfig};
+
+/// Point-in-grid lookups per second on one core over a `side` × `side` lattice
+/// of grids, against a linear scan of every grid (the baseline) on a sample.
+pub fn bench_locate(side: usize, lookups: usize) -> Result<String> {
+    let (lng0, lat0, cell) = (113.0, 28.0, 0.0025);
+    let mut areas = Vec::with_capacity(side * side);
+    for row in 0..side {
+        for col in 0..side {
+            let (x, y) = (lng0 + col as f64 * cell, lat0 + row as f64 * cell);
+            let geometry = json!({"type": "Polygon", "coordinates": [[[x, y], [x + cell, y], [x + cell, y + cell], [x, y + cell], [x, y]]]});
+            let shape = parse_geometry(&geometry).map_err(|e| anyhow::anyhow!("{e}"))?;
+            areas.push(IndexedArea {
+                unit_id: format!("g{row}-{col}"),
+                code: format!("G{row:04}{col:04}"),
+                level: 4,
+                shape,
+            });
+        }
+    }
+    let extent = side as f64 * cell;
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let points: Vec<(f64, f64)> = (0..lookups)
+        .map(|_| {
+            (
+                lng0 + rng.r#gen::<f64>() * extent,
+                lat0 + rng.r#gen::<f64>() * extent,
+            )
+        })
+        .collect();
+    let build = Instant::now();
+    let index = PlaceIndex::new(areas.clone());
+    let build_time = build.elapsed();
+
+    let start = Instant::now();
+    let mut found = 0usize;
+    for (lng, lat) in &points {
+        if index.locate(*lng, *lat).is_some() {
+            found += 1;
+        }
+    }
+    let indexed = start.elapsed();
+    let per_second = lookups as f64 / indexed.as_secs_f64();
+
+    // Baseline: every grid's bounding box, then the exact test, for each point.
+    let sample = (lookups / 500).clamp(50, 2_000);
+    let boxes: Vec<_> = areas
+        .iter()
+        .filter_map(|a| a.shape.bounding_rect().map(|r| (r, a)))
+        .collect();
+    let start = Instant::now();
+    let mut naive_found = 0usize;
+    for (lng, lat) in points.iter().take(sample) {
+        for (r, a) in &boxes {
+            if *lng >= r.min().x
+                && *lng <= r.max().x
+                && *lat >= r.min().y
+                && *lat <= r.max().y
+                && point_position(&a.shape, *lng, *lat) != PointPosition::Outside
+            {
+                naive_found += 1;
+                break;
+            }
+        }
+    }
+    let naive = start.elapsed();
+    let naive_per_second = sample as f64 / naive.as_secs_f64();
+    Ok(format!(
+        "bench locate: {} grids ({side}x{side}), index built in {} ms\n\
+         indexed lookups: {lookups} in {:.3} s = {:.2} million/s on one core ({found} inside)\n\
+         baseline linear scan: {sample} in {:.3} s = {:.0}/s ({naive_found} inside)\n\
+         ratio indexed / linear scan: {:.0}x",
+        side * side,
+        build_time.as_millis(),
+        indexed.as_secs_f64(),
+        per_second / 1e6,
+        naive.as_secs_f64(),
+        naive_per_second,
+        per_second / naive_per_second
+    ))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Intake end to end over loopback HTTP with `clients` concurrent clients,
+/// against the plain insert loop of the same rows (the ceiling), on a fresh
+/// database at `database_url` (a SQLite file by default).
+pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -> Result<String> {
+    let db = Db::connect(database_url).await?;
+    db.migrate().await?;
+    let city = generate_city(crate::demo::DEMO_SEED, now_micros());
+    let units: Vec<NewUnit> = city
+        .units
+        .iter()
+        .map(|u| NewUnit {
+            id: u.id.clone(),
+            parent_id: u.parent_id.clone(),
+            kind: u.kind,
+            code: u.code.clone(),
+            name: u.name.clone(),
+            geometry: u.shape.as_ref().and_then(|s| {
+                s.bounding_rect().map(|r| {
+                    (
+                        geometry_to_geojson(s).to_string(),
+                        [r.min().x, r.min().y, r.max().x, r.max().y],
+                    )
+                })
+            }),
+        })
+        .collect();
+    db.insert_units(units).await?;
+    let top = city.units.first().context("no city")?;
+    let system = db.create_user("bench-intake", "bench", None).await?;
+    db.grant_role(&system.id, Role::Operator, &top.id).await?;
+    let key = format!("gz_{}", gongzhi_web::auth::random_token());
+    db.create_api_key(
+        &system.id,
+        "bench",
+        &gongzhi_web::auth::token_hash(&key),
+        "gz_bench",
+    )
+    .await?;
+    let packs = match crate::load_packs(&[])? {
+        Ok(p) => p,
+        Err(e) => anyhow::bail!("{e}"),
+    };
+    let taxonomies = gongzhi_web::state::Taxonomies::load(&[]).map_err(|e| anyhow::anyhow!(e))?;
+    let config = ServerConfig {
+        deadline_interval: Duration::from_secs(3600),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(
+        db.clone(),
+        packs,
+        gongzhi_domain::calendar::WorkCalendar::builtin(),
+        taxonomies,
+        config,
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gongzhi_web::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    // Points inside the city, categories from the taxonomy's leaves.
+    let bbox = top
+        .shape
+        .as_ref()
+        .and_then(|s| s.bounding_rect())
+        .context("city has no polygon")?;
+    let categories = ["R01.02.04", "R05.01", "R13.01", "E01.01", "C02.01"];
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let url = Arc::new(format!("http://{addr}/api/v1/cases"));
+    let key = Arc::new(key);
+    let run = |count: usize, seed: u64| {
+        let client = client.clone();
+        let url = url.clone();
+        let key = key.clone();
+        async move {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut latencies = Vec::with_capacity(count);
+            let mut failures = 0usize;
+            for i in 0..count {
+                let lng = bbox.min().x + rng.r#gen::<f64>() * (bbox.max().x - bbox.min().x);
+                let lat = bbox.min().y + rng.r#gen::<f64>() * (bbox.max().y - bbox.min().y);
+                let category = categories[i % categories.len()];
+                let body = json!({"pack": "requests", "case_type": "request", "lng": lng, "lat": lat,
+                                  "fields": {"title": "井盖缺失", "description": "路口井盖缺失，存在安全隐患", "category": category, "channel": "open311"}});
+                let start = Instant::now();
+                let ok = client
+                    .post(url.as_str())
+                    .bearer_auth(key.as_str())
+                    .json(&body)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success());
+                latencies.push(start.elapsed());
+                if !matches!(ok, Ok(true)) {
+                    failures += 1;
+                }
+            }
+            (latencies, failures)
+        }
+    };
+    // Warm up connections and caches.
+    let warm: Vec<_> = (0..clients)
+        .map(|c| tokio::spawn(run(5, 1_000 + c as u64)))
+        .collect();
+    for w in warm {
+        w.await?;
+    }
+    let per_client = requests.div_ceil(clients);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| tokio::spawn(run(per_client, c as u64)))
+        .collect();
+    let mut latencies = Vec::with_capacity(per_client * clients);
+    let mut failures = 0;
+    for t in tasks {
+        let (l, f) = t.await?;
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed = start.elapsed();
+    let _ = stop.send(());
+    let _ = server.await;
+    latencies.sort();
+    let done = latencies.len();
+    let rps = done as f64 / elapsed.as_secs_f64();
+
+    // The ceiling, on the same database, same rows per request.
+    let ceiling_n = done.min(20_000);
+    let start = Instant::now();
+    db.bench_plain_inserts(ceiling_n, &top.id).await?;
+    let ceiling = ceiling_n as f64 / start.elapsed().as_secs_f64();
+    db.close().await;
+    Ok(format!(
+        "bench intake: {done} requests over loopback HTTP, {clients} clients, {} ({failures} failed)\n\
+         intake: {rps:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms\n\
+         ceiling (plain inserts of the same rows, one transaction each): {ceiling:.0} rows/s\n\
+         ratio intake / ceiling: {:.0}%",
+        if database_url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
+        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 99.0).as_secs_f64() * 1e3,
+        100.0 * rps / ceiling
+    ))
+}

@@ -1,0 +1,62 @@
+//! The ceiling for the intake benchmark: the rows one intake writes (a case, a
+//! deadline, a log entry and the log head), inserted by the tightest loop the
+//! database allows — one transaction per request, as intake commits, with no
+//! parsing, routing or engine in between.
+
+use gongzhi_domain::ids::new_id;
+use gongzhi_domain::time::now_micros;
+
+use crate::db::{Db, with_tx};
+use crate::error::StoreError;
+
+impl Db {
+    /// Writes `n` intake-shaped row sets under `holder_unit_id`; returns how many.
+    pub async fn bench_plain_inserts(
+        &self,
+        n: usize,
+        holder_unit_id: &str,
+    ) -> Result<usize, StoreError> {
+        for i in 0..n {
+            let mut tx = self.begin_write().await?;
+            let id = new_id();
+            let now = now_micros();
+            with_tx!(&mut tx, conn => {
+                sqlx::query(
+                    "INSERT INTO cases (id, receipt_code, pack_id, pack_version, case_type, state, fields, holder_unit_id, \
+                     personal_salt, version, created_at, updated_at) VALUES ($1, $2, 'requests', 'bench', 'request', 'registered', \
+                     '{\"title\":\"bench\"}', $3, 'salt', 1, $4, $4)",
+                )
+                .bind(&id)
+                .bind(format!("BENCH-{i:09}"))
+                .bind(holder_unit_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO deadlines (id, case_id, state, rule, calendar_version, started_at, due_at, provisional, on_expiry, status) \
+                     VALUES ($1, $2, 'registered', '24 calendar_hours', 'bench', $3, $3, 0, 'warn', 'active')",
+                )
+                .bind(new_id())
+                .bind(&id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                let seq: i64 = sqlx::query_scalar("UPDATE log_head SET next_seq = next_seq + 1 WHERE id = 1 RETURNING next_seq")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO log_entries (seq, id, case_id, at, action, to_state, changes, leaf_hash) \
+                     VALUES ($1, $2, $3, $4, 'create', 'registered', '{}', 'bench')",
+                )
+                .bind(seq - 1)
+                .bind(new_id())
+                .bind(&id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            });
+            tx.commit().await?;
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,166 @@
+//! The grid worker's phone: report what they see, with photos, in one request
+//! that is safe to retry on a bad network.
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use gongzhi_domain::time::now_micros;
+
+use super::attachments::{
+    PreparedFile, attachment_json, multipart_error, multipart_rejection, prepare_file, too_large,
+};
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::intake::{IntakeRequest, intake};
+use crate::state::AppState;
+
+/// Photos one report may carry.
+pub const MAX_PHOTOS: usize = 4;
+
+/// The JSON part `report` of a grid report.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridReport {
+    /// Chosen by the phone for this report; a retry sends the same key.
+    client_key: String,
+    title: String,
+    description: Option<String>,
+    category: Option<String>,
+    address: Option<String>,
+    lng: f64,
+    lat: f64,
+}
+
+/// `POST /api/v1/grid/reports`: multipart with a `report` part (JSON) and up
+/// to four `photo` parts. The same `client_key` again answers with the same
+/// case and adds only photos it does not have yet.
+pub async fn report(
+    State(state): State<AppState>,
+    auth: Auth,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut multipart = Multipart::from_request(request, &state)
+        .await
+        .map_err(multipart_rejection)?;
+    let limit = state.config.attachment_max_bytes;
+    let mut report: Option<GridReport> = None;
+    let mut photos: Vec<(Vec<u8>, String)> = Vec::new();
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, limit))?
+    {
+        match field.name() {
+            Some("report") if report.is_none() => {
+                let text = field.text().await.map_err(|e| multipart_error(e, limit))?;
+                let parsed: GridReport = serde_json::from_str(&text).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_body",
+                        format!("report: {e}"),
+                    )
+                })?;
+                report = Some(parsed);
+            }
+            Some("photo") if photos.len() < MAX_PHOTOS => {
+                let name = field.file_name().unwrap_or("").to_string();
+                let mut bytes = Vec::new();
+                while let Some(chunk) =
+                    field.chunk().await.map_err(|e| multipart_error(e, limit))?
+                {
+                    if bytes.len() + chunk.len() > limit {
+                        return Err(too_large(limit));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                photos.push((bytes, name));
+            }
+            Some("photo") => {
+                return Err(ApiError::invalid(
+                    "photo",
+                    format!("at most {MAX_PHOTOS} photos per report"),
+                ));
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other.unwrap_or("(unnamed)"),
+                    "expected one `report` part (JSON) and `photo` parts",
+                ));
+            }
+        }
+    }
+    let report = report.ok_or_else(|| ApiError::invalid("report", "is required"))?;
+    let key = report.client_key.trim();
+    if key.is_empty() || key.len() > 128 {
+        return Err(ApiError::invalid(
+            "client_key",
+            "must be 1 to 128 characters",
+        ));
+    }
+    // Every photo is checked (and stored by content) before the case exists,
+    // so a bad photo never leaves a report half made.
+    let mut prepared: Vec<PreparedFile> = Vec::with_capacity(photos.len());
+    for (bytes, name) in photos {
+        prepared.push(prepare_file(&state, "photo", bytes, &name).await?);
+    }
+    let mut fields = Map::new();
+    fields.insert("title".into(), Value::String(report.title));
+    fields.insert("channel".into(), Value::String("grid".into()));
+    for (key, value) in [
+        ("description", report.description),
+        ("category", report.category),
+        ("address", report.address),
+    ] {
+        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+            fields.insert(key.into(), Value::String(v));
+        }
+    }
+    let request = IntakeRequest {
+        pack: "requests".into(),
+        case_type: "request".into(),
+        fields,
+        lng: Some(report.lng),
+        lat: Some(report.lat),
+        idempotency_key: Some(format!("grid:{key}")),
+        ..IntakeRequest::default()
+    };
+    let at = now_micros();
+    let (created, suggestion) = intake(&state, &auth.actor, request, at).await?;
+    let existing = state.db.attachments_of(&created.case_id).await?;
+    let mut attachments: Vec<Value> = Vec::new();
+    for file in prepared {
+        if let Some(same) = existing.iter().find(|a| a.sha256 == file.sha256) {
+            attachments.push(attachment_json(same));
+            continue;
+        }
+        let record = state
+            .db
+            .add_attachment(&auth.actor, file.for_case(created.case_id.clone()), at)
+            .await?;
+        attachments.push(attachment_json(&record));
+    }
+    let case = state
+        .db
+        .case_unscoped(&created.case_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let status = if created.log_entry.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({
+            "case_id": case.id,
+            "receipt_code": case.receipt_code,
+            "state": case.state,
+            "suggested_unit_id": suggestion.unit_id,
+            "route_reason": suggestion.reason_zh,
+            "attachments": attachments,
+        })),
+    ))
+}

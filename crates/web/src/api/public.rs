@@ -1,0 +1,137 @@
+//! What the public sees: a citizen looks up their request by its receipt code
+//! and the last four digits of the phone they gave, and gets its state and a
+//! public timeline — no staff names, no other party's data, no internal notes.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use gongzhi_domain::ids::normalize_receipt_code;
+
+use crate::auth::LimitVerdict;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequest {
+    receipt_code: String,
+    phone_last4: String,
+}
+
+/// Actions whose entries the public timeline shows, and the fields of each
+/// that are public. Everything else in the log stays internal.
+const PUBLIC_FIELDS: &[&str] = &["result", "outcome", "satisfaction"];
+
+fn not_found() -> ApiError {
+    // One answer for a wrong code and for wrong digits: no oracle.
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "request_not_found",
+        "no request matches this receipt code and phone number",
+    )
+}
+
+pub async fn lookup(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<LookupRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let ip = addr.ip();
+    let digits = req.phone_last4.trim();
+    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::invalid(
+            "phone_last4",
+            "must be the last 4 digits of the phone number",
+        ));
+    }
+    let code = normalize_receipt_code(&req.receipt_code).ok_or_else(|| {
+        ApiError::invalid(
+            "receipt_code",
+            "is not a valid receipt code (e.g. K7M-4Q9XZ-2)",
+        )
+    })?;
+    // Guessing digits is throttled like guessing passwords: per code and per address.
+    if !matches!(state.lookup_limiter.check(&code, ip), LimitVerdict::Allowed) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed lookups; try again later",
+        ));
+    }
+    let case = state.db.case_by_receipt(&code).await?;
+    let matches = case.as_ref().is_some_and(|c| {
+        c.fields
+            .get("contact_phone")
+            .and_then(Value::as_str)
+            .is_some_and(|p| {
+                p.chars()
+                    .filter(char::is_ascii_digit)
+                    .collect::<String>()
+                    .ends_with(digits)
+            })
+    });
+    let Some(case) = case.filter(|_| matches) else {
+        state.lookup_limiter.record_failure(&code, ip);
+        return Err(not_found());
+    };
+    let case_type = state.packs.case_type(&case.pack, &case.case_type);
+    let state_name = |s: &str| {
+        case_type
+            .and_then(|t| t.states.get(s))
+            .map(|d| json!({"zh": d.name.zh, "en": d.name.en}))
+            .unwrap_or_else(|| json!({"zh": s, "en": s}))
+    };
+    let places = state.places();
+    let unit_name = |id: Option<&str>| id.and_then(|id| places.unit(id)).map(|u| u.name.clone());
+    let entries = state.db.timeline(&case.id).await?;
+    let timeline: Vec<Value> = entries
+        .iter()
+        .filter_map(|e| {
+            let action = case_type.and_then(|t| t.actions.get(&e.action))?;
+            let mut public = serde_json::Map::new();
+            for key in PUBLIC_FIELDS {
+                if let Some(after) = e
+                    .changes
+                    .get(*key)
+                    .and_then(|c| c.get("after"))
+                    .filter(|v| !v.is_null())
+                {
+                    public.insert((*key).to_string(), after.clone());
+                }
+            }
+            Some(json!({
+                "at": e.at,
+                "action": {"zh": action.name.zh, "en": action.name.en},
+                "state": state_name(&e.to_state),
+                // The unit that acted, never the person.
+                "unit": unit_name(e.actor_unit_id.as_deref()),
+                "details": public,
+            }))
+        })
+        .collect();
+    let category = case
+        .fields
+        .get("category")
+        .and_then(Value::as_str)
+        .and_then(|c| state.taxonomies.categories.get(c))
+        .map(|c| json!({"code": c.code, "zh": c.name.zh, "en": c.name.en}));
+    Ok(Json(json!({
+        "receipt_code": case.receipt_code,
+        "title": case.fields.get("title"),
+        "state": state_name(&case.state),
+        "closed": case.closed_at.is_some(),
+        "outcome": case.fields.get("outcome"),
+        "category": category,
+        "handled_by": unit_name(Some(&case.holder_unit_id)),
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+        "closed_at": case.closed_at,
+        "timeline": timeline,
+    })))
+}
