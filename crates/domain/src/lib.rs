@@ -8,6 +8,7 @@ pub mod demo;
 pub mod duration;
 pub mod engine;
 pub mod ids;
+pub mod indicators;
 pub mod log;
 pub mod media;
 pub mod pack;

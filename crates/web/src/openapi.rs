@@ -239,6 +239,15 @@ pub const ROUTES: &[RouteDoc] = &[
         ok_status: 200,
     },
     RouteDoc {
+        method: "get",
+        path: "/api/v1/indicators",
+        summary: "Figures computed from the log for the cases in the caller's scope created in a period (docs/INDICATORS.md)",
+        tag: "indicators",
+        access: Access::Staff,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
         method: "post",
         path: "/api/v1/cases/{id}/attachments",
         summary: "Attach a photo or document (multipart field file; type sniffed from content; size-limited)",
@@ -430,6 +439,14 @@ pub fn document() -> Value {
             if route.path == "/api/v1/places/locate" {
                 params.push(json!({"name": "lat", "in": "query", "required": true, "schema": {"type": "number"}}));
                 params.push(json!({"name": "lng", "in": "query", "required": true, "schema": {"type": "number"}}));
+            }
+            if route.path == "/api/v1/indicators" {
+                let date = json!({"type": "string", "format": "date"});
+                params.push(json!({"name": "from", "in": "query", "required": false, "schema": date, "description": "first day (Asia/Shanghai or the configured zone); default: first day of this month"}));
+                params.push(json!({"name": "to", "in": "query", "required": false, "schema": date, "description": "last day, inclusive; default: today"}));
+                params.push(json!({"name": "group", "in": "query", "required": false, "schema": {"enum": ["unit", "category", "area", "month"], "default": "unit"}}));
+                params.push(json!({"name": "level", "in": "query", "required": false, "schema": {"enum": ["district", "street", "community"], "default": "district"}, "description": "with group=area"}));
+                params.push(json!({"name": "category_level", "in": "query", "required": false, "schema": {"enum": ["1", "2", "3"], "default": "1"}, "description": "with group=category"}));
             }
             if !params.is_empty() {
                 obj.insert("parameters".into(), Value::Array(params));

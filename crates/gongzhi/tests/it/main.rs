@@ -10,6 +10,7 @@ mod cases;
 mod cli;
 mod errors;
 mod grid;
+mod indicators;
 mod open311;
 mod places;
 mod requests;

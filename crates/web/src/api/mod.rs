@@ -4,6 +4,7 @@ mod attachments;
 mod auth;
 mod cases;
 mod grid;
+mod indicators;
 mod meta;
 mod places;
 mod public;
@@ -37,6 +38,7 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
         .route("/api/v1/cases/{id}/actions", post(cases::act))
         .route("/api/v1/cases/{id}/timeline", get(cases::timeline))
         .route("/api/v1/cases/{id}/reveal", post(cases::reveal))
+        .route("/api/v1/indicators", get(indicators::get))
         .route("/api/v1/public/lookup", post(public::lookup))
         .route(
             "/api/v1/grid/reports",

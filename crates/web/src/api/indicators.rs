@@ -1,0 +1,214 @@
+//! `GET /api/v1/indicators`: the figures of the cases in the caller's scope,
+//! computed from the log by `gongzhi_domain::indicators`.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use gongzhi_domain::access::Actor;
+use gongzhi_domain::calendar::WorkCalendar;
+use gongzhi_domain::indicators::{
+    self, CaseFacts, DEFINITIONS, DateRange, Vocabulary, category_prefix, month_key,
+};
+use gongzhi_domain::time::{now_micros, to_rfc3339};
+use gongzhi_domain::unit::UnitKind;
+use gongzhi_store::HistoryQuery;
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::state::{AppState, Places};
+
+/// The pack whose workflow the figures read (see `Vocabulary::REQUESTS`).
+const PACK: &str = "requests";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorQuery {
+    from: Option<String>,
+    to: Option<String>,
+    group: Option<String>,
+    level: Option<String>,
+    category_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grouping {
+    Unit,
+    Category(usize),
+    Area(UnitKind),
+    Month,
+}
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_query",
+        message: format!("{field}: {message}"),
+        field: Some(field.to_string()),
+    }
+}
+
+fn grouping(q: &IndicatorQuery) -> Result<Grouping, ApiError> {
+    let group = q.group.as_deref().unwrap_or("unit");
+    if q.level.is_some() && group != "area" {
+        return Err(bad("level", "applies only to group=area"));
+    }
+    if q.category_level.is_some() && group != "category" {
+        return Err(bad("category_level", "applies only to group=category"));
+    }
+    Ok(match group {
+        "unit" => Grouping::Unit,
+        "month" => Grouping::Month,
+        "area" => Grouping::Area(match q.level.as_deref().unwrap_or("district") {
+            "district" => UnitKind::District,
+            "street" => UnitKind::Street,
+            "community" => UnitKind::Community,
+            other => {
+                return Err(bad(
+                    "level",
+                    format!("{other:?} is not one of district, street, community"),
+                ));
+            }
+        }),
+        "category" => Grouping::Category(match q.category_level.as_deref().unwrap_or("1") {
+            "1" => 1,
+            "2" => 2,
+            "3" => 3,
+            other => return Err(bad("category_level", format!("{other:?} is not 1, 2 or 3"))),
+        }),
+        other => {
+            return Err(bad(
+                "group",
+                format!("{other:?} is not one of unit, category, area, month"),
+            ));
+        }
+    })
+}
+
+/// Whether a unit may be named to the caller: it lies inside one of their
+/// scopes, or above one (their own district, their city). Figures only ever
+/// cover cases in scope; this decides which unit names appear, and cases
+/// held by or placed in other units go to the unnamed group.
+fn nameable<'a>(actor: &'a Actor, places: &'a Places) -> impl Fn(&str) -> bool + 'a {
+    let scope_units: HashSet<&str> = actor
+        .assignments
+        .iter()
+        .map(|a| a.unit_id.as_str())
+        .collect();
+    let above: HashSet<&str> = scope_units
+        .iter()
+        .flat_map(|id| places.chain(id).into_iter().map(|u| u.id.as_str()))
+        .collect();
+    move |unit_id: &str| {
+        above.contains(unit_id)
+            || places
+                .chain(unit_id)
+                .iter()
+                .any(|u| scope_units.contains(u.id.as_str()))
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<IndicatorQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let now = now_micros();
+    let range = DateRange::parse(q.from.as_deref(), q.to.as_deref(), now, &state.calendar)
+        .map_err(|e| bad(e.field, e.message))?;
+    let grouping = grouping(&q)?;
+    let period = range.period(&state.calendar);
+    let scope_paths = auth.actor.scope_paths();
+    let histories = state
+        .db
+        .case_histories(&HistoryQuery {
+            scope_paths: &scope_paths,
+            pack: PACK,
+            from: period.from,
+            to: period.to,
+        })
+        .await?;
+
+    let places = state.places();
+    let shown = nameable(&auth.actor, &places);
+    let calendar: &WorkCalendar = &state.calendar;
+    let key = |c: &CaseFacts, answerable: Option<&str>| -> Option<String> {
+        match grouping {
+            Grouping::Unit => answerable.filter(|u| shown(u)).map(str::to_string),
+            Grouping::Area(kind) => {
+                let area = c.area_unit_id.as_deref()?;
+                places
+                    .chain(area)
+                    .into_iter()
+                    .find(|u| u.kind == kind)
+                    .map(|u| u.id.clone())
+                    .filter(|u| shown(u))
+            }
+            Grouping::Category(level) => c
+                .category
+                .as_deref()
+                .and_then(|code| category_prefix(code, level)),
+            Grouping::Month => month_key(c.created_at, calendar),
+        }
+    };
+    let report = indicators::compute(
+        &histories,
+        period,
+        now,
+        &state.calendar,
+        &Vocabulary::REQUESTS,
+        key,
+    )
+    .map_err(|e| {
+        tracing::error!(error = %e, "indicators");
+        ApiError::internal()
+    })?;
+
+    let categories = &state.taxonomies.categories;
+    let groups: Vec<Value> = report
+        .groups
+        .iter()
+        .map(|g| {
+            let name = match (&g.key, grouping) {
+                (None, _) => json!({"zh": "其他", "en": "Other"}),
+                (Some(id), Grouping::Unit | Grouping::Area(_)) => {
+                    let name = places.unit(id).map(|u| u.name.clone()).unwrap_or_default();
+                    json!({"zh": name, "en": name})
+                }
+                (Some(code), Grouping::Category(_)) => match categories.get(code) {
+                    Some(c) => json!({"zh": c.name.zh, "en": c.name.en}),
+                    None => json!({"zh": code, "en": code}),
+                },
+                (Some(month), Grouping::Month) => json!({"zh": month, "en": month}),
+            };
+            json!({"key": g.key, "name": name, "figures": g.figures})
+        })
+        .collect();
+    let (group, level, category_level) = match grouping {
+        Grouping::Unit => ("unit", None, None),
+        Grouping::Month => ("month", None, None),
+        Grouping::Area(kind) => ("area", Some(kind.as_str()), None),
+        Grouping::Category(level) => ("category", None, Some(level)),
+    };
+    Ok(Json(json!({
+        "pack": PACK,
+        "period": {
+            "from": range.from.to_string(),
+            "to": range.to.to_string(),
+            "time_zone": state.calendar.tz().name(),
+            "as_of": to_rfc3339(now),
+        },
+        "group": group,
+        "level": level,
+        "category_level": category_level,
+        "definitions": DEFINITIONS,
+        "total": report.total,
+        "groups": groups,
+    })))
+}
