@@ -130,14 +130,7 @@ impl FromRequestParts<AppState> for Auth {
                 .ok()
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .ok_or_else(ApiError::unauthenticated)?;
-            let user_id = state
-                .db
-                .api_key_user(&token_hash(key.trim()))
-                .await?
-                .ok_or_else(ApiError::unauthenticated)?;
-            let actor = state
-                .db
-                .actor(&user_id)
+            let actor = actor_for_api_key(state, key)
                 .await?
                 .ok_or_else(ApiError::unauthenticated)?;
             return Ok(Auth {
@@ -173,6 +166,41 @@ impl FromRequestParts<AppState> for Auth {
             session_token_hash: Some(hash),
         })
     }
+}
+
+/// How long a resolved API key is trusted without asking the database again.
+/// Systems send many requests in a row; a revoked key or changed role takes
+/// at most this long to bite.
+pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Resolved API keys: key hash → (resolved at, actor).
+#[derive(Default)]
+pub struct ApiKeyCache {
+    entries: Mutex<HashMap<String, (Instant, Actor)>>,
+}
+
+/// The actor an API key stands for, if the key is live.
+pub async fn actor_for_api_key(state: &AppState, key: &str) -> Result<Option<Actor>, ApiError> {
+    let hash = token_hash(key.trim());
+    let now = Instant::now();
+    if let Ok(cache) = state.api_keys.entries.lock()
+        && let Some((at, actor)) = cache.get(&hash)
+        && now.duration_since(*at) < API_KEY_CACHE_TTL
+    {
+        return Ok(Some(actor.clone()));
+    }
+    let Some(user_id) = state.db.api_key_user(&hash).await? else {
+        return Ok(None);
+    };
+    let actor = state.db.actor(&user_id).await?;
+    if let (Some(actor), Ok(mut cache)) = (&actor, state.api_keys.entries.lock()) {
+        // Bounded: stale entries go when the cache grows.
+        if cache.len() > 10_000 {
+            cache.retain(|_, (at, _)| now.duration_since(*at) < API_KEY_CACHE_TTL);
+        }
+        cache.insert(hash, (now, actor.clone()));
+    }
+    Ok(actor)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

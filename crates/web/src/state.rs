@@ -12,7 +12,7 @@ use gongzhi_domain::suggest::Suggester;
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{BlobStore, Db, StoreError};
 
-use crate::auth::LoginLimiter;
+use crate::auth::{ApiKeyCache, LoginLimiter};
 use crate::batcher::IntakeBatcher;
 
 /// Server settings that are not the database.
@@ -101,6 +101,8 @@ pub struct AppState {
     /// Failed public lookups, per receipt code and per address: four digits
     /// are guessable, so each code gets few tries.
     pub lookup_limiter: Arc<LoginLimiter>,
+    /// API keys resolved recently (see `auth::API_KEY_CACHE_TTL`).
+    pub api_keys: Arc<ApiKeyCache>,
     /// Attachment files, content-addressed under `DATA/blobs`.
     pub blobs: BlobStore,
     pub config: ServerConfig,
@@ -133,6 +135,7 @@ impl AppState {
             places: Arc::new(RwLock::new(Arc::new(index))),
             limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 50)),
             lookup_limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 30)),
+            api_keys: Arc::new(ApiKeyCache::default()),
             blobs: BlobStore::new(config.data_dir.join("blobs")),
             config,
         })

@@ -26,7 +26,6 @@ use gongzhi_domain::time::{MICROS_PER_DAY, Micros, now_micros};
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{PublicCase, PublicCaseFilter, PublicUpdate, PublicUpdateFilter};
 
-use crate::auth::token_hash;
 use crate::intake::{IntakeRequest, intake};
 use crate::state::AppState;
 
@@ -846,17 +845,9 @@ async fn create_request(
     let key = param(pairs, "api_key")
         .or(bearer)
         .ok_or_else(|| forbidden("api_key is required to create a service request"))?;
-    let user_id = state
-        .db
-        .api_key_user(&token_hash(key))
+    let actor = crate::auth::actor_for_api_key(state, key)
         .await
-        .map_err(|e| internal(format, e))?
-        .ok_or_else(|| forbidden("invalid api_key"))?;
-    let actor = state
-        .db
-        .actor(&user_id)
-        .await
-        .map_err(|e| internal(format, e))?
+        .map_err(|e| internal(format, e.message))?
         .ok_or_else(|| forbidden("invalid api_key"))?;
     let operator = actor
         .assignments
