@@ -3,11 +3,13 @@
 
 pub mod access;
 pub mod calendar;
+pub mod checkpoint;
 pub mod demo;
 pub mod duration;
 pub mod engine;
 pub mod ids;
 pub mod log;
+pub mod merkle;
 pub mod pack;
 pub mod places;
 pub mod role;
