@@ -99,9 +99,15 @@ fn split_key(text: &str) -> Result<(String, u32, u8, Vec<u8>), CheckpointError> 
     Ok((name.to_string(), id, *alg, rest.to_vec()))
 }
 
-/// A checkpoint or cosignature signer.
+/// A checkpoint or cosignature signer, with its verifier key.
 #[derive(Clone)]
-pub enum KeySigner {
+pub struct KeySigner {
+    pub kind: SignerKind,
+    verifier_key: String,
+}
+
+#[derive(Clone)]
+pub enum SignerKind {
     Log(StandardSigner),
     Witness(CosignatureSigner),
 }
@@ -116,10 +122,14 @@ impl KeySigner {
     /// Parses a `PRIVATE+KEY+name+id+base64` signer key of either kind.
     pub fn parse(text: &str) -> Result<Self, CheckpointError> {
         let (name, id, alg, secret) = split_key(text)?;
-        match alg {
+        if !text.trim().starts_with("PRIVATE+KEY+") {
+            return Err(CheckpointError::Key("not a private key".into()));
+        }
+        let verifier_key = verifier_key_of(text)?;
+        let kind = match alg {
             ALG_ED25519 => StandardSigner::new(text.trim())
-                .map(KeySigner::Log)
-                .map_err(|e| CheckpointError::Key(e.to_string())),
+                .map(SignerKind::Log)
+                .map_err(|e| CheckpointError::Key(e.to_string()))?,
             ALG_COSIGNATURE_V1 => {
                 let seed: [u8; 32] = secret
                     .as_slice()
@@ -129,29 +139,39 @@ impl KeySigner {
                 if id != key_id(&name, alg, &key.verifying_key().to_bytes()) {
                     return Err(CheckpointError::Key("key id does not match the key".into()));
                 }
-                Ok(KeySigner::Witness(CosignatureSigner {
+                SignerKind::Witness(CosignatureSigner {
                     name,
                     id,
                     key,
                     time: None,
-                }))
+                })
             }
-            other => Err(CheckpointError::Key(format!("unknown algorithm {other}"))),
-        }
+            other => return Err(CheckpointError::Key(format!("unknown algorithm {other}"))),
+        };
+        Ok(KeySigner { kind, verifier_key })
     }
 
     pub fn name(&self) -> &str {
-        match self {
-            KeySigner::Log(s) => s.name(),
-            KeySigner::Witness(s) => &s.name,
+        match &self.kind {
+            SignerKind::Log(s) => s.name(),
+            SignerKind::Witness(s) => &s.name,
         }
     }
 
     pub fn key_id(&self) -> u32 {
-        match self {
-            KeySigner::Log(s) => s.key_id(),
-            KeySigner::Witness(s) => s.id,
+        match &self.kind {
+            SignerKind::Log(s) => s.key_id(),
+            SignerKind::Witness(s) => s.id,
         }
+    }
+
+    /// The public (verifier) key, `name+hexid+base64`, to publish.
+    pub fn verifier_key(&self) -> &str {
+        &self.verifier_key
+    }
+
+    pub fn is_witness(&self) -> bool {
+        matches!(self.kind, SignerKind::Witness(_))
     }
 
     /// `name+hexid`, how reports and the API name a key.
@@ -334,9 +354,9 @@ pub fn sign_checkpoint(head: &TreeHead, signers: &[&KeySigner]) -> Result<String
         Note::new(body.as_bytes(), &[]).map_err(|e| CheckpointError::Note(e.to_string()))?;
     let dyn_signers: Vec<&dyn Signer> = signers
         .iter()
-        .map(|s| match s {
-            KeySigner::Log(s) => s as &dyn Signer,
-            KeySigner::Witness(s) => s as &dyn Signer,
+        .map(|s| match &s.kind {
+            SignerKind::Log(s) => s as &dyn Signer,
+            SignerKind::Witness(s) => s as &dyn Signer,
         })
         .collect();
     note.add_sigs(&dyn_signers)
@@ -402,6 +422,27 @@ pub fn note_signers(note: &str) -> Vec<String> {
         .collect()
 }
 
+/// The note with only the signatures by key `label` (`name+hexid`), or `None`
+/// when that key did not sign it. Bundles carry the log's signature alone.
+pub fn restrict_note(note: &str, label: &str) -> Option<String> {
+    let (text, sigs) = note.split_once("\n\n")?;
+    let kept: Vec<&str> = sigs
+        .lines()
+        .filter(|line| {
+            NoteSignature::from_bytes(line.as_bytes()).is_ok_and(|s| label_of(&s) == label)
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    let mut out = format!("{text}\n\n");
+    for line in kept {
+        out.push_str(line);
+        out.push('\n');
+    }
+    Some(out)
+}
+
 /// Cosigns a checkpoint body as a witness; returns the signature line
 /// (`— name base64\n`).
 pub fn cosign(
@@ -409,7 +450,7 @@ pub fn cosign(
     witness: &KeySigner,
     time: Option<u64>,
 ) -> Result<String, CheckpointError> {
-    let KeySigner::Witness(w) = witness else {
+    let SignerKind::Witness(w) = &witness.kind else {
         return Err(CheckpointError::Key(
             "not a witness (cosignature/v1) key".into(),
         ));
@@ -608,7 +649,7 @@ mod tests {
         assert_eq!(verifier_key_of(PETER_SKEY).unwrap(), PETER_VKEY);
         let text = "If you think cryptography is the answer to your problem,\n\
                     then you don't know what your problem is.\n";
-        let KeySigner::Log(s) = &signer else {
+        let SignerKind::Log(s) = &signer.kind else {
             panic!("log key")
         };
         let mut note = Note::new(text.as_bytes(), &[]).unwrap();
@@ -649,6 +690,7 @@ mod tests {
     fn sign_open_and_reject_other_keys() {
         let (sk, vk) = generate_key("example.com/log", false).unwrap();
         let signer = KeySigner::parse(&sk).unwrap();
+        assert_eq!(signer.verifier_key(), vk);
         let verifier = KeyVerifier::parse(&vk).unwrap();
         let note = sign_checkpoint(&head(5), &[&signer]).unwrap();
         let opened = open_checkpoint(&note, std::slice::from_ref(&verifier)).unwrap();
@@ -680,7 +722,8 @@ mod tests {
         let body = head(9).body().unwrap();
         let line = cosign(&body, &witness, Some(1_700_000_000)).unwrap();
         assert!(line.starts_with("— witness.example "));
-        let (label, time) = check_cosignature(&body, &line, std::slice::from_ref(&verifier)).unwrap();
+        let (label, time) =
+            check_cosignature(&body, &line, std::slice::from_ref(&verifier)).unwrap();
         assert_eq!((label, time), (witness.label(), 1_700_000_000));
         let other_body = head(10).body().unwrap();
         assert!(check_cosignature(&other_body, &line, std::slice::from_ref(&verifier)).is_err());

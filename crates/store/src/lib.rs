@@ -6,6 +6,7 @@ mod cases;
 mod db;
 mod error;
 mod migrate;
+mod tree;
 mod units;
 mod users;
 
@@ -13,5 +14,6 @@ pub use cases::*;
 pub use db::{Backend, Db, Tx};
 pub use error::StoreError;
 pub use migrate::{ColumnDescription, SchemaDescription};
+pub use tree::*;
 pub use units::*;
 pub use users::*;

@@ -2,6 +2,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use gongzhi_domain::calendar::WorkCalendar;
+use gongzhi_domain::checkpoint::{KeySigner, KeyVerifier, generate_key};
 use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::{IndexedArea, PlaceIndex, parse_geometry};
 use gongzhi_store::{Db, StoreError};
@@ -17,6 +18,68 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How often the deadline worker looks for due deadlines.
     pub deadline_interval: Duration,
+    /// The tamper-evident log: signing key, witnesses, integrator pace.
+    pub log: LogConfig,
+}
+
+/// How the log is integrated, signed and witnessed.
+#[derive(Clone)]
+pub struct LogConfig {
+    /// The key that signs checkpoints; its name is the log's origin.
+    pub signer: KeySigner,
+    /// Verifier keys of earlier (rotated) log keys, published for old checkpoints.
+    pub retired: Vec<String>,
+    /// Verifier keys (`cosignature/v1`) of the witnesses whose cosignatures count.
+    pub witnesses: Vec<KeyVerifier>,
+    /// Cosignatures from distinct configured witnesses a checkpoint needs to count as witnessed.
+    pub quorum: usize,
+    /// How often the integrator looks for new entries.
+    pub interval: Duration,
+    /// Entries integrated per transaction.
+    pub batch: usize,
+}
+
+impl std::fmt::Debug for LogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogConfig")
+            .field("key", &self.signer.label())
+            .field("witnesses", &self.witness_labels())
+            .field("quorum", &self.quorum)
+            .finish()
+    }
+}
+
+impl LogConfig {
+    pub fn new(signer: KeySigner) -> Self {
+        LogConfig {
+            signer,
+            retired: Vec::new(),
+            witnesses: Vec::new(),
+            quorum: 0,
+            interval: Duration::from_millis(100),
+            batch: 20_000,
+        }
+    }
+
+    /// A throw-away key (tests, and a server started without a data folder).
+    pub fn ephemeral(origin: &str) -> Self {
+        let signer = generate_key(origin, false)
+            .ok()
+            .and_then(|(skey, _)| KeySigner::parse(&skey).ok());
+        match signer {
+            Some(signer) => LogConfig::new(signer),
+            // Only a malformed origin gets here; fall back to the default name.
+            None => LogConfig::ephemeral("gongzhi.local/log"),
+        }
+    }
+
+    pub fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
+    pub fn witness_labels(&self) -> Vec<String> {
+        self.witnesses.iter().map(KeyVerifier::label).collect()
+    }
 }
 
 impl Default for ServerConfig {
@@ -25,6 +88,7 @@ impl Default for ServerConfig {
             secure_cookies: false,
             body_limit: 1024 * 1024,
             deadline_interval: Duration::from_secs(5),
+            log: LogConfig::ephemeral("gongzhi.local/log"),
         }
     }
 }

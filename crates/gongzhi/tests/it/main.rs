@@ -8,5 +8,6 @@ mod auth;
 mod cases;
 mod cli;
 mod errors;
+mod log;
 mod places;
 mod schema;

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cases;
+mod log;
 mod meta;
 mod places;
 mod units;
@@ -32,4 +33,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cases/{id}/actions", post(cases::act))
         .route("/api/v1/cases/{id}/timeline", get(cases::timeline))
         .route("/api/v1/cases/{id}/reveal", post(cases::reveal))
+        .route("/api/v1/cases/{id}/bundle", get(log::bundle))
+        .route("/api/v1/log/checkpoint", get(log::checkpoint))
+        .route("/api/v1/log/checkpoints", get(log::checkpoints))
+        .route("/api/v1/log/key", get(log::key))
+        .route("/api/v1/log/proof/inclusion", get(log::inclusion))
+        .route("/api/v1/log/proof/consistency", get(log::consistency))
+        .route("/api/v1/log/cosignatures", post(log::cosign))
 }
