@@ -522,3 +522,75 @@ async fn key_rotation(backend: Backend) {
     app.stop().await;
 }
 crate::db_test!(key_rotation);
+
+/// PostgreSQL two-role setup: with a `gongzhi_app` role present, the migration
+/// leaves it everything the server does (start-up, appends, integration,
+/// checkpoints) but no UPDATE, DELETE or TRUNCATE on the log tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_app_role_cannot_rewrite_the_log() {
+    let Some(base) = crate::harness::postgres_url() else {
+        eprintln!("GONGZHI_TEST_POSTGRES not set: PostgreSQL role test not run");
+        return;
+    };
+    if let Db::Postgres(pool) = Db::connect(&base).await.expect("connect") {
+        // Roles are cluster-wide; another test run may have made it already.
+        sqlx::raw_sql(
+            "DO $$ BEGIN CREATE ROLE gongzhi_app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
+        )
+        .execute(&pool)
+        .await
+        .expect("role");
+        pool.close().await;
+    }
+    let (owner, url, _) = crate::harness::fresh_db(Backend::Postgres).await;
+    let (scheme, rest) = url.split_once("://").expect("url");
+    let host = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+    let app_url = format!("{scheme}://gongzhi_app@{host}");
+    let app = Db::connect(&app_url).await.expect("connect as gongzhi_app");
+    assert_eq!(app.migrate().await.expect("start-up check"), Vec::<i64>::new());
+    let entry = LogEntry {
+        seq: 0,
+        id: "role-test-1".into(),
+        case_id: "c".into(),
+        at: 1,
+        actor_id: None,
+        actor_unit_id: None,
+        action: "create".into(),
+        from_state: None,
+        to_state: "registered".into(),
+        changes: "{}".into(),
+        reason: None,
+    };
+    app.append_log_batch(vec![entry]).await.expect("append");
+    let state = app.integrate(100).await.expect("integrate").expect("grew");
+    app.insert_checkpoint(state.size, &state.root, "note\n")
+        .await
+        .expect("checkpoint");
+    let Db::Postgres(pool) = &app else {
+        unreachable!()
+    };
+    for sql in [
+        "UPDATE log_entries SET reason = 'x'",
+        "DELETE FROM log_entries",
+        "TRUNCATE log_entries",
+        "UPDATE log_tree_hashes SET hash = 'x'",
+        "DELETE FROM log_tree_hashes",
+        "DELETE FROM log_checkpoints",
+        "UPDATE log_cosignatures SET line = 'x'",
+    ] {
+        let err = sqlx::query(sql).execute(pool).await.unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{sql}: {err}"
+        );
+    }
+    app.close().await;
+    owner.close().await;
+    if let Ok(Db::Postgres(pool)) = Db::connect(&base).await {
+        let name = url.rsplit('/').next().unwrap_or("").to_string();
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&pool)
+            .await;
+        pool.close().await;
+    }
+}

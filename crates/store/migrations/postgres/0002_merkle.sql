@@ -56,7 +56,9 @@ CREATE TABLE witnessed_logs (
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'gongzhi_app') THEN
-        EXECUTE format('GRANT USAGE ON SCHEMA %I TO gongzhi_app', current_schema());
+        -- CREATE only so that the start-up check (CREATE TABLE IF NOT EXISTS
+        -- schema_migrations) passes; it cannot alter or drop the owner's tables.
+        EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO gongzhi_app', current_schema());
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO gongzhi_app', current_schema());
         EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO gongzhi_app', current_schema());
         REVOKE UPDATE, DELETE, TRUNCATE ON log_entries, log_tree_hashes, log_checkpoints, log_cosignatures FROM gongzhi_app;
