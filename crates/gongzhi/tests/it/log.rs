@@ -547,7 +547,10 @@ async fn postgres_app_role_cannot_rewrite_the_log() {
     let host = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
     let app_url = format!("{scheme}://gongzhi_app@{host}");
     let app = Db::connect(&app_url).await.expect("connect as gongzhi_app");
-    assert_eq!(app.migrate().await.expect("start-up check"), Vec::<i64>::new());
+    assert_eq!(
+        app.migrate().await.expect("start-up check"),
+        Vec::<i64>::new()
+    );
     let entry = LogEntry {
         seq: 0,
         id: "role-test-1".into(),
