@@ -4,6 +4,7 @@
 pub mod access;
 pub mod calendar;
 pub mod category;
+pub mod checkpoint;
 pub mod demo;
 pub mod duration;
 pub mod engine;
@@ -11,6 +12,7 @@ pub mod ids;
 pub mod indicators;
 pub mod log;
 pub mod media;
+pub mod merkle;
 pub mod pack;
 pub mod places;
 pub mod role;

@@ -1,10 +1,14 @@
 //! The `gongzhi` program: configuration, start-up (database, packs, calendar,
 //! demo city) and the commands. `main.rs` is only the command line.
 
+pub mod audit;
 pub mod bench;
+pub mod bench_log;
 pub mod demo;
 pub mod grids;
 pub mod import_requests;
+pub mod keys;
+pub mod witness;
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +40,11 @@ pub struct Settings {
     pub pack_dirs: Vec<PathBuf>,
     pub time_zone: String,
     pub office_hours: String,
+    /// The log's origin line (and its key's name).
+    pub log_origin: String,
 }
+
+pub const DEFAULT_LOG_ORIGIN: &str = "gongzhi.local/log";
 
 impl Settings {
     pub fn database_url(&self) -> String {

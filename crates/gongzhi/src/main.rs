@@ -8,10 +8,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use gongzhi::{Settings, demo, grids, open_database, prepare, read_pack_dir};
+use gongzhi_domain::checkpoint::{Bundle, KeyVerifier};
 use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::ImportMapping;
 use gongzhi_domain::role::Role;
-use gongzhi_web::{AppState, ServerConfig};
+use gongzhi_web::{AppState, LogConfig, ServerConfig};
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +64,9 @@ struct Common {
         default_value = "09:00-12:00,13:30-18:00"
     )]
     office_hours: String,
+    /// The log's origin line in checkpoints (and its key's name).
+    #[arg(long, global = true, env = "GONGZHI_LOG_ORIGIN", default_value = gongzhi::DEFAULT_LOG_ORIGIN)]
+    log_origin: String,
 }
 
 #[derive(Subcommand)]
@@ -78,6 +82,48 @@ enum Command {
         /// Mark cookies Secure (serve behind HTTPS).
         #[arg(long, env = "GONGZHI_SECURE_COOKIES")]
         secure_cookies: bool,
+        /// A witness's public key (cosignature/v1); repeatable.
+        #[arg(long = "witness", env = "GONGZHI_WITNESSES", value_delimiter = ',')]
+        witnesses: Vec<String>,
+        /// Cosignatures needed for a checkpoint to count as witnessed (default: all witnesses).
+        #[arg(long, env = "GONGZHI_WITNESS_QUORUM")]
+        witness_quorum: Option<usize>,
+    },
+    /// Check the whole log: every leaf hash, the tree, every checkpoint signature.
+    Verify,
+    /// Check a case bundle offline against the log's public key.
+    VerifyBundle {
+        file: PathBuf,
+        /// The log's public key (name+id+base64), or a file holding it.
+        #[arg(long)]
+        key: String,
+    },
+    /// Write a case's bundle (entries, inclusion proofs, signed checkpoint).
+    ExportBundle {
+        case_id: String,
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// The log's keys.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+    /// Witness another gongzhi log: check and cosign its checkpoints.
+    Witness {
+        /// The other instance's base URL, e.g. http://10.0.0.2:8080
+        #[arg(long)]
+        log: String,
+        /// Its public log key (name+id+base64), or a file holding it.
+        #[arg(long)]
+        log_key: String,
+        /// Seconds between two rounds.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+        /// One round, then exit.
+        #[arg(long)]
+        once: bool,
     },
     /// Bring the database schema up to date.
     Migrate,
@@ -120,6 +166,26 @@ enum BenchCommand {
         #[arg(long)]
         bench_database: Option<String>,
     },
+    /// Appends and integration with checkpoints, then verify throughput.
+    Log {
+        /// Entries appended through the normal path during the integration run.
+        #[arg(long, default_value_t = 100_000)]
+        entries: u64,
+        /// Size of the log built (bulk) for the verify run.
+        #[arg(long, default_value_t = 1_000_000)]
+        verify_entries: u64,
+        /// Also run on this PostgreSQL server (a scratch database is created and dropped).
+        #[arg(long, env = "GONGZHI_BENCH_POSTGRES")]
+        postgres: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Print the log's public key and the witness key (created if missing).
+    Key,
+    /// Replace the log's signing key (server stopped); the hand-over checkpoint is signed by both.
+    RotateKey,
 }
 
 #[derive(Subcommand)]
@@ -189,13 +255,147 @@ async fn main() -> Result<()> {
         pack_dirs: cli.common.packs.clone(),
         time_zone: cli.common.time_zone.clone(),
         office_hours: cli.common.office_hours.clone(),
+        log_origin: cli.common.log_origin.clone(),
     };
     match cli.command {
         Command::Serve {
             listen,
             demo: with_demo,
             secure_cookies,
-        } => serve(&settings, &listen, with_demo, secure_cookies).await,
+            witnesses,
+            witness_quorum,
+        } => {
+            serve(
+                &settings,
+                &listen,
+                with_demo,
+                secure_cookies,
+                witnesses,
+                witness_quorum,
+            )
+            .await
+        }
+        Command::Verify => {
+            let keys = gongzhi::keys::trusted_log_keys(&settings)?;
+            let db = open_database(&settings).await?;
+            let started = Instant::now();
+            let result = gongzhi::audit::verify_log(&db, &keys).await;
+            db.close().await;
+            match result {
+                Ok(s) => {
+                    println!(
+                        "ok: {} entries, {} checkpoints verified in {:.2} s ({} entries not yet signed)",
+                        s.entries,
+                        s.checkpoints,
+                        started.elapsed().as_secs_f64(),
+                        s.unsigned
+                    );
+                    Ok(())
+                }
+                Err(gongzhi::audit::VerifyError::Found(finding)) => {
+                    println!("FAILED: {finding}");
+                    std::process::exit(1);
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::VerifyBundle { file, key } => {
+            let key = read_key_arg(&key)?;
+            let verifier = KeyVerifier::parse(&key).map_err(|e| anyhow::anyhow!("--key: {e}"))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            match Bundle::verify_text(&bytes, &verifier) {
+                Ok(s) => {
+                    println!(
+                        "ok: case {}: {} entries proven in the log of size {} signed by {}",
+                        s.case_id, s.entries, s.tree_size, s.key
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    println!("FAILED: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::ExportBundle { case_id, output } => {
+            let signer = gongzhi::keys::log_key(&settings)?;
+            let db = open_database(&settings).await?;
+            let bundle = db.case_bundle(&case_id, &signer.label()).await?;
+            db.close().await;
+            let Some(bundle) = bundle else {
+                bail!("case {case_id} has no entry in a signed checkpoint yet");
+            };
+            match output {
+                Some(path) => std::fs::write(&path, bundle.to_text())
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{}", bundle.to_text()),
+            }
+            Ok(())
+        }
+        Command::Log { command } => match command {
+            LogCommand::Key => {
+                let log = gongzhi::keys::log_key(&settings)?;
+                let witness = gongzhi::keys::witness_key(&settings)?;
+                println!("log key:     {}", log.verifier_key());
+                println!("witness key: {}", witness.verifier_key());
+                for k in gongzhi::keys::retired_keys(&settings.data_dir)? {
+                    println!("retired:     {k}");
+                }
+                Ok(())
+            }
+            LogCommand::RotateKey => {
+                let db = open_database(&settings).await?;
+                let (old, new) = gongzhi::keys::rotate_log_key(&settings, &db).await?;
+                db.close().await;
+                println!("retired: {}", old.verifier_key());
+                println!("new key: {}", new.verifier_key());
+                println!("restart the server to sign with the new key");
+                Ok(())
+            }
+        },
+        Command::Witness {
+            log,
+            log_key,
+            interval,
+            once,
+        } => {
+            let key = KeyVerifier::parse(&read_key_arg(&log_key)?)
+                .map_err(|e| anyhow::anyhow!("--log-key: {e}"))?;
+            let witness = gongzhi::keys::witness_key(&settings)?;
+            let db = open_database(&settings).await?;
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?;
+            println!("witnessing {log} as {}", witness.verifier_key());
+            loop {
+                match gongzhi::witness::witness_once(&client, &db, &log, &key, &witness).await {
+                    Ok(w) => println!("cosigned {} at size {}", w.origin, w.size),
+                    Err(e) if once => {
+                        db.close().await;
+                        return Err(e);
+                    }
+                    Err(e) => eprintln!("witness: {e:#}"),
+                }
+                if once {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
+                    _ = shutdown_signal() => break,
+                }
+            }
+            db.close().await;
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Log {
+                    entries,
+                    verify_entries,
+                    postgres,
+                },
+        } => gongzhi::bench_log::bench_log(&settings, entries, verify_entries, postgres).await,
         Command::Migrate => {
             let db = open_database(&settings).await?;
             println!(
@@ -331,22 +531,48 @@ async fn main() -> Result<()> {
     }
 }
 
+/// A key given on the command line, or the path of a file holding it.
+fn read_key_arg(arg: &str) -> Result<String> {
+    let path = std::path::Path::new(arg);
+    if !arg.contains('+') && path.is_file() {
+        return Ok(std::fs::read_to_string(path)?.trim().to_string());
+    }
+    Ok(arg.trim().to_string())
+}
+
 async fn serve(
     settings: &Settings,
     listen: &str,
     with_demo: bool,
     secure_cookies: bool,
+    witnesses: Vec<String>,
+    witness_quorum: Option<usize>,
 ) -> Result<()> {
     let started = Instant::now();
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen}: expected HOST:PORT"))?;
     let (db, packs, calendar) = prepare(settings).await?;
-    // Attachments live in the data folder whichever database is used.
+    // Attachments and keys live in the data folder whichever database is used.
     gongzhi::ensure_data_dir(&settings.data_dir)?;
+    let mut log = LogConfig::new(gongzhi::keys::log_key(settings)?);
+    log.retired = gongzhi::keys::retired_keys(&settings.data_dir)?;
+    for w in &witnesses {
+        log.witnesses
+            .push(KeyVerifier::parse(w).map_err(|e| anyhow::anyhow!("--witness {w}: {e}"))?);
+    }
+    log.quorum = witness_quorum.unwrap_or(log.witnesses.len());
+    if log.quorum > log.witnesses.len() {
+        bail!(
+            "--witness-quorum {} but only {} witnesses",
+            log.quorum,
+            log.witnesses.len()
+        );
+    }
     let config = ServerConfig {
         secure_cookies,
         data_dir: settings.data_dir.clone(),
+        log,
         ..ServerConfig::default()
     };
     let taxonomies = gongzhi::load_taxonomies(settings)?;
@@ -366,6 +592,7 @@ async fn serve(
         env!("CARGO_PKG_VERSION")
     );
     println!("database: {}", gongzhi::redact(&settings.database_url()));
+    println!("log key: {}", state.config.log.signer.verifier_key());
     if let Some(summary) = logins {
         println!("{summary}");
     }

@@ -11,6 +11,7 @@ mod error;
 mod indicators;
 mod migrate;
 mod open311;
+mod tree;
 mod units;
 mod users;
 
@@ -22,5 +23,6 @@ pub use error::StoreError;
 pub use indicators::HistoryQuery;
 pub use migrate::{ColumnDescription, SchemaDescription};
 pub use open311::*;
+pub use tree::*;
 pub use units::*;
 pub use users::*;

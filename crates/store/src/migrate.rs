@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
     },
     Migration {
+        version: 2,
+        name: "merkle",
+        sqlite: include_str!("../migrations/sqlite/0002_merkle.sql"),
+        postgres: include_str!("../migrations/postgres/0002_merkle.sql"),
+    },
+    Migration {
         version: 3,
         name: "attachments",
         sqlite: include_str!("../migrations/sqlite/0003_attachments.sql"),

@@ -24,7 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use state::{AppState, ServerConfig, UPLOAD_OVERHEAD};
+pub use state::{AppState, LogConfig, ServerConfig, UPLOAD_OVERHEAD};
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
@@ -48,14 +48,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish and
-/// stops the deadline worker between two deadlines (never mid-transaction).
+/// stops the deadline worker between two deadlines and the log integrator
+/// between two batches (never mid-transaction).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = tokio::spawn(deadline_worker(state.clone(), stop_rx));
+    let worker = tokio::spawn(deadline_worker(state.clone(), stop_rx.clone()));
+    let integrator = tokio::spawn(log_worker(state.clone(), stop_rx));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -65,7 +67,63 @@ pub async fn serve(
         .await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    let _ = integrator.await;
     result
+}
+
+/// Integrates new log entries into the stored tree as they commit, and signs
+/// a checkpoint when the tree grew, at most once a second.
+async fn log_worker(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut last_signed: Option<std::time::Instant> = None;
+    loop {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match state.db.integrate(state.config.log.batch).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "log integrator");
+                    break;
+                }
+            }
+        }
+        if last_signed.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
+            match sign_checkpoint_if_grown(&state).await {
+                Ok(true) => last_signed = Some(std::time::Instant::now()),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "checkpoint signer"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(state.config.log.interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Signs the stored tree when it is larger than the newest checkpoint (or when
+/// there is none yet, even empty, so witnesses can start from the beginning).
+pub async fn sign_checkpoint_if_grown(state: &AppState) -> Result<bool, gongzhi_store::StoreError> {
+    let tree = state.db.tree_state().await?;
+    let latest = state.db.latest_checkpoint().await?;
+    if latest.is_some_and(|cp| cp.tree_size >= tree.size) {
+        return Ok(false);
+    }
+    let head = gongzhi_domain::checkpoint::TreeHead {
+        origin: state.config.log.origin().to_string(),
+        size: tree.size,
+        root: tree.root,
+    };
+    let note = gongzhi_domain::checkpoint::sign_checkpoint(&head, &[&state.config.log.signer])
+        .map_err(|e| gongzhi_store::StoreError::Corrupt(format!("signing: {e}")))?;
+    state
+        .db
+        .insert_checkpoint(tree.size, &tree.root, &note)
+        .await?;
+    tracing::debug!(size = tree.size, "checkpoint signed");
+    Ok(true)
 }
 
 /// Fires due deadlines every `deadline_interval`. Each firing is its own

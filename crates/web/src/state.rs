@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::category::CategorySet;
+use gongzhi_domain::checkpoint::{KeySigner, KeyVerifier, generate_key};
 use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::{IndexedArea, PlaceIndex, parse_geometry};
 use gongzhi_domain::routing::RoutingRules;
@@ -29,6 +30,8 @@ pub struct ServerConfig {
     /// Largest attachment accepted, in bytes. An upload request may be this
     /// plus [`UPLOAD_OVERHEAD`] for the multipart framing.
     pub attachment_max_bytes: usize,
+    /// The tamper-evident log: signing key, witnesses, integrator pace.
+    pub log: LogConfig,
 }
 
 /// Room for multipart boundaries and part headers around one uploaded file.
@@ -41,6 +44,66 @@ impl ServerConfig {
     }
 }
 
+/// How the log is integrated, signed and witnessed.
+#[derive(Clone)]
+pub struct LogConfig {
+    /// The key that signs checkpoints; its name is the log's origin.
+    pub signer: KeySigner,
+    /// Verifier keys of earlier (rotated) log keys, published for old checkpoints.
+    pub retired: Vec<String>,
+    /// Verifier keys (`cosignature/v1`) of the witnesses whose cosignatures count.
+    pub witnesses: Vec<KeyVerifier>,
+    /// Cosignatures from distinct configured witnesses a checkpoint needs to count as witnessed.
+    pub quorum: usize,
+    /// How often the integrator looks for new entries.
+    pub interval: Duration,
+    /// Entries integrated per transaction.
+    pub batch: usize,
+}
+
+impl std::fmt::Debug for LogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogConfig")
+            .field("key", &self.signer.label())
+            .field("witnesses", &self.witness_labels())
+            .field("quorum", &self.quorum)
+            .finish()
+    }
+}
+
+impl LogConfig {
+    pub fn new(signer: KeySigner) -> Self {
+        LogConfig {
+            signer,
+            retired: Vec::new(),
+            witnesses: Vec::new(),
+            quorum: 0,
+            interval: Duration::from_millis(100),
+            batch: 20_000,
+        }
+    }
+
+    /// A throw-away key (tests, and a server started without a data folder).
+    pub fn ephemeral(origin: &str) -> Self {
+        let signer = generate_key(origin, false)
+            .ok()
+            .and_then(|(skey, _)| KeySigner::parse(&skey).ok());
+        match signer {
+            Some(signer) => LogConfig::new(signer),
+            // Only a malformed origin gets here; fall back to the default name.
+            None => LogConfig::ephemeral("gongzhi.local/log"),
+        }
+    }
+
+    pub fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
+    pub fn witness_labels(&self) -> Vec<String> {
+        self.witnesses.iter().map(KeyVerifier::label).collect()
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -49,6 +112,7 @@ impl Default for ServerConfig {
             deadline_interval: Duration::from_secs(5),
             data_dir: PathBuf::from("./gongzhi-data"),
             attachment_max_bytes: 10 * 1024 * 1024,
+            log: LogConfig::ephemeral("gongzhi.local/log"),
         }
     }
 }

@@ -28,6 +28,9 @@ fn harmless_body(path: &str) -> Option<Value> {
         "/api/v1/api-keys" => Some(
             json!({"username": "matrix-system", "name": "m", "roles": [{"role": "operator", "unit_id": "u-ZZZ"}]}),
         ),
+        "/api/v1/log/cosignatures" => {
+            Some(json!({"tree_size": 0, "root_hash": "", "signatures": []}))
+        }
         "/api/v1/auth/logout" => None,
         "/api/v1/public/lookup" => {
             Some(json!({"receipt_code": "ABC-DEFGH-2", "phone_last4": "0000"}))
@@ -86,6 +89,8 @@ async fn every_route_every_role(backend: Backend) {
     let app = spawn_app(backend).await;
     // The case lies in D1 (grid G1a) and is held by D1.
     let case_id = app.create_item("矩阵中的案件").await;
+    // The case's bundle needs its entry under a signed checkpoint.
+    app.wait_for_checkpoint().await;
     let upload = app
         .upload(
             &case_id,

@@ -523,14 +523,58 @@ impl TestApp {
             .await
     }
 
-    /// Stops the server gracefully and drops a PostgreSQL test database.
-    pub async fn stop(mut self) {
+    /// Stops the server (and its workers) but keeps the database, so a test can
+    /// work on it undisturbed; `stop` still cleans up afterwards.
+    pub async fn stop_server(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+
+    /// Waits until a signed checkpoint covers every log entry; returns its size.
+    pub async fn wait_for_checkpoint(&self) -> u64 {
+        let want = self.db.log_size().await.expect("log size");
+        for _ in 0..100 {
+            let r = self
+                .call(Method::GET, "/api/v1/log/checkpoint", None, None)
+                .await;
+            if let Some(size) = r.body["tree_size"].as_u64()
+                && size >= want
+            {
+                return size;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no checkpoint of size {want} within 5 s");
+    }
+
+    /// Runs raw SQL on the test database, whichever the backend.
+    pub async fn exec(&self, sql: &str) {
+        match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::raw_sql(sql).execute(pool).await.expect(sql);
+            }
+            Db::Postgres(pool) => {
+                sqlx::raw_sql(sql).execute(pool).await.expect(sql);
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The database URL (a PostgreSQL test database's, or the SQLite file's).
+    pub fn database_url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stops the server gracefully and drops a PostgreSQL test database.
+    pub async fn stop(mut self) {
+        self.stop_server().await;
         self.db.close().await;
         if self.backend == Backend::Postgres
             && let Some(base) = postgres_url()

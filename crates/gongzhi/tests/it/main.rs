@@ -11,6 +11,7 @@ mod cli;
 mod errors;
 mod grid;
 mod indicators;
+mod log;
 mod open311;
 mod places;
 mod requests;

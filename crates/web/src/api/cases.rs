@@ -189,7 +189,11 @@ pub async fn list(
     ))
 }
 
-async fn visible_case(state: &AppState, actor: &Actor, id: &str) -> Result<CaseRecord, ApiError> {
+pub(crate) async fn visible_case(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> Result<CaseRecord, ApiError> {
     state
         .db
         .case_for(actor, id)

@@ -5,6 +5,7 @@ mod auth;
 mod cases;
 mod grid;
 mod indicators;
+mod log;
 mod meta;
 mod places;
 mod public;
@@ -58,4 +59,11 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
             "/api/v1/attachments/{id}/public",
             get(attachments::download_public),
         )
+        .route("/api/v1/cases/{id}/bundle", get(log::bundle))
+        .route("/api/v1/log/checkpoint", get(log::checkpoint))
+        .route("/api/v1/log/checkpoints", get(log::checkpoints))
+        .route("/api/v1/log/key", get(log::key))
+        .route("/api/v1/log/proof/inclusion", get(log::inclusion))
+        .route("/api/v1/log/proof/consistency", get(log::consistency))
+        .route("/api/v1/log/cosignatures", post(log::cosign))
 }

@@ -1,0 +1,289 @@
+//! `gongzhi verify`: recomputes every leaf hash from the stored entries,
+//! rebuilds the tree, checks it against every stored checkpoint and its
+//! signature, and names the first bad entry and what is wrong with it.
+
+use gongzhi_domain::checkpoint::{CheckpointError, KeyVerifier, open_checkpoint};
+use gongzhi_domain::log::LogEntry;
+use gongzhi_domain::merkle::{EMPTY_HASH, Frontier, Hash, hash_hex};
+use gongzhi_store::{Db, StoreError};
+
+/// What verification found wrong: the first problem only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Finding {
+    #[error(
+        "entry {id} (seq {seq}): content changed: its fields no longer hash to its leaf in the tree"
+    )]
+    Changed { id: String, seq: u64 },
+    #[error("entry at seq {seq}: missing (deleted); the next entry is {next_id} at seq {next_seq}")]
+    Missing {
+        seq: u64,
+        next_id: String,
+        next_seq: u64,
+    },
+    #[error(
+        "entries from seq {from}: missing (deleted); checkpoint {checkpoint} covers {size} entries"
+    )]
+    MissingTail {
+        from: u64,
+        size: u64,
+        checkpoint: String,
+    },
+    #[error("entry {id} (seq {seq}): swapped with entry {other_id} (seq {other_seq})")]
+    Swapped {
+        id: String,
+        seq: u64,
+        other_id: String,
+        other_seq: u64,
+    },
+    #[error("entry {id} (seq {seq}): moved: the tree has it at seq {tree_seq}")]
+    Moved { id: String, seq: u64, tree_seq: u64 },
+    #[error(
+        "entry {id} (seq {seq}): inserted: it is not in the tree, and the entry the tree has at seq {seq} is now at seq {shifted_to}"
+    )]
+    Inserted {
+        id: String,
+        seq: u64,
+        shifted_to: u64,
+    },
+    #[error(
+        "entry {id} (seq {seq}): rewritten: not in the tree (its content and leaf hash were both replaced)"
+    )]
+    Rewritten { id: String, seq: u64 },
+    #[error("checkpoint {id} (size {size}): signed by key {key}, not by a key of this log")]
+    ForeignKey { id: String, size: u64, key: String },
+    #[error("checkpoint {id} (size {size}): {problem}")]
+    BadCheckpoint {
+        id: String,
+        size: u64,
+        problem: String,
+    },
+    #[error("checkpoint {id} (size {size}): root hash does not match the entries")]
+    RootMismatch { id: String, size: u64 },
+    #[error("stored tree (size {size}): root does not match the entries")]
+    TreeMismatch { size: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub entries: u64,
+    pub checkpoints: usize,
+    /// Entries after the newest checkpoint (not yet signed).
+    pub unsigned: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{0}")]
+    Found(Finding),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const BATCH: i64 = 20_000;
+
+fn hex_eq(hash: &[u8; 32], text: &str) -> bool {
+    let mut buf = [0u8; 64];
+    hex::encode_to_slice(hash, &mut buf).is_ok() && buf.as_slice() == text.as_bytes()
+}
+
+struct SignedHead {
+    id: String,
+    size: u64,
+    root: Hash,
+}
+
+/// Verifies the whole log against `keys` (the first is the current log key,
+/// whose name is the origin).
+pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, VerifyError> {
+    let origin = keys
+        .first()
+        .map(|k| k.name().to_string())
+        .unwrap_or_default();
+    let mut heads = Vec::new();
+    for cp in db.all_checkpoints().await? {
+        let bad = |problem: String| Finding::BadCheckpoint {
+            id: cp.id.clone(),
+            size: cp.tree_size,
+            problem,
+        };
+        let opened = match open_checkpoint(&cp.note, keys) {
+            Ok(o) => o,
+            Err(CheckpointError::UnknownKey(key)) => {
+                return Err(VerifyError::Found(Finding::ForeignKey {
+                    id: cp.id,
+                    size: cp.tree_size,
+                    key,
+                }));
+            }
+            Err(e) => return Err(VerifyError::Found(bad(e.to_string()))),
+        };
+        if opened.head.origin != origin {
+            return Err(VerifyError::Found(bad(format!(
+                "origin {:?}, not {origin:?}",
+                opened.head.origin
+            ))));
+        }
+        if opened.head.size != cp.tree_size || hash_hex(&opened.head.root) != cp.root_hash {
+            return Err(VerifyError::Found(bad(
+                "its row differs from its signed note".into(),
+            )));
+        }
+        heads.push(SignedHead {
+            id: cp.id,
+            size: cp.tree_size,
+            root: opened.head.root,
+        });
+    }
+    let checkpoints = heads.len();
+    let tree = db.tree_state().await?;
+
+    let mut frontier = Frontier::new();
+    let mut next_head = 0;
+    // Entries below this size are proven by a checkpoint that matched.
+    let mut proven = 0u64;
+    while next_head < heads.len() && heads[next_head].size == 0 {
+        if heads[next_head].root != EMPTY_HASH {
+            let h = &heads[next_head];
+            return Err(VerifyError::Found(Finding::RootMismatch {
+                id: h.id.clone(),
+                size: 0,
+            }));
+        }
+        next_head += 1;
+    }
+    let mut from = 0i64;
+    loop {
+        let batch = db.log_entries(from, BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        from = i64::try_from(last.0.seq)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
+        for (entry, stored_leaf) in &batch {
+            let seq = frontier.size();
+            if entry.seq != seq || !hex_eq(&entry.leaf_hash(), stored_leaf) {
+                return Err(VerifyError::Found(
+                    locate(db, proven, entry.seq.max(seq) + 1).await?,
+                ));
+            }
+            frontier.push_only(Hash(entry.leaf_hash()));
+            let size = frontier.size();
+            while next_head < heads.len() && heads[next_head].size == size {
+                if frontier.root() != heads[next_head].root {
+                    let h = &heads[next_head];
+                    let finding = locate(db, proven, size).await?;
+                    return Err(VerifyError::Found(match finding {
+                        Finding::TreeMismatch { .. } => Finding::RootMismatch {
+                            id: h.id.clone(),
+                            size,
+                        },
+                        other => other,
+                    }));
+                }
+                proven = size;
+                next_head += 1;
+            }
+            if size == tree.size && frontier.root() != tree.root {
+                return Err(VerifyError::Found(locate(db, proven, size).await?));
+            }
+        }
+    }
+    let entries = frontier.size();
+    if let Some(h) = heads.get(next_head) {
+        return Err(VerifyError::Found(Finding::MissingTail {
+            from: entries,
+            size: h.size,
+            checkpoint: h.id.clone(),
+        }));
+    }
+    let signed = heads.last().map(|h| h.size).unwrap_or(0);
+    Ok(Summary {
+        entries,
+        checkpoints,
+        unsigned: entries.saturating_sub(signed),
+    })
+}
+
+/// Finds the first entry in `from..to` that disagrees with the stored tree or
+/// its own leaf hash, and says what happened to it.
+async fn locate(db: &Db, from: u64, to: u64) -> Result<Finding, StoreError> {
+    let tree_leaves = db.tree_leaves(from, to).await?;
+    let mut expected = from;
+    let mut cursor = i64::try_from(from).unwrap_or(i64::MAX);
+    loop {
+        let batch = db.log_entries(cursor, BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        cursor = i64::try_from(last.0.seq)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
+        for (entry, stored_leaf) in &batch {
+            if entry.seq >= to {
+                return Ok(Finding::TreeMismatch { size: to });
+            }
+            if entry.seq != expected {
+                return Ok(Finding::Missing {
+                    seq: expected,
+                    next_id: entry.id.clone(),
+                    next_seq: entry.seq,
+                });
+            }
+            let tree_leaf = tree_leaves.get(&entry.seq).copied();
+            let content = entry.leaf_hash();
+            let content_ok = hex_eq(&content, stored_leaf);
+            let tree_ok = tree_leaf.is_none_or(|t| hex_eq(&t.0, stored_leaf));
+            if !content_ok || !tree_ok {
+                return classify(db, entry, stored_leaf, tree_leaf).await;
+            }
+            expected += 1;
+        }
+    }
+    Ok(Finding::TreeMismatch { size: to })
+}
+
+async fn classify(
+    db: &Db,
+    entry: &LogEntry,
+    stored_leaf: &str,
+    tree_leaf: Option<Hash>,
+) -> Result<Finding, StoreError> {
+    let (id, seq) = (entry.id.clone(), entry.seq);
+    let Some(tree_leaf) = tree_leaf else {
+        return Ok(Finding::Changed { id, seq });
+    };
+    if hex_eq(&tree_leaf.0, stored_leaf) {
+        return Ok(Finding::Changed { id, seq });
+    }
+    let moved_to = match gongzhi_domain::merkle::parse_hash(stored_leaf) {
+        Ok(stored) => db.find_tree_leaf(&stored).await?.filter(|m| *m != seq),
+        Err(_) => None,
+    };
+    if let Some(m) = moved_to {
+        if let Some((other, other_leaf)) = db.log_entry_at(m).await?
+            && hex_eq(&tree_leaf.0, &other_leaf)
+        {
+            return Ok(Finding::Swapped {
+                id,
+                seq,
+                other_id: other.id,
+                other_seq: m,
+            });
+        }
+        return Ok(Finding::Moved {
+            id,
+            seq,
+            tree_seq: m,
+        });
+    }
+    if let Some((_, next_leaf)) = db.log_entry_at(seq + 1).await?
+        && hex_eq(&tree_leaf.0, &next_leaf)
+    {
+        return Ok(Finding::Inserted {
+            id,
+            seq,
+            shifted_to: seq + 1,
+        });
+    }
+    if hex_eq(&entry.leaf_hash(), stored_leaf) {
+        return Ok(Finding::Rewritten { id, seq });
+    }
+    Ok(Finding::Changed { id, seq })
+}
