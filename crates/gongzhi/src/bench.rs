@@ -262,11 +262,16 @@ pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -
     let start = Instant::now();
     db.bench_plain_inserts(ceiling_n, &top.id).await?;
     let ceiling = ceiling_n as f64 / start.elapsed().as_secs_f64();
+    // Intake groups its commits, so the fair ceiling groups them as well.
+    let start = Instant::now();
+    db.bench_grouped_inserts(ceiling_n, 128, &top.id).await?;
+    let grouped = ceiling_n as f64 / start.elapsed().as_secs_f64();
     db.close().await;
     Ok(format!(
         "bench intake: {done} Open311 POST requests over loopback HTTP, {clients} clients, {} ({failures} failed)\n\
          intake: {rps:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms\n\
-         ceiling (plain inserts of the same rows, one transaction each): {ceiling:.0} rows/s\n\
+         plain inserts of the same rows, one transaction per request: {ceiling:.0}/s\n\
+         ceiling: the same rows in multi-row inserts, 128 requests per transaction: {grouped:.0}/s\n\
          ratio intake / ceiling: {:.0}%",
         if database_url.starts_with("sqlite") {
             "SQLite"
@@ -275,6 +280,6 @@ pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -
         },
         percentile(&latencies, 50.0).as_secs_f64() * 1e3,
         percentile(&latencies, 99.0).as_secs_f64() * 1e3,
-        100.0 * rps / ceiling
+        100.0 * rps / grouped
     ))
 }

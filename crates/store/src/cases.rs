@@ -4,6 +4,8 @@
 //! case, asks the pure engine for a decision, writes the new case row, closes and
 //! opens deadlines, and appends the log entry. Either all of it lands or nothing.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::Row;
@@ -874,6 +876,7 @@ impl Db {
                 0
             };
             if claimed != 1 {
+                tx.rollback().await?;
                 continue;
             }
             let Some(case) = load_case_tx(&mut tx, &case_id).await? else {
@@ -1746,76 +1749,429 @@ async fn extend_deadline_tx(
 }
 
 impl Db {
-    /// Creates several cases in one write transaction (group commit). Each
-    /// creation runs in its own savepoint, so one refused request never takes
-    /// the others down; the results come back in order. Nothing is reported
-    /// as created before the transaction has committed.
+    /// Creates several cases in one write transaction (group commit). All
+    /// checks and reads come first; the rows of every accepted request are
+    /// then written with one multi-row statement per table. If that write
+    /// fails, nothing of it stays and each request is retried on its own, so
+    /// one bad row never takes the others down. Results come back in order,
+    /// and nothing is reported as created before its transaction committed.
     pub async fn create_cases_batch(
         &self,
         rules: Rules<'_>,
         batch: Vec<(Actor, NewCase, Micros)>,
     ) -> Vec<Result<Created, ActError>> {
         let n = batch.len();
+        let unavailable = |what: &str| ActError::Store(StoreError::Unavailable(what.to_string()));
         let mut tx = match self.begin_write().await {
             Ok(tx) => tx,
             Err(e) => {
                 return (0..n)
-                    .map(|_| {
-                        Err(ActError::Store(StoreError::Unavailable(format!(
-                            "no write transaction: {e}"
-                        ))))
-                    })
+                    .map(|_| Err(unavailable(&format!("no write transaction: {e}"))))
                     .collect();
             }
         };
-        let mut results = Vec::with_capacity(n);
-        for (actor, new, at) in batch {
-            let result = match savepoint(&mut tx, "SAVEPOINT intake").await {
-                Ok(()) => create_case_tx(&mut tx, rules, &actor, new, at).await,
-                Err(e) => Err(e.into()),
-            };
-            let closing = if result.is_ok() {
-                "RELEASE SAVEPOINT intake"
-            } else {
-                "ROLLBACK TO SAVEPOINT intake"
-            };
-            let closed = savepoint(&mut tx, closing).await;
-            let closed = match (closed, result.is_ok()) {
-                (Ok(()), false) => savepoint(&mut tx, "RELEASE SAVEPOINT intake").await,
-                (other, _) => other,
-            };
-            if let Err(e) = closed {
-                // The transaction is unusable: nothing of this batch lands.
-                tracing::error!(error = %e, "intake batch savepoint");
-                return (0..n)
-                    .map(|_| {
-                        Err(ActError::Store(StoreError::Unavailable(
-                            "the batch failed; retry".into(),
-                        )))
-                    })
-                    .collect();
-            }
-            results.push(result);
+        let mut seen: HashMap<(String, String), String> = HashMap::new();
+        let mut prepared: Vec<Result<Prepared, ActError>> = Vec::with_capacity(n);
+        for (actor, new, at) in &batch {
+            prepared.push(prepare_case_tx(&mut tx, rules, actor, new, *at, &mut seen).await);
         }
-        match tx.commit().await {
-            Ok(()) => results,
+        let ready: Vec<&PreparedCase> = prepared
+            .iter()
+            .filter_map(|p| match p {
+                Ok(Prepared::Ready(c)) => Some(c.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let written = if ready.is_empty() {
+            Ok(Vec::new())
+        } else {
+            write_prepared_tx(&mut tx, &ready).await
+        };
+        let committed = match written {
+            Ok(entries) => tx.commit().await.map(|()| entries),
             Err(e) => {
-                tracing::error!(error = %e, "intake batch commit");
-                (0..n)
-                    .map(|_| {
-                        Err(ActError::Store(StoreError::Unavailable(
-                            "the batch did not commit; retry".into(),
-                        )))
+                // Release the write lock before the one-by-one retries.
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::error!(error = %rollback, "intake batch rollback");
+                }
+                Err(e)
+            }
+        };
+        match committed {
+            Ok(entries) => {
+                let mut entries = entries.into_iter();
+                prepared
+                    .into_iter()
+                    .map(|p| match p {
+                        Ok(Prepared::Ready(c)) => Ok(Created {
+                            case_id: c.case_id,
+                            log_entry: entries.next(),
+                        }),
+                        Ok(Prepared::Replay(case_id)) => Ok(Created {
+                            case_id,
+                            log_entry: None,
+                        }),
+                        Err(e) => Err(e),
                     })
                     .collect()
+            }
+            Err(e) => {
+                // Rare (a receipt code clash, a unit gone meanwhile): redo one by one.
+                tracing::warn!(error = %e, size = n, "intake batch failed; retrying its requests one by one");
+                let mut out = Vec::with_capacity(n);
+                for (actor, new, at) in batch {
+                    out.push(self.create_case(rules, &actor, new, at).await);
+                }
+                out
             }
         }
     }
 }
 
-async fn savepoint(tx: &mut Tx, statement: &str) -> Result<(), StoreError> {
-    with_tx!(tx, conn => {
-        sqlx::query(statement).execute(conn).await?;
+/// A request checked and turned into rows, not yet written.
+struct PreparedCase {
+    case_id: String,
+    receipt: String,
+    pack_id: String,
+    pack_version: String,
+    case_type: String,
+    state: String,
+    fields_text: String,
+    holder: String,
+    area: Option<String>,
+    lng: Option<f64>,
+    lat: Option<f64>,
+    salt: String,
+    at: Micros,
+    closed_at: Option<Micros>,
+    suggested_unit: Option<String>,
+    route_reason: Option<String>,
+    category: Option<String>,
+    idempotency: Option<(String, String)>,
+    links: Vec<(String, String)>,
+    deadline: Option<PreparedDeadline>,
+    entry: LogEntry,
+}
+
+struct PreparedDeadline {
+    id: String,
+    state: String,
+    rule: String,
+    calendar_version: String,
+    due_at: Micros,
+    warn_ratio: Option<f64>,
+    warn_at: Option<Micros>,
+    provisional: bool,
+    on_expiry: String,
+}
+
+enum Prepared {
+    Ready(Box<PreparedCase>),
+    /// The idempotency key was used before: the case it made.
+    Replay(String),
+}
+
+/// Every check and read of a creation, with no write.
+async fn prepare_case_tx(
+    tx: &mut Tx,
+    rules: Rules<'_>,
+    actor: &Actor,
+    new: &NewCase,
+    at: Micros,
+    seen: &mut HashMap<(String, String), String>,
+) -> Result<Prepared, ActError> {
+    let idempotency = match &new.idempotency_key {
+        Some(key) => {
+            if key.trim().is_empty() || key.len() > 128 {
+                return Err(invalid("idempotency_key", "must be 1 to 128 characters"));
+            }
+            let pair = (actor.user_id.clone(), key.clone());
+            if let Some(case_id) = seen.get(&pair) {
+                return Ok(Prepared::Replay(case_id.clone()));
+            }
+            let earlier: Option<String> = with_tx!(tx, conn => {
+                match sqlx::query("SELECT case_id FROM intake_keys WHERE caller_id = $1 AND idempotency_key = $2")
+                    .bind(&actor.user_id)
+                    .bind(key)
+                    .fetch_optional(conn)
+                    .await?
+                {
+                    Some(row) => Some(row.try_get::<String, _>("case_id")?),
+                    None => None,
+                }
+            });
+            if let Some(case_id) = earlier {
+                return Ok(Prepared::Replay(case_id));
+            }
+            Some(pair)
+        }
+        None => None,
+    };
+    let case_type = rules
+        .packs
+        .case_type(&new.pack, &new.case_type)
+        .ok_or_else(|| ActError::UnknownCaseType {
+            pack: new.pack.clone(),
+            case_type: new.case_type.clone(),
+        })?;
+    let creation = case_type.creation_action();
+    if new.request.action != creation.id {
+        return Err(EngineError::UnknownAction {
+            action: new.request.action.clone(),
+        }
+        .into());
+    }
+    let assignment = actor
+        .creating_assignment(&creation.roles, new.acting_unit.as_deref())
+        .ok_or(EngineError::RoleNotAllowed {
+            action: creation.id.clone(),
+        })?
+        .clone();
+    let transition = engine::decide(case_type, None, &new.request, &[assignment.role])?;
+    check_categories(rules, case_type, &transition)?;
+    validate_place(&new.place)?;
+    // The area comes from the place index; the foreign key guards the rest.
+    let holder = resolve_target(tx, &transition, &assignment.unit_id, None).await?;
+    let mut links = Vec::new();
+    for change in &transition.changes {
+        let is_ref = case_type
+            .fields
+            .get(&change.key)
+            .is_some_and(|f| f.kind == FieldKind::CaseRef);
+        if let (true, Some(Value::String(receipt))) = (is_ref, change.after.as_ref()) {
+            let linked: Option<String> = with_tx!(tx, conn => {
+                match sqlx::query("SELECT id FROM cases WHERE receipt_code = $1").bind(receipt).fetch_optional(conn).await? {
+                    Some(row) => Some(row.try_get::<String, _>("id")?),
+                    None => None,
+                }
+            });
+            let linked = linked.ok_or_else(|| {
+                invalid(&change.key, format!("no case has receipt code {receipt}"))
+            })?;
+            links.push((linked, change.key.clone()));
+        }
+    }
+    let case_id = new_id();
+    let salt = new_salt();
+    let fields_text =
+        serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
+    let terminal = case_type
+        .states
+        .get(&transition.to_state)
+        .is_some_and(|s| s.terminal);
+    let deadline = transition.enter_deadline.as_ref().map(|def| {
+        let rule = effective_rule(rules, def, &transition.fields);
+        let due = rules.calendar.due(at, rule);
+        PreparedDeadline {
+            id: new_id(),
+            state: transition.to_state.clone(),
+            rule: rule.to_string(),
+            calendar_version: rules.calendar.version(),
+            due_at: due.at,
+            warn_ratio: def.warn_at,
+            warn_at: def.warn_at.map(|ratio| warn_time(at, due.at, ratio)),
+            provisional: due.provisional,
+            on_expiry: expiry_text(&def.on_expiry),
+        }
     });
-    Ok(())
+    let mut extra = vec![("holder_unit_id", Value::Null, Value::String(holder.clone()))];
+    if let Some(area) = &new.place.area_unit_id {
+        extra.push(("area_unit_id", Value::Null, Value::String(area.clone())));
+    }
+    let entry = LogEntry {
+        seq: 0,
+        id: new_id(),
+        case_id: case_id.clone(),
+        at,
+        actor_id: Some(actor.user_id.clone()),
+        actor_unit_id: Some(assignment.unit_id.clone()),
+        action: transition.action.clone(),
+        from_state: None,
+        to_state: transition.to_state.clone(),
+        changes: changes_json(&transition, &salt, extra),
+        reason: transition.reason.clone(),
+    };
+    if let Some(pair) = &idempotency {
+        seen.insert(pair.clone(), case_id.clone());
+    }
+    Ok(Prepared::Ready(Box::new(PreparedCase {
+        receipt: random_receipt_code(),
+        pack_id: case_type.pack_id.clone(),
+        pack_version: case_type.pack_version.clone(),
+        case_type: case_type.id.clone(),
+        state: transition.to_state.clone(),
+        fields_text,
+        holder,
+        area: new.place.area_unit_id.clone(),
+        lng: new.place.lng,
+        lat: new.place.lat,
+        salt,
+        at,
+        closed_at: terminal.then_some(at),
+        suggested_unit: new.suggestion.as_ref().and_then(|s| s.0.clone()),
+        route_reason: new.suggestion.as_ref().map(|s| s.1.clone()),
+        category: transition
+            .fields
+            .get("category")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        idempotency,
+        links,
+        deadline,
+        entry,
+        case_id,
+    })))
+}
+
+/// `($1, $2, ...), ($k, ...)` for `rows` rows of `cols` columns.
+fn values_clause(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes prepared cases with one statement per table; returns their log
+/// entries with their positions.
+async fn write_prepared_tx(
+    tx: &mut Tx,
+    cases: &[&PreparedCase],
+) -> Result<Vec<LogEntry>, StoreError> {
+    let sql = format!(
+        "INSERT INTO cases (id, receipt_code, pack_id, pack_version, case_type, state, fields, holder_unit_id, area_unit_id, \
+         lng, lat, personal_salt, version, created_at, updated_at, closed_at, suggested_unit_id, route_reason, category) VALUES {}",
+        values_clause(cases.len(), 19)
+    );
+    with_tx!(tx, conn => {
+        let mut q = sqlx::query(&sql);
+        for c in cases {
+            q = q
+                .bind(&c.case_id)
+                .bind(&c.receipt)
+                .bind(&c.pack_id)
+                .bind(&c.pack_version)
+                .bind(&c.case_type)
+                .bind(&c.state)
+                .bind(&c.fields_text)
+                .bind(&c.holder)
+                .bind(&c.area)
+                .bind(c.lng)
+                .bind(c.lat)
+                .bind(&c.salt)
+                .bind(1_i64)
+                .bind(c.at)
+                .bind(c.at)
+                .bind(c.closed_at)
+                .bind(&c.suggested_unit)
+                .bind(&c.route_reason)
+                .bind(&c.category);
+        }
+        q.execute(conn).await?;
+    });
+    let keyed: Vec<&&PreparedCase> = cases.iter().filter(|c| c.idempotency.is_some()).collect();
+    if !keyed.is_empty() {
+        let sql = format!(
+            "INSERT INTO intake_keys (caller_id, idempotency_key, case_id, created_at) VALUES {}",
+            values_clause(keyed.len(), 4)
+        );
+        with_tx!(tx, conn => {
+            let mut q = sqlx::query(&sql);
+            for c in &keyed {
+                if let Some((caller, key)) = &c.idempotency {
+                    q = q.bind(caller).bind(key).bind(&c.case_id).bind(c.at);
+                }
+            }
+            q.execute(conn).await?;
+        });
+    }
+    let links: Vec<(&PreparedCase, &(String, String))> = cases
+        .iter()
+        .flat_map(|c| c.links.iter().map(move |l| (*c, l)))
+        .collect();
+    if !links.is_empty() {
+        let sql = format!(
+            "INSERT INTO case_links (case_id, linked_case_id, kind, created_at) VALUES {} ON CONFLICT (case_id, linked_case_id, kind) DO NOTHING",
+            values_clause(links.len(), 4)
+        );
+        with_tx!(tx, conn => {
+            let mut q = sqlx::query(&sql);
+            for (c, (linked, kind)) in &links {
+                q = q.bind(&c.case_id).bind(linked).bind(kind).bind(c.at);
+            }
+            q.execute(conn).await?;
+        });
+    }
+    let deadlines: Vec<(&PreparedCase, &PreparedDeadline)> = cases
+        .iter()
+        .filter_map(|c| c.deadline.as_ref().map(|d| (*c, d)))
+        .collect();
+    if !deadlines.is_empty() {
+        let sql = format!(
+            "INSERT INTO deadlines (id, case_id, state, rule, calendar_version, started_at, due_at, warn_ratio, warn_at, provisional, on_expiry, status) VALUES {}",
+            values_clause(deadlines.len(), 12)
+        );
+        with_tx!(tx, conn => {
+            let mut q = sqlx::query(&sql);
+            for (c, d) in &deadlines {
+                q = q
+                    .bind(&d.id)
+                    .bind(&c.case_id)
+                    .bind(&d.state)
+                    .bind(&d.rule)
+                    .bind(&d.calendar_version)
+                    .bind(c.at)
+                    .bind(d.due_at)
+                    .bind(d.warn_ratio)
+                    .bind(d.warn_at)
+                    .bind(i64::from(d.provisional))
+                    .bind(&d.on_expiry)
+                    .bind("active");
+            }
+            q.execute(conn).await?;
+        });
+    }
+    // One move of the log head for the whole batch: positions stay dense.
+    let count = i64::try_from(cases.len()).map_err(|_| StoreError::Corrupt("batch size".into()))?;
+    let next: i64 = with_tx!(tx, conn => {
+        sqlx::query("UPDATE log_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq")
+            .bind(count)
+            .fetch_one(conn)
+            .await?
+            .try_get::<i64, _>("next_seq")?
+    });
+    let first = next - count;
+    let mut entries = Vec::with_capacity(cases.len());
+    for (i, c) in cases.iter().enumerate() {
+        let mut entry = c.entry.clone();
+        entry.seq = u64::try_from(first + i as i64)
+            .map_err(|_| StoreError::Corrupt(format!("log head {next}")))?;
+        entries.push(entry);
+    }
+    let sql = format!(
+        "INSERT INTO log_entries (seq, id, case_id, at, actor_id, actor_unit_id, action, from_state, to_state, changes, reason, leaf_hash) VALUES {}",
+        values_clause(entries.len(), 12)
+    );
+    with_tx!(tx, conn => {
+        let mut q = sqlx::query(&sql);
+        for e in &entries {
+            q = q
+                .bind(e.seq as i64)
+                .bind(&e.id)
+                .bind(&e.case_id)
+                .bind(e.at)
+                .bind(&e.actor_id)
+                .bind(&e.actor_unit_id)
+                .bind(&e.action)
+                .bind(&e.from_state)
+                .bind(&e.to_state)
+                .bind(&e.changes)
+                .bind(&e.reason)
+                .bind(e.leaf_hash_hex());
+        }
+        q.execute(conn).await?;
+    });
+    Ok(entries)
 }

@@ -506,3 +506,91 @@ async fn public_lookup_shows_only_public_things(backend: Backend) {
     app.stop().await;
 }
 crate::db_test!(public_lookup_shows_only_public_things);
+
+/// Group commit: many creations at once land with a dense log; a request that
+/// fails only when written (here: an area unit that does not exist) is refused
+/// alone, the others in its batch still land.
+async fn grouped_intake_isolates_failures(backend: Backend) {
+    use gongzhi_domain::engine::ActionRequest;
+    use gongzhi_store::{NewCase, Place};
+    let app = spawn_app(backend).await;
+    let actor = app
+        .db
+        .actor(
+            &app.db
+                .user_by_username("d1.operator")
+                .await
+                .expect("u")
+                .expect("exists")
+                .id,
+        )
+        .await
+        .expect("a")
+        .expect("actor");
+    let new = |title: &str, area: &str| NewCase {
+        pack: "requests".into(),
+        case_type: "request".into(),
+        request: ActionRequest {
+            action: "create".into(),
+            fields: serde_json::from_value(json!({"title": title})).expect("fields"),
+            reason: None,
+            target_unit: None,
+        },
+        place: Place {
+            lng: Some(113.1),
+            lat: Some(28.05),
+            area_unit_id: Some(area.to_string()),
+        },
+        acting_unit: None,
+        suggestion: None,
+        idempotency_key: Some(format!("key-{title}")),
+    };
+    let at = gongzhi_domain::time::now_micros();
+    let g1a = app.unit("G1a");
+    let batch = vec![
+        (actor.clone(), new("一", &g1a), at),
+        (actor.clone(), new("二", "u-nowhere"), at),
+        (actor.clone(), new("三", &g1a), at),
+        (actor.clone(), new("一", &g1a), at),
+    ];
+    let results = app.db.create_cases_batch(app.state.rules(), batch).await;
+    assert_eq!(results.len(), 4);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(&results[1], Err(gongzhi_store::ActError::Invalid { field, .. }) if field == "area_unit_id"),
+        "{results:?}"
+    );
+    // The same key twice in one batch: one case.
+    let first = results[0].as_ref().expect("ok").case_id.clone();
+    assert_eq!(results[3].as_ref().expect("ok").case_id, first);
+    assert_eq!(app.db.case_count().await.expect("count"), 2);
+
+    // Through the API, many at once: all land, the log is dense and hashes.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/cases");
+        let key = app.keys["d1.operator"].clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"pack": "requests", "case_type": "request", "lng": 113.1, "lat": 28.05, "fields": {"title": format!("并发{i}")}}))
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("join").expect("send"), StatusCode::CREATED);
+    }
+    assert_eq!(app.db.case_count().await.expect("count"), 42);
+    let log = app.db.log_entries(0, 1000).await.expect("log");
+    assert_eq!(log.len(), 42);
+    for (i, (entry, stored)) in log.iter().enumerate() {
+        assert_eq!(entry.seq, i as u64);
+        assert_eq!(&entry.leaf_hash_hex(), stored);
+    }
+    app.stop().await;
+}
+crate::db_test!(grouped_intake_isolates_failures);
