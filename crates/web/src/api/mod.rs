@@ -2,12 +2,12 @@
 
 mod attachments;
 mod auth;
-mod cases;
+pub(crate) mod cases;
 mod grid;
 mod indicators;
 mod meta;
 mod places;
-mod public;
+pub(crate) mod public;
 mod units;
 mod users;
 
