@@ -195,8 +195,38 @@ pub struct CaseFilter {
     /// rule naming a missing unit): the dispatcher's manual queue.
     pub manual_queue: bool,
     pub holder_unit_id: Option<String>,
+    pub category: Option<String>,
+    /// A receipt code, or words of the title (personal fields are never searched).
+    pub text: Option<String>,
+    /// Leave out closed cases.
+    pub open_only: bool,
+    pub due: Option<DueFilter>,
+    pub sort: CaseSort,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// Cases by where their current deadline stands at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueFilter {
+    /// Past the warning time of the running deadline, not yet due (即将超期).
+    Soon { now: Micros },
+    /// Marked overdue, or the deadline of the current state has run out (已超期).
+    Overdue { now: Micros },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseSort {
+    #[default]
+    Newest,
+    /// Earliest running deadline first; cases without one last.
+    DueFirst,
+}
+
+/// A value bound to a placeholder of a built query.
+enum Bind {
+    Text(String),
+    Int(i64),
 }
 
 pub(crate) const CASE_SELECT: &str = "SELECT c.*, h.name AS holder_name, h.path AS holder_path, h.parent_id AS holder_parent_id, \
@@ -591,17 +621,10 @@ impl Db {
         Ok(())
     }
 
-    /// Cases inside the actor's scopes, newest first.
-    pub async fn cases_for(
-        &self,
-        actor: &Actor,
-        filter: &CaseFilter,
-    ) -> Result<Vec<CaseRecord>, StoreError> {
-        let scopes = actor.scope_paths();
-        if scopes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = format!("{CASE_SELECT} WHERE (");
+    /// The WHERE clause for the actor's scopes and a filter, with its binds.
+    fn case_where(&self, scopes: &[String], filter: &CaseFilter) -> (String, Vec<Bind>) {
+        let mut binds: Vec<Bind> = scopes.iter().cloned().map(Bind::Text).collect();
+        let mut sql = String::from(" WHERE (");
         for (i, _) in scopes.iter().enumerate() {
             let n = i + 1;
             if i > 0 {
@@ -615,35 +638,114 @@ impl Db {
             ));
         }
         sql.push(')');
-        let mut next = scopes.len() + 1;
-        if filter.state.is_some() {
-            sql.push_str(&format!(" AND c.state = ${next}"));
-            next += 1;
+        let mut push = |sql: &mut String, clause: &str, bind: Bind| {
+            binds.push(bind);
+            sql.push_str(&clause.replace("$?", &format!("${}", binds.len())));
+        };
+        if let Some(state) = &filter.state {
+            push(&mut sql, " AND c.state = $?", Bind::Text(state.clone()));
         }
-        if filter.holder_unit_id.is_some() {
-            sql.push_str(&format!(" AND c.holder_unit_id = ${next}"));
-            next += 1;
+        if let Some(unit) = &filter.holder_unit_id {
+            push(
+                &mut sql,
+                " AND c.holder_unit_id = $?",
+                Bind::Text(unit.clone()),
+            );
+        }
+        if let Some(category) = &filter.category {
+            push(
+                &mut sql,
+                " AND c.category = $?",
+                Bind::Text(category.clone()),
+            );
+        }
+        if let Some(text) = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let title = match self {
+                Db::Sqlite(_) => "(c.fields ->> '$.title')",
+                Db::Postgres(_) => "(CAST(c.fields AS JSON) ->> 'title')",
+            };
+            push(
+                &mut sql,
+                " AND (upper(c.receipt_code) = upper($?)",
+                Bind::Text(text.to_string()),
+            );
+            let pattern = format!(
+                "%{}%",
+                text.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            push(
+                &mut sql,
+                &format!(" OR lower({title}) LIKE lower($?) ESCAPE '\\')"),
+                Bind::Text(pattern),
+            );
+        }
+        if filter.open_only {
+            sql.push_str(" AND c.closed_at IS NULL");
         }
         if filter.manual_queue {
             sql.push_str(" AND c.route_reason IS NOT NULL AND c.suggested_unit_id IS NULL AND c.closed_at IS NULL");
         }
-        sql.push_str(&format!(
-            " ORDER BY c.created_at DESC, c.id DESC LIMIT ${} OFFSET ${}",
-            next,
-            next + 1
-        ));
+        match filter.due {
+            None => {}
+            Some(DueFilter::Soon { now }) => push(
+                &mut sql,
+                " AND c.closed_at IS NULL AND c.overdue_since IS NULL AND EXISTS (SELECT 1 FROM deadlines d \
+                 WHERE d.case_id = c.id AND d.state = c.state AND d.status = 'active' \
+                 AND d.warn_at <= $? AND d.due_at > $?)",
+                Bind::Int(now),
+            ),
+            Some(DueFilter::Overdue { now }) => push(
+                &mut sql,
+                " AND c.closed_at IS NULL AND (c.overdue_since IS NOT NULL OR EXISTS (SELECT 1 FROM deadlines d \
+                 WHERE d.case_id = c.id AND d.state = c.state \
+                 AND (d.status = 'expired' OR (d.status = 'active' AND d.due_at <= $?))))",
+                Bind::Int(now),
+            ),
+        }
+        (sql, binds)
+    }
+
+    /// Cases inside the actor's scopes, newest first (or by due time).
+    pub async fn cases_for(
+        &self,
+        actor: &Actor,
+        filter: &CaseFilter,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        let scopes = actor.scope_paths();
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (clause, mut binds) = self.case_where(&scopes, filter);
+        let order = match filter.sort {
+            CaseSort::Newest => "c.created_at DESC, c.id DESC",
+            CaseSort::DueFirst => {
+                "COALESCE((SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'active'), 9223372036854775807), c.created_at, c.id"
+            }
+        };
+        let n = binds.len();
+        let sql = format!(
+            "{CASE_SELECT}{clause} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        binds.push(Bind::Int(filter.limit.clamp(1, 500)));
+        binds.push(Bind::Int(filter.offset.max(0)));
         with_pool!(self, pool => {
             let mut q = sqlx::query(&sql);
-            for s in &scopes {
-                q = q.bind(s);
+            for b in &binds {
+                q = match b {
+                    Bind::Text(t) => q.bind(t),
+                    Bind::Int(i) => q.bind(*i),
+                };
             }
-            if let Some(state) = &filter.state {
-                q = q.bind(state);
-            }
-            if let Some(unit) = &filter.holder_unit_id {
-                q = q.bind(unit);
-            }
-            let rows = q.bind(filter.limit.clamp(1, 500)).bind(filter.offset.max(0)).fetch_all(pool).await?;
+            let rows = q.fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 out.push(case_from_row!(row));
@@ -651,6 +753,62 @@ impl Db {
             self.fill_assist_paths(&mut out).await?;
             Ok(out)
         })
+    }
+
+    /// How many cases inside the actor's scopes match the filter (limit and
+    /// offset aside).
+    pub async fn count_cases_for(
+        &self,
+        actor: &Actor,
+        filter: &CaseFilter,
+    ) -> Result<i64, StoreError> {
+        let scopes = actor.scope_paths();
+        if scopes.is_empty() {
+            return Ok(0);
+        }
+        let (clause, binds) = self.case_where(&scopes, filter);
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM cases c JOIN units h ON h.id = c.holder_unit_id LEFT JOIN units a ON a.id = c.area_unit_id{clause}"
+        );
+        with_pool!(self, pool => {
+            let mut q = sqlx::query(&sql);
+            for b in &binds {
+                q = match b {
+                    Bind::Text(t) => q.bind(t),
+                    Bind::Int(i) => q.bind(*i),
+                };
+            }
+            Ok(q.fetch_one(pool).await?.try_get::<i64, _>("n")?)
+        })
+    }
+
+    /// The running deadline of each case that has one: `(due_at, warn_at)`
+    /// of the earliest active deadline, for lists.
+    pub async fn running_deadlines(
+        &self,
+        case_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, (Micros, Option<Micros>)>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        if case_ids.is_empty() {
+            return Ok(out);
+        }
+        let placeholders: Vec<String> = (1..=case_ids.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT case_id, due_at, warn_at FROM deadlines WHERE status = 'active' AND due_at IS NOT NULL \
+             AND case_id IN ({}) ORDER BY due_at DESC",
+            placeholders.join(", ")
+        );
+        with_pool!(self, pool => {
+            let mut q = sqlx::query(&sql);
+            for id in case_ids {
+                q = q.bind(id);
+            }
+            // Latest due first, so the earliest one is inserted last and wins.
+            for row in q.fetch_all(pool).await? {
+                out.insert(row.try_get::<String, _>("case_id")?, (row.try_get::<Micros, _>("due_at")?, row.try_get::<Option<Micros>, _>("warn_at")?));
+            }
+        });
+        Ok(out)
     }
 
     pub async fn case_count(&self) -> Result<i64, StoreError> {

@@ -97,7 +97,7 @@ pub fn session_expiry() -> i64 {
     now_micros() + SESSION_HOURS * MICROS_PER_HOUR
 }
 
-fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts
         .headers
         .get_all(header::COOKIE)
@@ -203,8 +203,81 @@ pub async fn actor_for_api_key(state: &AppState, key: &str) -> Result<Option<Act
     Ok(actor)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Why a password login was refused.
+#[derive(Debug)]
+pub enum LoginFailure {
+    BadCredentials,
+    AccountLocked { retry_after: Duration },
+    AddressLimited { retry_after: Duration },
+    Error(ApiError),
+}
+
+/// A new session: the cookie token (given to the browser only), its CSRF token
+/// and the user.
+pub struct NewSession {
+    pub token: String,
+    pub csrf: String,
+    pub user_id: String,
+}
+
+/// Checks a username and password under the rate limiter and opens a session.
+/// Shared by the JSON login and the login page.
+pub async fn password_login(
+    state: &AppState,
+    username: &str,
+    password: String,
+    ip: IpAddr,
+) -> Result<NewSession, LoginFailure> {
+    if username.len() > 64 || password.len() > 1024 {
+        return Err(LoginFailure::BadCredentials);
+    }
+    match state.limiter.check(username, ip) {
+        LimitVerdict::Allowed => {}
+        LimitVerdict::AccountLocked { retry_after } => {
+            return Err(LoginFailure::AccountLocked { retry_after });
+        }
+        LimitVerdict::AddressLimited { retry_after } => {
+            return Err(LoginFailure::AddressLimited { retry_after });
+        }
+    }
+    let candidate = state
+        .db
+        .login_candidate(username)
+        .await
+        .map_err(|e| LoginFailure::Error(e.into()))?;
+    let hash = candidate
+        .as_ref()
+        .filter(|c| !c.disabled)
+        .and_then(|c| c.password_hash.clone());
+    if !verify_password(password, hash).await {
+        state.limiter.record_failure(username, ip);
+        return Err(LoginFailure::BadCredentials);
+    }
+    let Some(candidate) = candidate else {
+        return Err(LoginFailure::Error(ApiError::internal()));
+    };
+    state.limiter.record_success(username);
+    let token = random_token();
+    let csrf = random_token();
+    state
+        .db
+        .create_session(
+            &token_hash(&token),
+            &candidate.user_id,
+            &csrf,
+            session_expiry(),
+        )
+        .await
+        .map_err(|e| LoginFailure::Error(e.into()))?;
+    Ok(NewSession {
+        token,
+        csrf,
+        user_id: candidate.user_id,
+    })
 }
 
 /// Counts failed logins per account and per address in a sliding window.

@@ -1,5 +1,5 @@
 //! gongzhi's HTTP surface: the JSON API under `/api/v1`, its OpenAPI document,
-//! Open311 GeoReport v2 under `/open311/v2`, authentication and the deadline worker's lifecycle.
+//! Open311 GeoReport v2 under `/open311/v2`, the server-rendered pages, authentication and the deadline worker's lifecycle.
 
 pub mod api;
 pub mod auth;
@@ -9,6 +9,7 @@ pub mod extract;
 pub mod intake;
 pub mod open311;
 pub mod openapi;
+pub mod pages;
 pub mod state;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     api::routes(&state.config)
         .merge(open311::routes())
+        .merge(pages::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -6,6 +6,7 @@ mod harness;
 mod access;
 mod attachments;
 mod auth;
+mod browser;
 mod cases;
 mod cli;
 mod errors;

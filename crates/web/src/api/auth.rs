@@ -7,10 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{
-    Auth, LimitVerdict, clear_session_cookie, random_token, session_cookie, session_expiry,
-    token_hash, verify_password,
-};
+use crate::auth::{Auth, LoginFailure, clear_session_cookie, password_login, session_cookie};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -35,69 +32,47 @@ pub async fn login(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    if req.username.len() > 64 || req.password.len() > 1024 {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_credentials",
-            "wrong username or password",
-        ));
-    }
-    let ip = addr.ip();
-    match state.limiter.check(&req.username, ip) {
-        LimitVerdict::Allowed => {}
-        LimitVerdict::AccountLocked { retry_after } => {
+    let session = match password_login(&state, &req.username, req.password, addr.ip()).await {
+        Ok(session) => session,
+        Err(LoginFailure::BadCredentials) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "wrong username or password",
+            ));
+        }
+        Err(LoginFailure::AccountLocked { retry_after }) => {
             return Ok(limited(
                 "account_locked",
                 "too many failed logins for this account; try again later",
                 retry_after,
             ));
         }
-        LimitVerdict::AddressLimited { retry_after } => {
+        Err(LoginFailure::AddressLimited { retry_after }) => {
             return Ok(limited(
                 "too_many_attempts",
                 "too many failed logins from this address; try again later",
                 retry_after,
             ));
         }
-    }
-    let candidate = state.db.login_candidate(&req.username).await?;
-    let hash = candidate
-        .as_ref()
-        .filter(|c| !c.disabled)
-        .and_then(|c| c.password_hash.clone());
-    if !verify_password(req.password, hash).await {
-        state.limiter.record_failure(&req.username, ip);
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_credentials",
-            "wrong username or password",
-        ));
-    }
-    let Some(candidate) = candidate else {
-        return Err(ApiError::internal());
+        Err(LoginFailure::Error(e)) => return Err(e),
     };
-    state.limiter.record_success(&req.username);
-    let token = random_token();
-    let csrf = random_token();
-    state
-        .db
-        .create_session(
-            &token_hash(&token),
-            &candidate.user_id,
-            &csrf,
-            session_expiry(),
-        )
-        .await?;
     let actor = state
         .db
-        .actor(&candidate.user_id)
+        .actor(&session.user_id)
         .await?
         .ok_or_else(ApiError::internal)?;
     let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&session_cookie(&token, state.config.secure_cookies)) {
+    if let Ok(v) =
+        HeaderValue::from_str(&session_cookie(&session.token, state.config.secure_cookies))
+    {
         headers.insert(header::SET_COOKIE, v);
     }
-    Ok((headers, Json(json!({"user": actor, "csrf_token": csrf}))).into_response())
+    Ok((
+        headers,
+        Json(json!({"user": actor, "csrf_token": session.csrf})),
+    )
+        .into_response())
 }
 
 pub async fn logout(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {

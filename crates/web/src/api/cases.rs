@@ -178,6 +178,7 @@ pub async fn list(
         },
         limit: q.limit.unwrap_or(50).clamp(1, 500),
         offset: q.offset.unwrap_or(0).max(0),
+        ..CaseFilter::default()
     };
     let cases = state.db.cases_for(&auth.actor, &filter).await?;
     let items: Vec<Value> = cases
@@ -279,24 +280,27 @@ pub struct RevealBody {
     purpose: String,
 }
 
-/// Shows a case's personal fields in clear, to roles whose work needs them,
-/// and records the read.
-pub async fn reveal(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<RevealBody>,
-) -> Result<Json<Value>, ApiError> {
-    let case = visible_case(&state, &auth.actor, &id).await?;
-    let purpose = body.purpose.trim();
+/// Whether any of these roles needs personal data in clear for its work.
+pub(crate) fn may_reveal(roles: &[Role]) -> bool {
+    roles.iter().any(|r| MAY_REVEAL.contains(r))
+}
+
+/// A case's personal fields in clear, for a role that needs them; the read
+/// and its purpose are recorded first. Shared by the API and the case page.
+pub(crate) async fn reveal_personal(
+    state: &AppState,
+    actor: &Actor,
+    case: &CaseRecord,
+    purpose: &str,
+) -> Result<Map<String, Value>, ApiError> {
+    let purpose = purpose.trim();
     if purpose.is_empty() || purpose.chars().count() > 500 {
         return Err(ApiError::invalid(
             "purpose",
             "say in 1 to 500 characters why you need the personal data",
         ));
     }
-    let roles = auth.actor.roles_over(&case.access_scope());
-    if !roles.iter().any(|r| MAY_REVEAL.contains(r)) {
+    if !may_reveal(&actor.roles_over(&case.access_scope())) {
         return Err(ApiError::forbidden(
             "your role does not need this case's personal data",
         ));
@@ -315,7 +319,20 @@ pub async fn reveal(
     let keys: Vec<String> = personal.keys().cloned().collect();
     state
         .db
-        .record_personal_read(&case.id, &auth.actor.user_id, &keys, purpose, now_micros())
+        .record_personal_read(&case.id, &actor.user_id, &keys, purpose, now_micros())
         .await?;
+    Ok(personal)
+}
+
+/// Shows a case's personal fields in clear, to roles whose work needs them,
+/// and records the read.
+pub async fn reveal(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RevealBody>,
+) -> Result<Json<Value>, ApiError> {
+    let case = visible_case(&state, &auth.actor, &id).await?;
+    let personal = reveal_personal(&state, &auth.actor, &case, &body.purpose).await?;
     Ok(Json(json!({"case_id": case.id, "fields": personal})))
 }

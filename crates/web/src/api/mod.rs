@@ -2,13 +2,13 @@
 
 mod attachments;
 mod auth;
-mod cases;
+pub(crate) mod cases;
 mod grid;
 mod indicators;
 mod log;
 mod meta;
 mod places;
-mod public;
+pub(crate) mod public;
 mod units;
 mod users;
 

@@ -2,7 +2,7 @@
 //! and the last four digits of the phone they gave, and gets its state and a
 //! public timeline — no staff names, no other party's data, no internal notes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use gongzhi_domain::ids::normalize_receipt_code;
+
+use gongzhi_store::CaseRecord;
 
 use crate::auth::LimitVerdict;
 use crate::error::ApiError;
@@ -37,20 +39,23 @@ fn not_found() -> ApiError {
     )
 }
 
-pub async fn lookup(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    ApiJson(req): ApiJson<LookupRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let ip = addr.ip();
-    let digits = req.phone_last4.trim();
+/// The case a citizen may see by its receipt code and the last four digits
+/// of the phone they gave, under the lookup rate limiter. Shared by the JSON
+/// lookup and the lookup page.
+pub(crate) async fn find_by_receipt(
+    state: &AppState,
+    ip: IpAddr,
+    receipt_code: &str,
+    phone_last4: &str,
+) -> Result<CaseRecord, ApiError> {
+    let digits = phone_last4.trim();
     if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::invalid(
             "phone_last4",
             "must be the last 4 digits of the phone number",
         ));
     }
-    let code = normalize_receipt_code(&req.receipt_code).ok_or_else(|| {
+    let code = normalize_receipt_code(receipt_code).ok_or_else(|| {
         ApiError::invalid(
             "receipt_code",
             "is not a valid receipt code (e.g. K7M-4Q9XZ-2)",
@@ -80,6 +85,30 @@ pub async fn lookup(
         state.lookup_limiter.record_failure(&code, ip);
         return Err(not_found());
     };
+    Ok(case)
+}
+
+/// The fields of a log entry the public may see (after values, non-null).
+pub(crate) fn public_details(changes: &Value) -> serde_json::Map<String, Value> {
+    let mut public = serde_json::Map::new();
+    for key in PUBLIC_FIELDS {
+        if let Some(after) = changes
+            .get(*key)
+            .and_then(|c| c.get("after"))
+            .filter(|v| !v.is_null())
+        {
+            public.insert((*key).to_string(), after.clone());
+        }
+    }
+    public
+}
+
+pub async fn lookup(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<LookupRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let case = find_by_receipt(&state, addr.ip(), &req.receipt_code, &req.phone_last4).await?;
     let case_type = state.packs.case_type(&case.pack, &case.case_type);
     let state_name = |s: &str| {
         case_type
@@ -94,17 +123,7 @@ pub async fn lookup(
         .iter()
         .filter_map(|e| {
             let action = case_type.and_then(|t| t.actions.get(&e.action))?;
-            let mut public = serde_json::Map::new();
-            for key in PUBLIC_FIELDS {
-                if let Some(after) = e
-                    .changes
-                    .get(*key)
-                    .and_then(|c| c.get("after"))
-                    .filter(|v| !v.is_null())
-                {
-                    public.insert((*key).to_string(), after.clone());
-                }
-            }
+            let public = public_details(&e.changes);
             Some(json!({
                 "at": e.at,
                 "action": {"zh": action.name.zh, "en": action.name.en},

@@ -1,0 +1,546 @@
+//! The pages in a real headless browser: Debian's chromium driven through
+//! chromedriver over WebDriver. A request walks from the public portal through
+//! the operator, dispatcher and handler back to the citizen's lookup.
+//! Screenshots land in `target/screenshots/`.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+use gongzhi_domain::role::Role;
+
+use crate::harness::{Backend, TestApp, spawn_app, tempdir::TempDir};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PASSWORD: &str = "browser-pass-1";
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // chromedriver leads its own process group: ending the group also ends
+        // the browser it started, even when the test failed half-way.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Whether the browser can run here. In CI its absence is a failure.
+fn browser_available() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{CHROMIUM} and {CHROMEDRIVER} are required in CI (apt-get install chromium chromium-driver)"
+        );
+        eprintln!("{CHROMIUM} or {CHROMEDRIVER} missing: browser test not run");
+    }
+    present
+}
+
+async fn start_browser() -> (Driver, Client) {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let profile = TempDir::new();
+    let driver = Driver {
+        child,
+        port,
+        _profile: profile,
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+                "--window-size=1280,1000", "--lang=zh-CN",
+                format!("--user-data-dir={}", driver._profile.path.display()),
+            ]
+        }
+    });
+    let caps = match caps {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!(),
+    };
+    let client = ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("WebDriver session");
+    (driver, client)
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let el = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    el.clear().await.expect("clear");
+    el.send_keys(value).await.expect("type");
+}
+
+async fn choose(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+}
+
+/// Marks the current document, so a wait can tell when a new one has loaded.
+async fn mark_page(c: &Client) {
+    c.execute("window.__gzOld = true;", vec![])
+        .await
+        .expect("mark page");
+}
+
+/// Waits until the marked document has been replaced and the new one loaded.
+async fn wait_new_page(c: &Client) {
+    for _ in 0..200 {
+        let fresh = c
+            .execute(
+                "return window.__gzOld === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if fresh {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no new page after 10 s");
+}
+
+/// Clicks something that loads a new page (a link or a form's button) and
+/// waits for it.
+async fn click(c: &Client, css: &str) {
+    let el = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    mark_page(c).await;
+    el.click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    wait_new_page(c).await;
+}
+
+async fn open_link(c: &Client, text: &str) {
+    let el = c
+        .find(Locator::LinkText(text))
+        .await
+        .unwrap_or_else(|e| panic!("link {text}: {e}"));
+    mark_page(c).await;
+    el.click().await.expect("open link");
+    wait_new_page(c).await;
+}
+
+async fn body(c: &Client) -> String {
+    text_of(c, "body").await
+}
+
+async fn login(c: &Client, app: &TestApp, user: &str, password: &str) {
+    c.goto(&app.url("/login")).await.expect("login page");
+    fill(c, "#username", user).await;
+    fill(c, "#password", password).await;
+    click(c, "#login-submit").await;
+}
+
+async fn logout(c: &Client) {
+    click(c, "#logout").await;
+    assert!(body(c).await.contains("您已退出登录"));
+}
+
+async fn add_user(app: &TestApp, name: &str, role: Role, unit: &str, hash: &str) {
+    let user = app
+        .db
+        .create_user(name, name, Some(hash))
+        .await
+        .expect("user");
+    app.db
+        .grant_role(&user.id, role, &app.unit(unit))
+        .await
+        .expect("grant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_walks_through_the_pages() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    let hash = gongzhi_web::auth::hash_password(PASSWORD.into())
+        .await
+        .expect("hash");
+    add_user(&app, "web.operator", Role::Operator, "D1", &hash).await;
+    add_user(&app, "web.dispatcher", Role::Dispatcher, "D1", &hash).await;
+    add_user(&app, "web.handler", Role::Handler, "D1-CG", &hash).await;
+    add_user(&app, "web.outsider", Role::Handler, "D2", &hash).await;
+    add_user(&app, "web.locked", Role::Operator, "D1", &hash).await;
+    let (_driver, c) = start_browser().await;
+
+    // A citizen submits a request on the portal (Chinese by default).
+    c.goto(&app.url("/")).await.expect("home");
+    assert_eq!(text_of(&c, "h1").await, "市民服务");
+    shot(&c, "01-portal-home").await;
+    click(&c, "a[href='/submit']").await;
+    choose(&c, "#category", "R01").await;
+    fill(&c, "#title", "人行道施工围挡倒塌").await;
+    fill(
+        &c,
+        "#description",
+        "东门外人行道的施工围挡倒了，行人只能走机动车道。",
+    )
+    .await;
+    fill(&c, "#address", "一区一街道东门外").await;
+    fill(&c, "#lat", "28.05").await;
+    fill(&c, "#lng", "113.1").await;
+    fill(&c, "#contact_name", "张三").await;
+    fill(&c, "#contact_phone", "13800001234").await;
+    shot(&c, "02-portal-submit").await;
+    click(&c, "#submit-request").await;
+    let receipt = text_of(&c, "#receipt-code").await;
+    assert!(receipt.len() >= 8, "receipt code {receipt:?}");
+    shot(&c, "03-portal-receipt").await;
+    let case = app
+        .db
+        .case_by_receipt(&receipt)
+        .await
+        .expect("lookup")
+        .expect("case made");
+
+    // The operator: a wrong password first, then the request on My work.
+    login(&c, &app, "web.operator", "wrong-password").await;
+    assert_eq!(text_of(&c, "#login-error").await, "用户名或密码错误。");
+    shot(&c, "04-login-error").await;
+    login(&c, &app, "web.operator", PASSWORD).await;
+    assert!(
+        c.current_url()
+            .await
+            .expect("url")
+            .path()
+            .starts_with("/work")
+    );
+    assert!(
+        body(&c).await.contains(&receipt),
+        "operator sees the new request"
+    );
+    assert!(text_of(&c, "#queue-registered").await.contains('1'));
+    shot(&c, "05-work-operator").await;
+    logout(&c).await;
+
+    // The dispatcher opens it from the 待分拨 queue and dispatches it to the
+    // suggested unit.
+    login(&c, &app, "web.dispatcher", PASSWORD).await;
+    click(&c, "#queue-registered").await;
+    open_link(&c, &receipt).await;
+    assert_eq!(text_of(&c, "#case-state").await, "待分拨");
+    let personal = text_of(&c, "#case-personal").await;
+    assert!(personal.contains("138****1234"), "phone masked: {personal}");
+    assert!(!personal.contains("13800001234"));
+    let target = c
+        .find(Locator::Css("#dispatch-target"))
+        .await
+        .expect("dispatch target")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(
+        target.as_deref(),
+        Some(app.unit("D1-CG").as_str()),
+        "suggested unit preselected"
+    );
+    shot(&c, "06-case-dispatcher").await;
+    click(&c, "#do-dispatch").await;
+    assert_eq!(text_of(&c, "#case-state").await, "待签收");
+    assert!(text_of(&c, "#case-timeline").await.contains("分拨"));
+    // Revealing personal data is logged.
+    fill(&c, "#purpose", "回访需要联系诉求人").await;
+    click(&c, "#reveal").await;
+    assert!(text_of(&c, "#case-personal").await.contains("13800001234"));
+    assert_eq!(
+        app.db.personal_reads_count(&case.id).await.expect("reads"),
+        1
+    );
+    logout(&c).await;
+
+    // The handling unit accepts and reports.
+    login(&c, &app, "web.handler", PASSWORD).await;
+    click(&c, "#queue-dispatched").await;
+    open_link(&c, &receipt).await;
+    click(&c, "#do-accept").await;
+    assert_eq!(text_of(&c, "#case-state").await, "办理中");
+    // A report without its required fields is refused by the browser; one
+    // with them goes through.
+    fill(
+        &c,
+        "#report-result",
+        "已联系施工单位重新加固围挡，人行道恢复通行。",
+    )
+    .await;
+    choose(&c, "#report-outcome", "resolved").await;
+    shot(&c, "07-case-handler").await;
+    click(&c, "#do-report").await;
+    assert_eq!(text_of(&c, "#case-state").await, "待回访");
+
+    // Switching to English changes the page's strings, and is remembered.
+    click(&c, "#switch-lang").await;
+    assert_eq!(text_of(&c, "#case-state").await, "To follow up");
+    let page = body(&c).await;
+    for s in [
+        "History",
+        "Deadlines",
+        "Log out",
+        "My work",
+        "Handling unit",
+        "Report result",
+    ] {
+        assert!(page.contains(s), "English page lacks {s:?}");
+    }
+    for s in ["办理过程", "办理期限", "退出登录", "我的工作", "当前状态"] {
+        assert!(!page.contains(s), "English page still shows {s:?}");
+    }
+    shot(&c, "08-case-english").await;
+    c.goto(&app.url("/work")).await.expect("work");
+    assert_eq!(text_of(&c, "h1").await, "My work");
+    click(&c, "#switch-lang").await;
+    assert_eq!(text_of(&c, "h1").await, "我的工作");
+    logout(&c).await;
+
+    // A user out of scope gets the same 404 page as for a missing case.
+    login(&c, &app, "web.outsider", PASSWORD).await;
+    c.goto(&app.url(&format!("/cases/{}", case.id)))
+        .await
+        .expect("case");
+    let out_of_scope = text_of(&c, "main").await;
+    assert_eq!(text_of(&c, "#error-title").await, "页面不存在");
+    shot(&c, "09-case-out-of-scope").await;
+    c.goto(&app.url("/cases/no-such-case")).await.expect("case");
+    assert_eq!(text_of(&c, "main").await, out_of_scope);
+    logout(&c).await;
+
+    // The citizen looks the request up by its code and the phone's last digits.
+    c.goto(&app.url("/lookup")).await.expect("lookup");
+    fill(&c, "#receipt_code", &receipt).await;
+    fill(&c, "#phone_last4", "9999").await;
+    click(&c, "#lookup-submit").await;
+    assert!(text_of(&c, "#lookup-error").await.contains("没有找到"));
+    fill(&c, "#receipt_code", &receipt).await;
+    fill(&c, "#phone_last4", "1234").await;
+    click(&c, "#lookup-submit").await;
+    assert_eq!(text_of(&c, "#lookup-state").await, "待回访");
+    let result = text_of(&c, "#lookup-result").await;
+    assert!(
+        result.contains("已联系施工单位"),
+        "the public sees the result: {result}"
+    );
+    assert!(!result.contains("web.handler"), "no staff names in public");
+    shot(&c, "10-portal-lookup").await;
+
+    // Too many wrong passwords lock the account, and the page says so.
+    for _ in 0..5 {
+        login(&c, &app, "web.locked", "wrong-password").await;
+    }
+    login(&c, &app, "web.locked", PASSWORD).await;
+    assert!(text_of(&c, "#login-error").await.contains("已暂时锁定"));
+
+    // A phone-sized screen.
+    c.set_window_size(360, 800).await.expect("resize");
+    c.goto(&app.url("/submit")).await.expect("submit");
+    shot(&c, "11-portal-submit-360").await;
+
+    c.close().await.expect("close browser");
+}
+
+/// The work queues' filters, on both backends (the title search differs in SQL).
+async fn work_queue_filters(backend: Backend) {
+    use gongzhi_store::{CaseFilter, CaseSort, DueFilter};
+    let app = spawn_app(backend).await;
+    let a = app.create_request("路灯不亮 50%").await;
+    let b = app.create_request("井盖缺失").await;
+    let actor = app
+        .db
+        .actor(
+            &app.db
+                .user_by_username("d1.dispatcher")
+                .await
+                .expect("user")
+                .expect("user")
+                .id,
+        )
+        .await
+        .expect("actor")
+        .expect("actor");
+    let ids =
+        |cases: Vec<gongzhi_store::CaseRecord>| cases.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let find = |text: &str| CaseFilter {
+        text: Some(text.into()),
+        open_only: true,
+        limit: 50,
+        ..CaseFilter::default()
+    };
+    assert_eq!(
+        ids(app.db.cases_for(&actor, &find("路灯")).await.expect("text")),
+        vec![a.clone()]
+    );
+    // LIKE wildcards in the text match only themselves.
+    assert_eq!(
+        ids(app.db.cases_for(&actor, &find("50%")).await.expect("text")),
+        vec![a.clone()]
+    );
+    assert!(
+        app.db
+            .cases_for(&actor, &find("%"))
+            .await
+            .expect("text")
+            .len()
+            == 1
+    );
+    let receipt = app
+        .db
+        .case_unscoped(&b)
+        .await
+        .expect("case")
+        .expect("case")
+        .receipt_code;
+    assert_eq!(
+        ids(app
+            .db
+            .cases_for(&actor, &find(&receipt.to_lowercase()))
+            .await
+            .expect("code")),
+        vec![b.clone()]
+    );
+    let now = gongzhi_domain::time::now_micros();
+    let day = gongzhi_domain::time::MICROS_PER_DAY;
+    let due = |due: DueFilter| CaseFilter {
+        due: Some(due),
+        sort: CaseSort::DueFirst,
+        limit: 50,
+        ..CaseFilter::default()
+    };
+    assert_eq!(
+        app.db
+            .count_cases_for(&actor, &due(DueFilter::Overdue { now }))
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        app.db
+            .count_cases_for(
+                &actor,
+                &due(DueFilter::Overdue {
+                    now: now + 30 * day
+                })
+            )
+            .await
+            .expect("count"),
+        2
+    );
+    assert_eq!(
+        app.db
+            .count_cases_for(
+                &actor,
+                &due(DueFilter::Soon {
+                    now: now + 23 * 3_600_000_000
+                })
+            )
+            .await
+            .expect("count"),
+        2
+    );
+    let sorted = app
+        .db
+        .cases_for(
+            &actor,
+            &due(DueFilter::Overdue {
+                now: now + 30 * day,
+            }),
+        )
+        .await
+        .expect("sorted");
+    assert_eq!(
+        ids(sorted),
+        vec![a.clone(), b.clone()],
+        "earliest deadline first"
+    );
+    let running = app
+        .db
+        .running_deadlines(&[a.clone(), b.clone()])
+        .await
+        .expect("deadlines");
+    assert_eq!(running.len(), 2);
+    let by_category = CaseFilter {
+        category: Some("R01".into()),
+        limit: 50,
+        ..CaseFilter::default()
+    };
+    assert_eq!(
+        app.db
+            .count_cases_for(&actor, &by_category)
+            .await
+            .expect("count"),
+        0
+    );
+}
+
+crate::db_test!(work_queue_filters);

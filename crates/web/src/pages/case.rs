@@ -1,0 +1,597 @@
+//! The case page: fields (personal data masked), deadlines, the timeline from
+//! the log, attachments, and a form for each action the user may take now.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Map, Value};
+
+use gongzhi_domain::engine::ActionRequest;
+use gongzhi_domain::pack::{ActionDef, CaseType, FieldKind, ReasonRule, TargetRule};
+use gongzhi_domain::time::now_micros;
+use gongzhi_domain::unit::UnitKind;
+use gongzhi_store::CaseRecord;
+
+use crate::api::cases::{mask, may_reveal, reveal_personal};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+use super::portal::{Choice, category_groups};
+use super::{Ctx, Lang, PageError, Staff, display_value, render, see_other, time_left};
+
+pub struct FieldInput {
+    pub key: String,
+    pub label: String,
+    pub required: bool,
+    /// `text`, `tel`, `number`, `date`, `textarea` or `select`.
+    pub kind: &'static str,
+    pub options: Vec<Choice>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub max_length: usize,
+    pub value: String,
+}
+
+pub struct ActionForm {
+    pub id: String,
+    pub name: String,
+    pub fields: Vec<FieldInput>,
+    /// `required` or `optional`.
+    pub reason: &'static str,
+    pub reason_value: String,
+    pub target: bool,
+    pub target_value: String,
+    pub error: Option<String>,
+}
+
+pub struct DeadlineRow {
+    pub state: String,
+    pub due: String,
+    pub left: String,
+    pub overdue: bool,
+    pub status: String,
+}
+
+pub struct TimelineRow {
+    pub at: String,
+    pub action: String,
+    pub to: String,
+    pub actor: String,
+    pub unit: String,
+    pub reason: String,
+    pub changes: Vec<(String, String)>,
+}
+
+pub struct AttachmentRow {
+    pub id: String,
+    pub name: String,
+    pub media_type: String,
+    pub size: String,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage {
+    p: Ctx,
+    id: String,
+    receipt_code: String,
+    title: String,
+    state_name: String,
+    holder: String,
+    area: String,
+    created: String,
+    version: i64,
+    fields: Vec<(String, String)>,
+    personal: Vec<(String, String)>,
+    revealed: bool,
+    can_reveal: bool,
+    suggested: String,
+    route_reason: String,
+    deadlines: Vec<DeadlineRow>,
+    timeline: Vec<TimelineRow>,
+    attachments: Vec<AttachmentRow>,
+    actions: Vec<ActionForm>,
+    units: Vec<Choice>,
+    notice: Option<&'static str>,
+}
+
+/// What a failed form post brings back to the page.
+struct Failed {
+    action: String,
+    values: Vec<(String, String)>,
+    message: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct PageQuery {
+    done: Option<String>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let notice = q.done.is_some().then(|| lang.t("case.done"));
+    let result = async {
+        let case = visible(&state, &staff, &id).await?;
+        build(&state, lang, &staff, &case, None, None, notice).await
+    }
+    .await;
+    match result {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(e) => e.render(&state, lang, Some(&staff)),
+    }
+}
+
+/// The case if the user may see it; otherwise the same 404 as a missing one.
+async fn visible(state: &AppState, staff: &Staff, id: &str) -> Result<CaseRecord, PageError> {
+    state
+        .db
+        .case_for(&staff.actor, id)
+        .await?
+        .ok_or(PageError::NotFound)
+}
+
+fn names(lang: Lang, n: &gongzhi_domain::pack::Names) -> String {
+    lang.pick(&n.zh, &n.en).to_string()
+}
+
+fn deadline_status(lang: Lang, status: &str) -> String {
+    match status {
+        "active" => lang.t("deadline.active"),
+        "suspended" => lang.t("deadline.suspended"),
+        "met" => lang.t("deadline.met"),
+        "expired" => lang.t("deadline.expired"),
+        other => return other.to_string(),
+    }
+    .to_string()
+}
+
+fn field_input(
+    state: &AppState,
+    lang: Lang,
+    case_type: &CaseType,
+    key: &str,
+    required: bool,
+    value: String,
+) -> Option<FieldInput> {
+    let def = case_type.fields.get(key)?;
+    let mut input = FieldInput {
+        key: key.to_string(),
+        label: names(lang, &def.label),
+        required,
+        kind: "text",
+        options: Vec::new(),
+        min: None,
+        max: None,
+        max_length: 0,
+        value,
+    };
+    match &def.kind {
+        FieldKind::Text { max_length } => input.max_length = *max_length,
+        FieldKind::LongText { max_length } => {
+            input.kind = "textarea";
+            input.max_length = *max_length;
+        }
+        FieldKind::Integer { min, max } => {
+            input.kind = "number";
+            input.min = *min;
+            input.max = *max;
+        }
+        FieldKind::Number { .. } => input.kind = "text",
+        FieldKind::Boolean => {
+            input.kind = "select";
+            input.options = vec![
+                Choice {
+                    value: "true".into(),
+                    label: lang.t("case.yes").into(),
+                },
+                Choice {
+                    value: "false".into(),
+                    label: lang.t("case.no").into(),
+                },
+            ];
+        }
+        FieldKind::Date => input.kind = "date",
+        FieldKind::Choice { options } => {
+            input.kind = "select";
+            input.options = options
+                .iter()
+                .map(|o| Choice {
+                    value: o.value.clone(),
+                    label: names(lang, &o.name),
+                })
+                .collect();
+        }
+        FieldKind::Phone => input.kind = "tel",
+        FieldKind::Unit | FieldKind::CaseRef => {}
+        FieldKind::Category => {
+            input.kind = "select";
+            input.options = category_groups(state, lang)
+                .into_iter()
+                .flat_map(|g| g.options)
+                .collect();
+        }
+    }
+    Some(input)
+}
+
+fn action_form(
+    state: &AppState,
+    lang: Lang,
+    case: &CaseRecord,
+    case_type: &CaseType,
+    action: &ActionDef,
+    failed: Option<&Failed>,
+) -> ActionForm {
+    let failed = failed.filter(|f| f.action == action.id);
+    let sent = |name: &str| {
+        failed
+            .and_then(|f| f.values.iter().find(|(k, _)| k == name))
+            .map(|(_, v)| v.clone())
+    };
+    let current = |key: &str| {
+        sent(&format!("f.{key}")).unwrap_or_else(|| {
+            // Editable fields start from the case's value (never personal ones).
+            case_type
+                .fields
+                .get(key)
+                .filter(|d| !d.personal)
+                .and_then(|_| case.fields.get(key))
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default()
+        })
+    };
+    let mut fields = Vec::new();
+    for key in &action.requires {
+        fields.extend(field_input(state, lang, case_type, key, true, current(key)));
+    }
+    for key in &action.allows {
+        fields.extend(field_input(
+            state,
+            lang,
+            case_type,
+            key,
+            false,
+            current(key),
+        ));
+    }
+    ActionForm {
+        id: action.id.clone(),
+        name: names(lang, &action.name),
+        fields,
+        reason: match action.reason {
+            ReasonRule::Required => "required",
+            ReasonRule::Optional => "optional",
+        },
+        reason_value: sent("reason").unwrap_or_default(),
+        target: action.target == TargetRule::Choose,
+        target_value: sent("target_unit")
+            .or_else(|| case.suggested_unit_id.clone())
+            .unwrap_or_default(),
+        error: failed.map(|f| f.message.clone()),
+    }
+}
+
+async fn build(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    case: &CaseRecord,
+    revealed: Option<Map<String, Value>>,
+    failed: Option<Failed>,
+    notice: Option<&'static str>,
+) -> Result<CasePage, PageError> {
+    let now = now_micros();
+    let p = Ctx::new(state, lang, Some(staff), &format!("/cases/{}", case.id));
+    let case_type = state
+        .packs
+        .case_type(&case.pack, &case.case_type)
+        .ok_or(PageError::Internal)?;
+    let roles = staff.actor.roles_over(&case.access_scope());
+    let state_name = |s: &str| {
+        case_type
+            .states
+            .get(s)
+            .map(|d| names(lang, &d.name))
+            .unwrap_or_else(|| s.to_string())
+    };
+    let mut fields = Vec::new();
+    let mut personal = Vec::new();
+    for (key, def) in &case_type.fields {
+        let Some(value) = case.fields.get(key) else {
+            continue;
+        };
+        if def.personal {
+            let shown = match revealed.as_ref().and_then(|r| r.get(key)) {
+                Some(v) => display_value(state, lang, def, v),
+                None => display_value(state, lang, def, &mask(&def.kind, value)),
+            };
+            personal.push((names(lang, &def.label), shown));
+        } else if key != "title" {
+            fields.push((
+                names(lang, &def.label),
+                display_value(state, lang, def, value),
+            ));
+        }
+    }
+    let places = state.places();
+    let suggested = case
+        .suggested_unit_id
+        .as_deref()
+        .and_then(|id| places.unit(id))
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
+    let deadlines = state
+        .db
+        .deadlines_of(&case.id)
+        .await?
+        .into_iter()
+        .map(|d| {
+            let running = d.status == "active";
+            let (left, overdue) = match d.due_at {
+                Some(due) if running => time_left(lang, due, now),
+                _ => (String::new(), false),
+            };
+            DeadlineRow {
+                state: state_name(&d.state),
+                due: p.opt_datetime(&d.due_at),
+                left,
+                overdue,
+                status: deadline_status(lang, &d.status),
+            }
+        })
+        .collect();
+    let timeline = state
+        .db
+        .timeline(&case.id)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let changes = e
+                .changes
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, c)| {
+                            let def = case_type.fields.get(k)?;
+                            let after = c.get("after").filter(|v| !v.is_null())?;
+                            // The log keeps only a digest of personal values.
+                            let text = if def.personal {
+                                "***".to_string()
+                            } else {
+                                display_value(state, lang, def, after)
+                            };
+                            Some((names(lang, &def.label), text))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            TimelineRow {
+                at: p.datetime(e.at),
+                action: case_type
+                    .actions
+                    .get(&e.action)
+                    .map(|a| names(lang, &a.name))
+                    .unwrap_or_else(|| e.action.clone()),
+                to: state_name(&e.to_state),
+                actor: e.actor_name.unwrap_or_default(),
+                unit: e.actor_unit_name.unwrap_or_default(),
+                reason: e.reason.unwrap_or_default(),
+                changes,
+            }
+        })
+        .collect();
+    let attachments = state
+        .db
+        .attachments_of(&case.id)
+        .await?
+        .into_iter()
+        .map(|a| AttachmentRow {
+            id: a.id,
+            name: a.original_name,
+            media_type: a.media_type,
+            size: format!("{:.1} KB", a.size_bytes as f64 / 1024.0),
+        })
+        .collect();
+    let actions: Vec<ActionForm> = case_type
+        .actions_from(&case.state)
+        .filter(|a| a.roles.iter().any(|r| roles.contains(r)))
+        .map(|a| action_form(state, lang, case, case_type, a, failed.as_ref()))
+        .collect();
+    let units = if actions.iter().any(|a| a.target) {
+        let mut all: Vec<_> = state
+            .db
+            .units()
+            .await?
+            .into_iter()
+            .filter(|u| u.kind != UnitKind::Grid)
+            .collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all.into_iter()
+            .map(|u| Choice {
+                value: u.id,
+                label: format!("{} ({})", u.name, u.code),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(CasePage {
+        id: case.id.clone(),
+        receipt_code: case.receipt_code.clone(),
+        title: case
+            .fields
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        state_name: state_name(&case.state),
+        holder: case.holder_unit_name.clone(),
+        area: case.area_unit_name.clone().unwrap_or_default(),
+        created: p.datetime(case.created_at),
+        version: case.version,
+        fields,
+        revealed: revealed.is_some(),
+        can_reveal: may_reveal(&roles),
+        personal,
+        suggested,
+        route_reason: case.route_reason.clone().unwrap_or_default(),
+        deadlines,
+        timeline,
+        attachments,
+        actions,
+        units,
+        notice,
+        p,
+    })
+}
+
+fn get<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The message for a refused action, in the user's language.
+fn act_message(lang: Lang, case_type: &CaseType, e: &ApiError) -> String {
+    let label = |key: &str| {
+        case_type
+            .fields
+            .get(key)
+            .map(|d| names(lang, &d.label))
+            .unwrap_or_else(|| key.to_string())
+    };
+    match (e.code, e.field.as_deref()) {
+        ("role_not_allowed", _) => lang.t("act_error.role_not_allowed").to_string(),
+        ("wrong_state", _) => lang.t("act_error.wrong_state").to_string(),
+        ("version_conflict", _) => lang.t("act_error.version_conflict").to_string(),
+        ("reason_required", _) => lang.t("act_error.reason_required").to_string(),
+        ("target_required", _) => lang.t("act_error.target_required").to_string(),
+        ("missing_field", Some(f)) => lang.tf("act_error.missing_field", &[("field", &label(f))]),
+        (_, Some(f)) => lang.tf("act_error.invalid_field", &[("field", &label(f))]),
+        _ => lang.tf("act_error.other", &[("message", &e.message)]),
+    }
+}
+
+pub async fn act(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    if !staff.csrf_ok(get(&form, "csrf_token")) {
+        return PageError::Forbidden.render(&state, lang, Some(&staff));
+    }
+    let case = match visible(&state, &staff, &id).await {
+        Ok(case) => case,
+        Err(e) => return e.render(&state, lang, Some(&staff)),
+    };
+    let Some(case_type) = state.packs.case_type(&case.pack, &case.case_type) else {
+        return PageError::Internal.render(&state, lang, Some(&staff));
+    };
+    let action = get(&form, "action").unwrap_or_default().to_string();
+    let mut fields = Map::new();
+    for (name, value) in &form {
+        let Some(key) = name.strip_prefix("f.") else {
+            continue;
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let value = match case_type.fields.get(key).map(|d| &d.kind) {
+            Some(FieldKind::Boolean) => Value::Bool(value == "true"),
+            // Numbers are parsed by the field's own validation.
+            _ => Value::String(value.to_string()),
+        };
+        fields.insert(key.to_string(), value);
+    }
+    let nonempty = |name: &str| {
+        get(&form, name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let request = ActionRequest {
+        action: action.clone(),
+        fields,
+        reason: nonempty("reason"),
+        target_unit: nonempty("target_unit"),
+    };
+    let version = get(&form, "version").and_then(|v| v.parse::<i64>().ok());
+    let acted = state
+        .db
+        .act(
+            state.rules(),
+            &staff.actor,
+            &case.id,
+            request,
+            version,
+            now_micros(),
+        )
+        .await;
+    match acted {
+        Ok(_) => {
+            // After handing a case on, the user may no longer see it.
+            match state.db.case_for(&staff.actor, &case.id).await {
+                Ok(Some(_)) => see_other(&format!("/cases/{}?done=1", case.id)),
+                Ok(None) => see_other("/work"),
+                Err(e) => PageError::from(e).render(&state, lang, Some(&staff)),
+            }
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_server_error() {
+                return PageError::from(e).render(&state, lang, Some(&staff));
+            }
+            let failed = Failed {
+                action,
+                message: act_message(lang, case_type, &e),
+                values: form,
+            };
+            // Show the case as it is now, with the refused form filled in again.
+            let case = match visible(&state, &staff, &id).await {
+                Ok(case) => case,
+                Err(e) => return e.render(&state, lang, Some(&staff)),
+            };
+            match build(&state, lang, &staff, &case, None, Some(failed), None).await {
+                Ok(page) => render(StatusCode::UNPROCESSABLE_ENTITY, &page),
+                Err(e) => e.render(&state, lang, Some(&staff)),
+            }
+        }
+    }
+}
+
+pub async fn reveal(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    if !staff.csrf_ok(get(&form, "csrf_token")) {
+        return PageError::Forbidden.render(&state, lang, Some(&staff));
+    }
+    let result = async {
+        let case = visible(&state, &staff, &id).await?;
+        let purpose = get(&form, "purpose").unwrap_or_default();
+        let personal = reveal_personal(&state, &staff.actor, &case, purpose).await?;
+        build(&state, lang, &staff, &case, Some(personal), None, None).await
+    }
+    .await;
+    match result {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(e) => e.render(&state, lang, Some(&staff)),
+    }
+}

@@ -1,0 +1,332 @@
+//! Server-rendered HTML pages for staff and the public (the JSON API stays in
+//! `api`). Templates are compiled by askama; every visible string comes from
+//! the message catalog in `i18n`.
+
+mod case;
+pub mod i18n;
+mod login;
+mod portal;
+mod session;
+mod work;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::TimeZone;
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use gongzhi_domain::pack::{FieldDef, FieldKind};
+use gongzhi_store::StoreError;
+use serde_json::Value;
+
+use crate::state::AppState;
+pub use i18n::Lang;
+pub use session::Staff;
+
+const APP_CSS: &str = include_str!("../../static/app.css");
+
+pub fn routes() -> Router<AppState> {
+    // Parse the catalogs at start, not on the first request.
+    std::sync::LazyLock::force(&i18n::CATALOG);
+    Router::new()
+        .route("/static/app.css", get(app_css))
+        .route("/lang/{code}", get(switch_lang))
+        .route("/", get(portal::home))
+        .route("/submit", get(portal::submit_form).post(portal::submit))
+        .route("/lookup", get(portal::lookup_form).post(portal::lookup))
+        .route("/login", get(login::form).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/work", get(work::page))
+        .route("/cases/{id}", get(case::page))
+        .route("/cases/{id}/act", post(case::act))
+        .route("/cases/{id}/reveal", post(case::reveal))
+}
+
+async fn app_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        APP_CSS,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only paths on this site: never `//host` or a full URL (no open redirect).
+pub(crate) fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        _ => "/",
+    }
+}
+
+async fn switch_lang(Path(code): Path<String>, Query(q): Query<NextQuery>) -> Response {
+    let lang = Lang::parse(&code).unwrap_or_default();
+    let mut response = Redirect::to(local_path(q.next.as_deref())).into_response();
+    if let Ok(v) = HeaderValue::from_str(&i18n::lang_cookie(lang)) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// What every page template knows: the language, who is signed in, the CSRF
+/// token for forms, the current path (for the language switch), the time zone.
+pub struct Ctx {
+    pub lang: Lang,
+    pub user_name: Option<String>,
+    pub csrf: String,
+    pub path: String,
+    pub tz: Tz,
+}
+
+impl Ctx {
+    pub fn new(state: &AppState, lang: Lang, staff: Option<&Staff>, path: &str) -> Ctx {
+        Ctx {
+            lang,
+            user_name: staff.map(|s| s.actor.display_name.clone()),
+            csrf: staff.map(|s| s.csrf.clone()).unwrap_or_default(),
+            path: path.to_string(),
+            tz: state.calendar.tz(),
+        }
+    }
+
+    pub fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+
+    pub fn tf(&self, key: &str, args: &[(&str, &str)]) -> String {
+        self.lang.tf(key, args)
+    }
+
+    pub fn lang_code(&self) -> &'static str {
+        self.lang.code()
+    }
+
+    /// The link that switches language and comes back here.
+    pub fn switch_href(&self) -> String {
+        format!(
+            "/lang/{}?next={}",
+            self.lang.other().code(),
+            urlencode(&self.path)
+        )
+    }
+
+    pub fn signed_in(&self) -> bool {
+        self.user_name.is_some()
+    }
+
+    /// A time in the city's time zone, in the language's format.
+    pub fn datetime(&self, micros: i64) -> String {
+        format_time(self.tz, self.lang, micros, "date.datetime")
+    }
+
+    pub fn opt_datetime(&self, micros: &Option<i64>) -> String {
+        micros.map(|m| self.datetime(m)).unwrap_or_default()
+    }
+}
+
+pub fn format_time(tz: Tz, lang: Lang, micros: i64, key: &str) -> String {
+    match tz.timestamp_micros(micros).single() {
+        Some(t) => t.format(lang.t(key)).to_string(),
+        None => String::new(),
+    }
+}
+
+/// A span of time in words: days and hours, hours and minutes, or minutes.
+pub fn span(lang: Lang, micros: i64) -> String {
+    let minutes = micros.max(0) / 60_000_000;
+    let (d, h, m) = (minutes / 1440, (minutes % 1440) / 60, minutes % 60);
+    if d > 0 {
+        lang.tf(
+            "deadline.days_hours",
+            &[("d", &d.to_string()), ("h", &h.to_string())],
+        )
+    } else if h > 0 {
+        lang.tf(
+            "deadline.hours_minutes",
+            &[("h", &h.to_string()), ("m", &m.to_string())],
+        )
+    } else {
+        lang.tf("deadline.minutes", &[("m", &m.to_string())])
+    }
+}
+
+/// "3 d 2 h left" or "overdue by 5 h 10 min".
+pub fn time_left(lang: Lang, due: i64, now: i64) -> (String, bool) {
+    if due >= now {
+        (
+            lang.tf("deadline.left", &[("time", &span(lang, due - now))]),
+            false,
+        )
+    } else {
+        (
+            lang.tf("deadline.overdue", &[("time", &span(lang, now - due))]),
+            true,
+        )
+    }
+}
+
+pub fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A field's value as text in the language: choice and category names,
+/// yes/no, the value itself otherwise.
+pub fn display_value(state: &AppState, lang: Lang, def: &FieldDef, value: &Value) -> String {
+    match (&def.kind, value) {
+        (FieldKind::Choice { options }, Value::String(v)) => options
+            .iter()
+            .find(|o| &o.value == v)
+            .map(|o| lang.pick(&o.name.zh, &o.name.en).to_string())
+            .unwrap_or_else(|| v.clone()),
+        (FieldKind::Category, Value::String(code)) => state
+            .taxonomies
+            .categories
+            .get(code)
+            .map(|c| format!("{} {}", c.code, lang.pick(&c.name.zh, &c.name.en)))
+            .unwrap_or_else(|| code.clone()),
+        (FieldKind::Unit, Value::String(id)) => state
+            .places()
+            .unit(id)
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| id.clone()),
+        (_, Value::Bool(true)) => lang.t("case.yes").to_string(),
+        (_, Value::Bool(false)) => lang.t("case.no").to_string(),
+        (_, Value::String(s)) => s.clone(),
+        (_, Value::Null) => String::new(),
+        (_, other) => other.to_string(),
+    }
+}
+
+/// Renders a template to an HTML response with the given status.
+pub fn render<T: Template>(status: StatusCode, template: &T) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// Why a page could not be shown; rendered in the user's language.
+#[derive(Debug)]
+pub enum PageError {
+    NotFound,
+    Forbidden,
+    Internal,
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error on a page");
+        PageError::Internal
+    }
+}
+
+impl From<crate::error::ApiError> for PageError {
+    fn from(e: crate::error::ApiError) -> Self {
+        match e.status {
+            StatusCode::NOT_FOUND => PageError::NotFound,
+            StatusCode::FORBIDDEN => PageError::Forbidden,
+            _ => {
+                tracing::error!(code = e.code, message = %e.message, "error on a page");
+                PageError::Internal
+            }
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    p: Ctx,
+    title: &'static str,
+    message: &'static str,
+}
+
+impl PageError {
+    pub fn render(self, state: &AppState, lang: Lang, staff: Option<&Staff>) -> Response {
+        let p = Ctx::new(state, lang, staff, "/");
+        let (status, title, message) = match self {
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                p.t("error.not_found_title"),
+                p.t("error.not_found"),
+            ),
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                p.t("error.forbidden_title"),
+                p.t("error.forbidden"),
+            ),
+            PageError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                p.t("error.internal_title"),
+                p.t("error.internal"),
+            ),
+        };
+        render(status, &ErrorPage { p, title, message })
+    }
+}
+
+/// A 303 to another page after a form post.
+pub fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_redirects() {
+        assert_eq!(local_path(Some("/work?x=1")), "/work?x=1");
+        assert_eq!(local_path(Some("//evil.example")), "/");
+        assert_eq!(local_path(Some("https://evil.example")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+
+    #[test]
+    fn times_in_shanghai_in_each_language() {
+        let tz: Tz = chrono_tz::Asia::Shanghai;
+        // 2026-03-05 06:30 UTC = 14:30 in Shanghai.
+        let t = chrono::Utc
+            .with_ymd_and_hms(2026, 3, 5, 6, 30, 0)
+            .single()
+            .map(|t| t.timestamp_micros())
+            .unwrap_or_default();
+        assert_eq!(
+            format_time(tz, Lang::Zh, t, "date.datetime"),
+            "2026年3月5日 14:30"
+        );
+        assert_eq!(
+            format_time(tz, Lang::En, t, "date.datetime"),
+            "2026-03-05 14:30"
+        );
+        let hour = 3_600_000_000;
+        assert_eq!(time_left(Lang::Zh, t + 26 * hour, t).0, "剩余 1 天 2 小时");
+        assert_eq!(
+            time_left(Lang::En, t - 2 * hour, t),
+            ("Overdue by 2 h 0 min".into(), true)
+        );
+    }
+}
