@@ -101,6 +101,8 @@ pub struct NewCase {
 #[derive(Debug, Clone)]
 pub struct Created {
     pub case_id: String,
+    /// Known when the case was made now; a replay leaves it to the caller to read.
+    pub receipt_code: Option<String>,
     /// `None` when the key had been used: nothing new was written.
     pub log_entry: Option<LogEntry>,
 }
@@ -1133,6 +1135,7 @@ pub async fn create_case_tx(
         if let Some(case_id) = earlier {
             return Ok(Created {
                 case_id,
+                receipt_code: None,
                 log_entry: None,
             });
         }
@@ -1259,6 +1262,7 @@ pub async fn create_case_tx(
     .await?;
     Ok(Created {
         case_id,
+        receipt_code: Some(receipt),
         log_entry: Some(entry),
     })
 }
@@ -1963,10 +1967,12 @@ impl Db {
                     .map(|p| match p {
                         Ok(Prepared::Ready(c)) => Ok(Created {
                             case_id: c.case_id,
+                            receipt_code: Some(c.receipt),
                             log_entry: entries.next(),
                         }),
                         Ok(Prepared::Replay(case_id)) => Ok(Created {
                             case_id,
+                            receipt_code: None,
                             log_entry: None,
                         }),
                         Err(e) => Err(e),

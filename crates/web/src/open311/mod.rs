@@ -1004,20 +1004,27 @@ async fn create_request(
             };
             Fail::new(format, status, e.message)
         })?;
-    let case = state
-        .db
-        .case_unscoped(&created.case_id)
-        .await
-        .map_err(|e| internal(format, e))?
-        .ok_or_else(|| internal(format, "created case not found"))?;
+    // A new case's code is known; only a replay needs the case read back.
+    let receipt_code = match created.receipt_code.clone() {
+        Some(code) => code,
+        None => {
+            state
+                .db
+                .case_unscoped(&created.case_id)
+                .await
+                .map_err(|e| internal(format, e))?
+                .ok_or_else(|| internal(format, "created case not found"))?
+                .receipt_code
+        }
+    };
     let notice = format!(
         "已受理，受理编号 {code}，可凭编号查询办理进度。Received: quote {code} to follow the request.",
-        code = case.receipt_code
+        code = receipt_code
     );
     let doc = Node::List(
         "request",
         vec![Node::Obj(vec![
-            ("service_request_id", Node::text(&case.receipt_code)),
+            ("service_request_id", Node::text(&receipt_code)),
             ("service_notice", Node::text(notice)),
             ("account_id", Node::Null),
         ])],
