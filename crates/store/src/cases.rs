@@ -985,6 +985,69 @@ impl Db {
     /// the conditional UPDATE that claims a deadline is what makes it once, even
     /// with several workers. Returns how many fired.
     pub async fn fire_due_deadlines(&self, now: Micros, batch: i64) -> Result<usize, StoreError> {
+        let assists = self.fire_due_assists(now, batch).await?;
+        Ok(assists + self.fire_due_case_deadlines(now, batch).await?)
+    }
+
+    /// Assist tasks still open past their own due time: marked overdue once,
+    /// with a log entry by the system.
+    async fn fire_due_assists(&self, now: Micros, batch: i64) -> Result<usize, StoreError> {
+        let due: Vec<(String, String, String, i64)> = with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, case_id, unit_id, due_at FROM case_assists \
+                 WHERE status = 'open' AND overdue_at IS NULL AND due_at <= $1 ORDER BY due_at LIMIT $2",
+            )
+            .bind(now)
+            .bind(batch)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((r.try_get("id")?, r.try_get("case_id")?, r.try_get("unit_id")?, r.try_get("due_at")?));
+            }
+            out
+        });
+        let mut fired = 0;
+        for (id, case_id, unit_id, due_at) in due {
+            let mut tx = self.begin_write().await?;
+            let claimed = with_tx!(&mut tx, conn => {
+                sqlx::query("UPDATE case_assists SET overdue_at = $1 WHERE id = $2 AND status = 'open' AND overdue_at IS NULL")
+                    .bind(now).bind(&id).execute(conn).await?.rows_affected()
+            });
+            let Some(case) = (if claimed == 1 {
+                load_case_tx(&mut tx, &case_id).await?
+            } else {
+                None
+            }) else {
+                tx.rollback().await?;
+                continue;
+            };
+            let changes = json!({"assist": {"before": {"unit_id": unit_id, "status": "open"},
+                                             "after": {"unit_id": unit_id, "status": "open", "overdue_since": due_at}}});
+            append_log(
+                &mut tx,
+                LogEntry {
+                    seq: 0,
+                    id: new_id(),
+                    case_id: case_id.clone(),
+                    at: now,
+                    actor_id: None,
+                    actor_unit_id: None,
+                    action: "assist_overdue".into(),
+                    from_state: Some(case.state.clone()),
+                    to_state: case.state.clone(),
+                    changes: canonical_json(&changes),
+                    reason: None,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            fired += 1;
+        }
+        Ok(fired)
+    }
+
+    async fn fire_due_case_deadlines(&self, now: Micros, batch: i64) -> Result<usize, StoreError> {
         let due: Vec<DueDeadline> = with_pool!(self, pool => {
             let rows = sqlx::query(
                 "SELECT id, case_id, due_at, warn_at, warned_at, on_expiry, state FROM deadlines \

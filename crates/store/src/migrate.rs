@@ -41,6 +41,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_requests.sql"),
         postgres: include_str!("../migrations/postgres/0004_requests.sql"),
     },
+    Migration {
+        version: 5,
+        name: "assist_deadlines",
+        sqlite: include_str!("../migrations/sqlite/0005_assist_deadlines.sql"),
+        postgres: include_str!("../migrations/postgres/0005_assist_deadlines.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -594,3 +594,38 @@ async fn grouped_intake_isolates_failures(backend: Backend) {
     app.stop().await;
 }
 crate::db_test!(grouped_intake_isolates_failures);
+
+/// An assisting unit's task has its own deadline: past it, the worker marks
+/// the task overdue once, with a system log entry.
+async fn assist_tasks_have_their_own_deadline(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.create_request("积水严重").await;
+    ok(
+        &app,
+        &id,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("D1-CG"), "reason": "辖区城管"}),
+    )
+    .await;
+    ok(&app, &id, "cg.handler", json!({"action": "accept"})).await;
+    ok(&app, &id, "d1.dispatcher", json!({"action": "add_assist", "target_unit": app.unit("CG"), "fields": {"assist_task": "疏通市政管网"}})).await;
+    let far = gongzhi_domain::time::now_micros() + 90 * gongzhi_domain::time::MICROS_PER_DAY;
+    assert!(app.db.fire_due_deadlines(far, 100).await.expect("fire") >= 1);
+    app.db
+        .fire_due_deadlines(far, 100)
+        .await
+        .expect("fire again");
+    let timeline = app.db.timeline(&id).await.expect("timeline");
+    let overdue: Vec<_> = timeline
+        .iter()
+        .filter(|e| e.action == "assist_overdue")
+        .collect();
+    assert_eq!(overdue.len(), 1);
+    assert!(overdue[0].actor_id.is_none());
+    assert_eq!(
+        overdue[0].changes["assist"]["after"]["unit_id"],
+        app.unit("CG")
+    );
+    app.stop().await;
+}
+crate::db_test!(assist_tasks_have_their_own_deadline);
