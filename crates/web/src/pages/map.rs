@@ -50,8 +50,9 @@ impl Projection {
         let span_x = ((max.x - min.x) * kx).max(1e-9);
         let span_y = (max.y - min.y).max(1e-9);
         let inner = (width - 2.0 * pad).max(1.0);
-        // Keep very tall shapes from making a page-high map.
-        let scale = (inner / span_x).min(inner * 1.25 / span_y);
+        // At most three quarters as high as wide: the map fits a screen.
+        let inner_y = (width * 0.75 - 2.0 * pad).max(1.0);
+        let scale = (inner / span_x).min(inner_y / span_y);
         Projection {
             min_lng: min.x,
             max_lat: max.y,
@@ -434,13 +435,14 @@ mod tests {
 
     #[test]
     fn padding_moves_shapes_inside() {
-        let bbox = Rect::new(coord! { x: 0.0, y: 0.0 }, coord! { x: 1.0, y: 1.0 });
+        // Two degrees wide, one high, at the equator: the width decides.
+        let bbox = Rect::new(coord! { x: 0.0, y: -0.5 }, coord! { x: 2.0, y: 0.5 });
         let p = Projection::fit(bbox, 100.0, 10.0);
-        let (x0, y0) = p.point(0.0, 1.0);
-        let (x1, _) = p.point(1.0, 0.0);
+        let (x0, y0) = p.point(0.0, 0.5);
+        let (x1, y1) = p.point(2.0, -0.5);
         assert!((x0 - 10.0).abs() < 1e-6 && (y0 - 10.0).abs() < 1e-6);
         assert!((x1 - 90.0).abs() < 1e-6);
-        assert!((p.height - 100.0).abs() < 0.01);
+        assert!((p.height - 60.0).abs() < 1e-6 && (y1 - 50.0).abs() < 1e-6);
     }
 
     #[test]
