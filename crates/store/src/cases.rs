@@ -197,6 +197,8 @@ pub struct CaseFilter {
     /// rule naming a missing unit): the dispatcher's manual queue.
     pub manual_queue: bool,
     pub holder_unit_id: Option<String>,
+    /// Only cases placed in this unit or below it (the unit's path).
+    pub area_path: Option<String>,
     pub category: Option<String>,
     /// A receipt code, or words of the title (personal fields are never searched).
     pub text: Option<String>,
@@ -654,6 +656,13 @@ impl Db {
                 Bind::Text(unit.clone()),
             );
         }
+        if let Some(path) = &filter.area_path {
+            push(
+                &mut sql,
+                " AND substr(a.path, 1, length($?)) = $?",
+                Bind::Text(path.clone()),
+            );
+        }
         if let Some(category) = &filter.category {
             push(
                 &mut sql,
@@ -781,6 +790,39 @@ impl Db {
                 };
             }
             Ok(q.fetch_one(pool).await?.try_get::<i64, _>("n")?)
+        })
+    }
+
+    /// How many cases inside the actor's scopes match the filter, per area
+    /// unit (cases without a place are left out): one query for the map.
+    pub async fn count_cases_by_area(
+        &self,
+        actor: &Actor,
+        filter: &CaseFilter,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let scopes = actor.scope_paths();
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (clause, binds) = self.case_where(&scopes, filter);
+        let sql = format!(
+            "SELECT c.area_unit_id AS area, COUNT(*) AS n FROM cases c JOIN units h ON h.id = c.holder_unit_id \
+             LEFT JOIN units a ON a.id = c.area_unit_id{clause} AND c.area_unit_id IS NOT NULL GROUP BY c.area_unit_id"
+        );
+        with_pool!(self, pool => {
+            let mut q = sqlx::query(&sql);
+            for b in &binds {
+                q = match b {
+                    Bind::Text(t) => q.bind(t),
+                    Bind::Int(i) => q.bind(*i),
+                };
+            }
+            let rows = q.fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push((row.try_get("area")?, row.try_get::<i64, _>("n")?));
+            }
+            Ok(out)
         })
     }
 

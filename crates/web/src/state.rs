@@ -299,6 +299,28 @@ impl Places {
         out
     }
 
+    /// The units whose parent is `unit_id`, by code.
+    pub fn children(&self, unit_id: &str) -> Vec<&UnitInfo> {
+        let mut out: Vec<&UnitInfo> = self
+            .units
+            .values()
+            .filter(|u| u.parent_id.as_deref() == Some(unit_id))
+            .collect();
+        out.sort_by(|a, b| a.code.cmp(&b.code));
+        out
+    }
+
+    /// The unit's materialised path (`/city/district/.../unit/`).
+    pub fn path(&self, unit_id: &str) -> String {
+        let ids: Vec<&str> = self
+            .chain(unit_id)
+            .iter()
+            .rev()
+            .map(|u| u.id.as_str())
+            .collect();
+        format!("/{}/", ids.join("/"))
+    }
+
     /// The chain of units containing a point, grid first; empty outside.
     pub fn locate_chain(&self, lng: f64, lat: f64) -> Vec<&UnitInfo> {
         match self.index.locate(lng, lat) {

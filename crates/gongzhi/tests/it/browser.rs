@@ -395,6 +395,34 @@ async fn a_request_walks_through_the_pages() {
     assert!(!result.contains("web.handler"), "no staff names in public");
     shot(&c, "10-portal-lookup").await;
 
+    // The district dispatcher's map and dashboard.
+    login(&c, &app, "web.dispatcher", PASSWORD).await;
+    click(&c, "#nav-map").await;
+    let street = format!("#shape-{} path", app.unit("S1"));
+    c.find(Locator::Css(&street)).await.expect("street shape");
+    assert!(text_of(&c, "#map-total").await.contains('1'));
+    // Zoomed to the community: its two grids, one with the open case.
+    c.goto(&app.url(&format!("/map?unit={}", app.unit("M1"))))
+        .await
+        .expect("community map");
+    let grid = format!("#shape-{}", app.unit("G1a"));
+    let count = c
+        .find(Locator::Css(&grid))
+        .await
+        .expect("grid shape")
+        .attr("data-count")
+        .await
+        .expect("count");
+    assert_eq!(count.as_deref(), Some("1"));
+    shot(&c, "12-map").await;
+    click(&c, "#nav-dashboard").await;
+    c.find(Locator::Css("figure.chart-box svg rect"))
+        .await
+        .expect("chart drawn");
+    assert!(text_of(&c, "#dashboard-table").await.contains("合计"));
+    shot(&c, "13-dashboard").await;
+    logout(&c).await;
+
     // Too many wrong passwords lock the account, and the page says so.
     for _ in 0..5 {
         login(&c, &app, "web.locked", "wrong-password").await;

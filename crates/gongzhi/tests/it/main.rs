@@ -9,6 +9,7 @@ mod auth;
 mod browser;
 mod cases;
 mod cli;
+mod dashboard;
 mod errors;
 mod grid;
 mod indicators;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::indicators::{
-    self, CaseFacts, DEFINITIONS, DateRange, Vocabulary, category_prefix, month_key,
+    self, CaseFacts, DEFINITIONS, DateRange, Report, Vocabulary, category_prefix, month_key,
 };
 use gongzhi_domain::time::{now_micros, to_rfc3339};
 use gongzhi_domain::unit::UnitKind;
@@ -37,7 +37,7 @@ pub struct IndicatorQuery {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Grouping {
+pub enum Grouping {
     Unit,
     Category(usize),
     Area(UnitKind),
@@ -114,17 +114,23 @@ fn nameable<'a>(actor: &'a Actor, places: &'a Places) -> impl Fn(&str) -> bool +
     }
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    auth: Auth,
-    ApiQuery(q): ApiQuery<IndicatorQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let now = now_micros();
-    let range = DateRange::parse(q.from.as_deref(), q.to.as_deref(), now, &state.calendar)
-        .map_err(|e| bad(e.field, e.message))?;
-    let grouping = grouping(&q)?;
+/// A group's name in both languages.
+pub struct GroupName {
+    pub zh: String,
+    pub en: String,
+}
+
+/// The figures of the cases in the actor's scope for a range, grouped; each
+/// group with its name. Shared by the JSON API and the dashboard page.
+pub async fn report(
+    state: &AppState,
+    actor: &Actor,
+    range: &DateRange,
+    grouping: Grouping,
+    now: i64,
+) -> Result<(Report, Vec<GroupName>), ApiError> {
     let period = range.period(&state.calendar);
-    let scope_paths = auth.actor.scope_paths();
+    let scope_paths = actor.scope_paths();
     let histories = state
         .db
         .case_histories(&HistoryQuery {
@@ -136,7 +142,7 @@ pub async fn get(
         .await?;
 
     let places = state.places();
-    let shown = nameable(&auth.actor, &places);
+    let shown = nameable(actor, &places);
     let calendar: &WorkCalendar = &state.calendar;
     let key = |c: &CaseFacts, answerable: Option<&str>| -> Option<String> {
         match grouping {
@@ -169,26 +175,56 @@ pub async fn get(
         tracing::error!(error = %e, "indicators");
         ApiError::internal()
     })?;
-
     let categories = &state.taxonomies.categories;
+    let names = report
+        .groups
+        .iter()
+        .map(|g| match (&g.key, grouping) {
+            (None, _) => GroupName {
+                zh: "其他".into(),
+                en: "Other".into(),
+            },
+            (Some(id), Grouping::Unit | Grouping::Area(_)) => {
+                let name = places.unit(id).map(|u| u.name.clone()).unwrap_or_default();
+                GroupName {
+                    zh: name.clone(),
+                    en: name,
+                }
+            }
+            (Some(code), Grouping::Category(_)) => match categories.get(code) {
+                Some(c) => GroupName {
+                    zh: c.name.zh.clone(),
+                    en: c.name.en.clone(),
+                },
+                None => GroupName {
+                    zh: code.clone(),
+                    en: code.clone(),
+                },
+            },
+            (Some(month), Grouping::Month) => GroupName {
+                zh: month.clone(),
+                en: month.clone(),
+            },
+        })
+        .collect();
+    Ok((report, names))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<IndicatorQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let now = now_micros();
+    let range = DateRange::parse(q.from.as_deref(), q.to.as_deref(), now, &state.calendar)
+        .map_err(|e| bad(e.field, e.message))?;
+    let grouping = grouping(&q)?;
+    let (report, names) = report(&state, &auth.actor, &range, grouping, now).await?;
     let groups: Vec<Value> = report
         .groups
         .iter()
-        .map(|g| {
-            let name = match (&g.key, grouping) {
-                (None, _) => json!({"zh": "其他", "en": "Other"}),
-                (Some(id), Grouping::Unit | Grouping::Area(_)) => {
-                    let name = places.unit(id).map(|u| u.name.clone()).unwrap_or_default();
-                    json!({"zh": name, "en": name})
-                }
-                (Some(code), Grouping::Category(_)) => match categories.get(code) {
-                    Some(c) => json!({"zh": c.name.zh, "en": c.name.en}),
-                    None => json!({"zh": code, "en": code}),
-                },
-                (Some(month), Grouping::Month) => json!({"zh": month, "en": month}),
-            };
-            json!({"key": g.key, "name": name, "figures": g.figures})
-        })
+        .zip(names)
+        .map(|(g, name)| json!({"key": g.key, "name": {"zh": name.zh, "en": name.en}, "figures": g.figures}))
         .collect();
     let (group, level, category_level) = match grouping {
         Grouping::Unit => ("unit", None, None),

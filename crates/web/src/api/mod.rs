@@ -4,7 +4,7 @@ mod attachments;
 mod auth;
 pub(crate) mod cases;
 mod grid;
-mod indicators;
+pub(crate) mod indicators;
 mod log;
 mod meta;
 mod places;

@@ -3,8 +3,10 @@
 //! the message catalog in `i18n`.
 
 mod case;
+mod dashboard;
 pub mod i18n;
 mod login;
+mod map;
 mod portal;
 mod session;
 mod work;
@@ -44,6 +46,8 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}", get(case::page))
         .route("/cases/{id}/act", post(case::act))
         .route("/cases/{id}/reveal", post(case::reveal))
+        .route("/map", get(map::page))
+        .route("/dashboard", get(dashboard::page))
 }
 
 async fn app_css() -> Response {
