@@ -203,9 +203,22 @@ pub struct CaseFilter {
     /// Leave out closed cases.
     pub open_only: bool,
     pub due: Option<DueFilter>,
+    /// Only cases placed inside a box and created since a time (likely duplicates).
+    pub near: Option<NearFilter>,
     pub sort: CaseSort,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// A bounding box in degrees and a creation-time floor. The exact distance
+/// is for the caller to check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NearFilter {
+    pub min_lng: f64,
+    pub max_lng: f64,
+    pub min_lat: f64,
+    pub max_lat: f64,
+    pub since: Micros,
 }
 
 /// Cases by where their current deadline stands at `now`.
@@ -229,6 +242,7 @@ pub enum CaseSort {
 enum Bind {
     Text(String),
     Int(i64),
+    Real(f64),
 }
 
 pub(crate) const CASE_SELECT: &str = "SELECT c.*, h.name AS holder_name, h.path AS holder_path, h.parent_id AS holder_parent_id, \
@@ -691,6 +705,13 @@ impl Db {
         if filter.open_only {
             sql.push_str(" AND c.closed_at IS NULL");
         }
+        if let Some(near) = filter.near {
+            push(&mut sql, " AND c.lng >= $?", Bind::Real(near.min_lng));
+            push(&mut sql, " AND c.lng <= $?", Bind::Real(near.max_lng));
+            push(&mut sql, " AND c.lat >= $?", Bind::Real(near.min_lat));
+            push(&mut sql, " AND c.lat <= $?", Bind::Real(near.max_lat));
+            push(&mut sql, " AND c.created_at >= $?", Bind::Int(near.since));
+        }
         if filter.manual_queue {
             sql.push_str(" AND c.route_reason IS NOT NULL AND c.suggested_unit_id IS NULL AND c.closed_at IS NULL");
         }
@@ -745,6 +766,7 @@ impl Db {
                 q = match b {
                     Bind::Text(t) => q.bind(t),
                     Bind::Int(i) => q.bind(*i),
+                    Bind::Real(r) => q.bind(*r),
                 };
             }
             let rows = q.fetch_all(pool).await?;
@@ -778,6 +800,7 @@ impl Db {
                 q = match b {
                     Bind::Text(t) => q.bind(t),
                     Bind::Int(i) => q.bind(*i),
+                    Bind::Real(r) => q.bind(*r),
                 };
             }
             Ok(q.fetch_one(pool).await?.try_get::<i64, _>("n")?)

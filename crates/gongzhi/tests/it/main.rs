@@ -14,6 +14,7 @@ mod grid;
 mod indicators;
 mod log;
 mod open311;
+mod pages;
 mod places;
 mod requests;
 mod schema;

@@ -3,10 +3,13 @@
 //! the message catalog in `i18n`.
 
 mod case;
+mod grid;
 pub mod i18n;
+mod intake;
 mod login;
 mod portal;
 mod session;
+mod stats;
 mod work;
 
 use askama::Template;
@@ -24,6 +27,7 @@ use gongzhi_store::StoreError;
 use serde_json::Value;
 
 use crate::state::AppState;
+pub use grid::upload_routes;
 pub use i18n::Lang;
 pub use session::Staff;
 
@@ -38,12 +42,17 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(portal::home))
         .route("/submit", get(portal::submit_form).post(portal::submit))
         .route("/lookup", get(portal::lookup_form).post(portal::lookup))
+        .route("/lookup/rate", post(portal::rate))
         .route("/login", get(login::form).post(login::login))
         .route("/logout", post(login::logout))
         .route("/work", get(work::page))
         .route("/cases/{id}", get(case::page))
         .route("/cases/{id}/act", post(case::act))
         .route("/cases/{id}/reveal", post(case::reveal))
+        .route("/intake", get(intake::form).post(intake::submit))
+        .route("/stats", get(stats::page))
+        .route("/grid", get(grid::page))
+        .route("/grid/cases/{id}/verify", post(grid::verify))
 }
 
 async fn app_css() -> Response {
