@@ -87,6 +87,29 @@ async fn intake_page(backend: Backend) {
         .expect("text");
     assert!(html.contains("热线受理"), "{html}");
     assert!(html.contains("value=\"R01\""));
+    assert!(
+        !html.contains("value=\"E01\""),
+        "the search narrows the list"
+    );
+    // Searching by name inside the form keeps what was typed.
+    let html = op
+        .post(app.url("/intake"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("op", "search"),
+            ("q", "市容"),
+            ("title", "已输入的标题"),
+        ])
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(html.contains("value=\"E01\""), "{html}");
+    assert!(!html.contains("value=\"R01\""));
+    assert!(html.contains("value=\"已输入的标题\""));
+    assert!(!html.contains("id=\"intake-route\""));
 
     let fields = |op: &str, csrf: &str| {
         vec![

@@ -41,6 +41,7 @@ pub struct ReportForm {
     pub title: String,
     pub description: String,
     pub category: String,
+    pub address: String,
     pub lat: String,
     pub lng: String,
 }
@@ -226,6 +227,7 @@ pub async fn report(
         title: get(&text, "title").trim().to_string(),
         description: get(&text, "description").trim().to_string(),
         category: get(&text, "category").trim().to_string(),
+        address: get(&text, "address").trim().to_string(),
         lat: get(&text, "lat").trim().to_string(),
         lng: get(&text, "lng").trim().to_string(),
     };
@@ -253,7 +255,7 @@ pub async fn report(
             title: form.title.clone(),
             description: non_empty(&form.description),
             category: non_empty(&form.category),
-            address: None,
+            address: non_empty(&form.address),
             lng,
             lat,
         };

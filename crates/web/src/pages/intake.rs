@@ -10,7 +10,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use gongzhi_domain::role::Role;
 use gongzhi_domain::time::{MICROS_PER_DAY, now_micros};
 use gongzhi_store::{CaseFilter, NearFilter};
 
@@ -80,7 +79,7 @@ struct IntakePage {
 
 /// Who may take calls: those the pack lets create requests at a desk.
 fn may_take_calls(staff: &Staff) -> bool {
-    staff.actor.has_role(Role::Operator) || staff.actor.has_role(Role::Dispatcher)
+    Ctx::takes_calls_of(staff)
 }
 
 /// The category groups, narrowed to the search's matches when there is one

@@ -30,6 +30,7 @@ use crate::state::AppState;
 pub use grid::upload_routes;
 pub use i18n::Lang;
 pub use session::Staff;
+pub use stats::StatsCache;
 
 const APP_CSS: &str = include_str!("../../static/app.css");
 
@@ -96,6 +97,9 @@ pub struct Ctx {
     pub csrf: String,
     pub path: String,
     pub tz: Tz,
+    /// Links to the intake form and the grid page, for those who may use them.
+    pub takes_calls: bool,
+    pub grid_worker: bool,
 }
 
 impl Ctx {
@@ -106,7 +110,16 @@ impl Ctx {
             csrf: staff.map(|s| s.csrf.clone()).unwrap_or_default(),
             path: path.to_string(),
             tz: state.calendar.tz(),
+            takes_calls: staff.is_some_and(Ctx::takes_calls_of),
+            grid_worker: staff
+                .is_some_and(|s| s.actor.has_role(gongzhi_domain::role::Role::GridWorker)),
         }
+    }
+
+    /// Whether a staff member takes calls at a desk (the intake form).
+    pub fn takes_calls_of(staff: &Staff) -> bool {
+        use gongzhi_domain::role::Role;
+        staff.actor.has_role(Role::Operator) || staff.actor.has_role(Role::Dispatcher)
     }
 
     pub fn t(&self, key: &str) -> &'static str {

@@ -3,6 +3,7 @@
 //! or a person.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::State;
@@ -79,11 +80,36 @@ pub async fn page(
     }
 }
 
-async fn build(
-    state: &AppState,
-    lang: Lang,
-    staff: Option<&super::Staff>,
-) -> Result<StatsPage, PageError> {
+/// How long the figures are reused: the page is public and the computation
+/// reads a year of history.
+pub const STATS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The figures, in no language, and when they were computed.
+pub struct StatsData {
+    first: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+    /// (district unit id or "", month, figures), as computed.
+    groups: Vec<(String, String, Figures)>,
+    total: Figures,
+}
+
+/// The last figures computed; one computation at a time.
+#[derive(Default)]
+pub struct StatsCache(tokio::sync::Mutex<Option<(std::time::Instant, Arc<StatsData>)>>);
+
+async fn cached(state: &AppState) -> Result<Arc<StatsData>, PageError> {
+    let mut slot = state.public_stats.0.lock().await;
+    if let Some((at, data)) = slot.as_ref()
+        && at.elapsed() < STATS_TTL
+    {
+        return Ok(data.clone());
+    }
+    let data = Arc::new(compute(state).await?);
+    *slot = Some((std::time::Instant::now(), data.clone()));
+    Ok(data)
+}
+
+async fn compute(state: &AppState) -> Result<StatsData, PageError> {
     let now = now_micros();
     let tz = state.calendar.tz();
     let today = chrono::DateTime::from_timestamp_micros(now)
@@ -146,6 +172,30 @@ async fn build(
         tracing::error!(error = %e, "public statistics");
         PageError::Internal
     })?;
+    let groups = report
+        .groups
+        .into_iter()
+        .filter_map(|g| {
+            let (district, month) = g.key.as_deref()?.split_once('|')?;
+            Some((district.to_string(), month.to_string(), g.figures))
+        })
+        .collect();
+    Ok(StatsData {
+        first,
+        today,
+        groups,
+        total: report.total,
+    })
+}
+
+async fn build(
+    state: &AppState,
+    lang: Lang,
+    staff: Option<&super::Staff>,
+) -> Result<StatsPage, PageError> {
+    let data = cached(state).await?;
+    let places = state.places();
+    let first = data.first;
     let other = lang.t("stats.other_area").to_string();
     let district_name = |id: &str| {
         if id.is_empty() {
@@ -159,17 +209,9 @@ async fn build(
     };
     let mut rows = Vec::new();
     let mut per_month: BTreeMap<String, u64> = BTreeMap::new();
-    for g in &report.groups {
-        let Some((district, month)) = g.key.as_deref().and_then(|k| k.split_once('|')) else {
-            continue;
-        };
-        *per_month.entry(month.to_string()).or_default() += g.figures.received;
-        rows.push(row(
-            lang,
-            district_name(district),
-            month.to_string(),
-            &g.figures,
-        ));
+    for (district, month, figures) in &data.groups {
+        *per_month.entry(month.clone()).or_default() += figures.received;
+        rows.push(row(lang, district_name(district), month.clone(), figures));
     }
     // Newest month first; districts by name within a month.
     rows.sort_by(|a, b| b.month.cmp(&a.month).then(a.district.cmp(&b.district)));
@@ -177,7 +219,7 @@ async fn build(
         lang,
         lang.t("stats.all").to_string(),
         String::new(),
-        &report.total,
+        &data.total,
     );
     // Every month of the range, also those without cases.
     let mut months = Vec::new();
@@ -208,7 +250,7 @@ async fn build(
     Ok(StatsPage {
         p: Ctx::new(state, lang, staff, "/stats"),
         from: first.format("%Y-%m").to_string(),
-        to: today.format("%Y-%m").to_string(),
+        to: data.today.format("%Y-%m").to_string(),
         rows,
         total,
         bars,
