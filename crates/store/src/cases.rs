@@ -205,9 +205,22 @@ pub struct CaseFilter {
     /// Leave out closed cases.
     pub open_only: bool,
     pub due: Option<DueFilter>,
+    /// Only cases placed inside a box and created since a time (likely duplicates).
+    pub near: Option<NearFilter>,
     pub sort: CaseSort,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// A bounding box in degrees and a creation-time floor. The exact distance
+/// is for the caller to check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NearFilter {
+    pub min_lng: f64,
+    pub max_lng: f64,
+    pub min_lat: f64,
+    pub max_lat: f64,
+    pub since: Micros,
 }
 
 /// Cases by where their current deadline stands at `now`.
@@ -231,6 +244,22 @@ pub enum CaseSort {
 enum Bind {
     Text(String),
     Int(i64),
+    Real(f64),
+}
+
+/// Binds built values to a query, in order (one code for both backends).
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(*i),
+                Bind::Real(r) => q.bind(*r),
+            };
+        }
+        q
+    }};
 }
 
 pub(crate) const CASE_SELECT: &str = "SELECT c.*, h.name AS holder_name, h.path AS holder_path, h.parent_id AS holder_parent_id, \
@@ -700,6 +729,13 @@ impl Db {
         if filter.open_only {
             sql.push_str(" AND c.closed_at IS NULL");
         }
+        if let Some(near) = filter.near {
+            push(&mut sql, " AND c.lng >= $?", Bind::Real(near.min_lng));
+            push(&mut sql, " AND c.lng <= $?", Bind::Real(near.max_lng));
+            push(&mut sql, " AND c.lat >= $?", Bind::Real(near.min_lat));
+            push(&mut sql, " AND c.lat <= $?", Bind::Real(near.max_lat));
+            push(&mut sql, " AND c.created_at >= $?", Bind::Int(near.since));
+        }
         if filter.manual_queue {
             sql.push_str(" AND c.route_reason IS NOT NULL AND c.suggested_unit_id IS NULL AND c.closed_at IS NULL");
         }
@@ -749,13 +785,7 @@ impl Db {
         binds.push(Bind::Int(filter.limit.clamp(1, 500)));
         binds.push(Bind::Int(filter.offset.max(0)));
         with_pool!(self, pool => {
-            let mut q = sqlx::query(&sql);
-            for b in &binds {
-                q = match b {
-                    Bind::Text(t) => q.bind(t),
-                    Bind::Int(i) => q.bind(*i),
-                };
-            }
+            let q = bind_all!(sqlx::query(&sql), &binds);
             let rows = q.fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
@@ -782,13 +812,7 @@ impl Db {
             "SELECT COUNT(*) AS n FROM cases c JOIN units h ON h.id = c.holder_unit_id LEFT JOIN units a ON a.id = c.area_unit_id{clause}"
         );
         with_pool!(self, pool => {
-            let mut q = sqlx::query(&sql);
-            for b in &binds {
-                q = match b {
-                    Bind::Text(t) => q.bind(t),
-                    Bind::Int(i) => q.bind(*i),
-                };
-            }
+            let q = bind_all!(sqlx::query(&sql), &binds);
             Ok(q.fetch_one(pool).await?.try_get::<i64, _>("n")?)
         })
     }
@@ -810,13 +834,7 @@ impl Db {
              LEFT JOIN units a ON a.id = c.area_unit_id{clause} AND c.area_unit_id IS NOT NULL GROUP BY c.area_unit_id"
         );
         with_pool!(self, pool => {
-            let mut q = sqlx::query(&sql);
-            for b in &binds {
-                q = match b {
-                    Bind::Text(t) => q.bind(t),
-                    Bind::Int(i) => q.bind(*i),
-                };
-            }
+            let q = bind_all!(sqlx::query(&sql), &binds);
             let rows = q.fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {

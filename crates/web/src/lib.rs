@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     api::routes(&state.config)
         .merge(open311::routes())
         .merge(pages::routes())
+        .merge(pages::upload_routes(&state.config))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

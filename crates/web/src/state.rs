@@ -170,6 +170,8 @@ pub struct AppState {
     /// Attachment files, content-addressed under `DATA/blobs`.
     pub blobs: BlobStore,
     pub config: ServerConfig,
+    /// The public statistics page's figures, reused for a few minutes.
+    pub public_stats: Arc<crate::pages::StatsCache>,
 }
 
 impl AppState {
@@ -202,6 +204,7 @@ impl AppState {
             api_keys: Arc::new(ApiKeyCache::default()),
             blobs: BlobStore::new(config.data_dir.join("blobs")),
             config,
+            public_stats: Arc::default(),
         })
     }
 

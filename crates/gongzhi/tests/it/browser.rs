@@ -235,6 +235,7 @@ async fn a_request_walks_through_the_pages() {
     add_user(&app, "web.handler", Role::Handler, "D1-CG", &hash).await;
     add_user(&app, "web.outsider", Role::Handler, "D2", &hash).await;
     add_user(&app, "web.locked", Role::Operator, "D1", &hash).await;
+    add_user(&app, "web.grid", Role::GridWorker, "G1a", &hash).await;
     let (_driver, c) = start_browser().await;
 
     // A citizen submits a request on the portal (Chinese by default).
@@ -394,6 +395,16 @@ async fn a_request_walks_through_the_pages() {
     );
     assert!(!result.contains("web.handler"), "no staff names in public");
     shot(&c, "10-portal-lookup").await;
+    // The citizen rates the outcome (the code and digits are sent again).
+    c.find(Locator::Css("#rate-form input[value='satisfied']"))
+        .await
+        .expect("rating")
+        .click()
+        .await
+        .expect("tick");
+    click(&c, "#rate-submit").await;
+    assert!(text_of(&c, "#rate-notice").await.contains("感谢"));
+    assert!(c.find(Locator::Css("#rate-form")).await.is_err());
 
     // The district dispatcher's map and dashboard.
     login(&c, &app, "web.dispatcher", PASSWORD).await;
@@ -430,10 +441,61 @@ async fn a_request_walks_through_the_pages() {
     login(&c, &app, "web.locked", PASSWORD).await;
     assert!(text_of(&c, "#login-error").await.contains("已暂时锁定"));
 
+    // The operator takes a call: preview shows the routing and the request
+    // above as a likely duplicate; save opens the new case.
+    login(&c, &app, "web.operator", PASSWORD).await;
+    c.goto(&app.url("/intake")).await.expect("intake");
+    fill(&c, "#contact_name", "王五").await;
+    fill(&c, "#contact_phone", "13600002222").await;
+    fill(&c, "#q", "R01").await;
+    choose(&c, "#category", "R01").await;
+    fill(&c, "#title", "东门外围挡又倒了").await;
+    fill(&c, "#description", "行人走机动车道，很危险。").await;
+    fill(&c, "#address", "一区一街道东门外").await;
+    fill(&c, "#lat", "28.0502").await;
+    fill(&c, "#lng", "113.1").await;
+    click(&c, "#intake-preview").await;
+    assert!(!text_of(&c, "#route-unit").await.is_empty());
+    assert!(!text_of(&c, "#route-reason").await.is_empty());
+    assert!(text_of(&c, "#duplicates").await.contains(&receipt));
+    shot(&c, "14-intake").await;
+    click(&c, "#intake-save").await;
+    assert_eq!(text_of(&c, "#case-state").await, "待分拨");
+    logout(&c).await;
+
+    // Public statistics.
+    c.goto(&app.url("/stats")).await.expect("stats");
+    assert_eq!(text_of(&c, "#stats-total").await, "2");
+    shot(&c, "16-stats").await;
+
     // A phone-sized screen.
     c.set_window_size(360, 800).await.expect("resize");
     c.goto(&app.url("/submit")).await.expect("submit");
     shot(&c, "11-portal-submit-360").await;
+
+    // The grid worker verifies the rated request on site.
+    login(&c, &app, "web.grid", PASSWORD).await;
+    c.goto(&app.url("/grid")).await.expect("grid");
+    let task = format!("#task-{receipt}");
+    assert!(text_of(&c, &task).await.contains(&receipt));
+    shot(&c, "15-grid-360").await;
+    c.find(Locator::Css(&format!("{task} input[value='passed']")))
+        .await
+        .expect("passed")
+        .click()
+        .await
+        .expect("tick");
+    click(&c, &format!("{task} button.verify")).await;
+    assert!(text_of(&c, "#grid-verified").await.contains("已记录"));
+    assert_eq!(
+        app.db
+            .case_unscoped(&case.id)
+            .await
+            .expect("case")
+            .expect("case")
+            .state,
+        "verified"
+    );
 
     c.close().await.expect("close browser");
 }

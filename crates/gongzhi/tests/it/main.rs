@@ -15,6 +15,7 @@ mod grid;
 mod indicators;
 mod log;
 mod open311;
+mod pages;
 mod places;
 mod requests;
 mod schema;

@@ -7,14 +7,16 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use gongzhi_domain::access::Actor;
 use gongzhi_domain::time::now_micros;
+use gongzhi_store::{AttachmentRecord, CaseRecord};
 
 use super::attachments::{
     PreparedFile, attachment_json, multipart_error, multipart_rejection, prepare_file, too_large,
 };
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::intake::{IntakeRequest, intake};
+use crate::intake::{IntakeRequest, Suggestion, intake};
 use crate::state::AppState;
 
 /// Photos one report may carry.
@@ -25,13 +27,13 @@ pub const MAX_PHOTOS: usize = 4;
 #[serde(deny_unknown_fields)]
 pub struct GridReport {
     /// Chosen by the phone for this report; a retry sends the same key.
-    client_key: String,
-    title: String,
-    description: Option<String>,
-    category: Option<String>,
-    address: Option<String>,
-    lng: f64,
-    lat: f64,
+    pub(crate) client_key: String,
+    pub(crate) title: String,
+    pub(crate) description: Option<String>,
+    pub(crate) category: Option<String>,
+    pub(crate) address: Option<String>,
+    pub(crate) lng: f64,
+    pub(crate) lat: f64,
 }
 
 /// `POST /api/v1/grid/reports`: multipart with a `report` part (JSON) and up
@@ -67,21 +69,7 @@ pub async fn report(
             }
             Some("photo") if photos.len() < MAX_PHOTOS => {
                 let name = field.file_name().unwrap_or("").to_string();
-                let mut bytes = Vec::new();
-                let mut over = false;
-                while let Some(chunk) =
-                    field.chunk().await.map_err(|e| multipart_error(e, limit))?
-                {
-                    // Read on and discard past the limit, so the phone gets a 413.
-                    over |= bytes.len() + chunk.len() > limit;
-                    if !over {
-                        bytes.extend_from_slice(&chunk);
-                    }
-                }
-                if over {
-                    return Err(too_large(limit));
-                }
-                photos.push((bytes, name));
+                photos.push((read_photo(&mut field, limit).await?, name));
             }
             Some("photo") => {
                 return Err(ApiError::invalid(
@@ -98,6 +86,65 @@ pub async fn report(
         }
     }
     let report = report.ok_or_else(|| ApiError::invalid("report", "is required"))?;
+    let filed = file_report(&state, &auth.actor, report, photos).await?;
+    let (case, created, suggestion) = (filed.case, filed.created, filed.suggestion);
+    let attachments: Vec<Value> = filed.attachments.iter().map(attachment_json).collect();
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({
+            "case_id": case.id,
+            "receipt_code": case.receipt_code,
+            "state": case.state,
+            "suggested_unit_id": suggestion.unit_id,
+            "route_reason": suggestion.reason_zh,
+            "attachments": attachments,
+        })),
+    ))
+}
+
+/// A report as filed: the case (new, or the one an earlier try with the same
+/// key made), where routing suggested it goes, and its photos.
+pub struct FiledReport {
+    pub case: CaseRecord,
+    pub created: bool,
+    pub suggestion: Suggestion,
+    pub attachments: Vec<AttachmentRecord>,
+}
+
+/// Reads one photo part, refusing it past the attachment limit (read on and
+/// discarded, so the client gets a 413 rather than a broken connection).
+pub(crate) async fn read_photo(
+    field: &mut axum::extract::multipart::Field<'_>,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    let mut over = false;
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
+        over |= bytes.len() + chunk.len() > limit;
+        if !over {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if over {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// The grid report core, shared by the phone API and the grid worker's page:
+/// checks every photo first, creates the case once per client key, and adds
+/// only photos the case does not have yet.
+pub(crate) async fn file_report(
+    state: &AppState,
+    actor: &Actor,
+    report: GridReport,
+    photos: Vec<(Vec<u8>, String)>,
+) -> Result<FiledReport, ApiError> {
     let key = report.client_key.trim();
     if key.is_empty() || key.len() > 128 {
         return Err(ApiError::invalid(
@@ -105,11 +152,17 @@ pub async fn report(
             "must be 1 to 128 characters",
         ));
     }
+    if photos.len() > MAX_PHOTOS {
+        return Err(ApiError::invalid(
+            "photo",
+            format!("at most {MAX_PHOTOS} photos per report"),
+        ));
+    }
     // Every photo is checked (and stored by content) before the case exists,
     // so a bad photo never leaves a report half made.
     let mut prepared: Vec<PreparedFile> = Vec::with_capacity(photos.len());
     for (bytes, name) in photos {
-        prepared.push(prepare_file(&state, "photo", bytes, &name).await?);
+        prepared.push(prepare_file(state, "photo", bytes, &name).await?);
     }
     let mut fields = Map::new();
     fields.insert("title".into(), Value::String(report.title));
@@ -133,39 +186,29 @@ pub async fn report(
         ..IntakeRequest::default()
     };
     let at = now_micros();
-    let (created, suggestion) = intake(&state, &auth.actor, request, at).await?;
+    let (created, suggestion) = intake(state, actor, request, at).await?;
     let existing = state.db.attachments_of(&created.case_id).await?;
-    let mut attachments: Vec<Value> = Vec::new();
+    let mut attachments = Vec::new();
     for file in prepared {
         if let Some(same) = existing.iter().find(|a| a.sha256 == file.sha256) {
-            attachments.push(attachment_json(same));
+            attachments.push(same.clone());
             continue;
         }
         let record = state
             .db
-            .add_attachment(&auth.actor, file.for_case(created.case_id.clone()), at)
+            .add_attachment(actor, file.for_case(created.case_id.clone()), at)
             .await?;
-        attachments.push(attachment_json(&record));
+        attachments.push(record);
     }
     let case = state
         .db
         .case_unscoped(&created.case_id)
         .await?
         .ok_or_else(ApiError::internal)?;
-    let status = if created.log_entry.is_some() {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(json!({
-            "case_id": case.id,
-            "receipt_code": case.receipt_code,
-            "state": case.state,
-            "suggested_unit_id": suggestion.unit_id,
-            "route_reason": suggestion.reason_zh,
-            "attachments": attachments,
-        })),
-    ))
+    Ok(FiledReport {
+        case,
+        created: created.log_entry.is_some(),
+        suggestion,
+        attachments,
+    })
 }

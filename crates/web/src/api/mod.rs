@@ -1,9 +1,9 @@
 //! JSON API handlers, one module per resource.
 
-mod attachments;
+pub(crate) mod attachments;
 mod auth;
 pub(crate) mod cases;
-mod grid;
+pub(crate) mod grid;
 pub(crate) mod indicators;
 mod log;
 mod meta;

@@ -4,11 +4,14 @@
 
 mod case;
 mod dashboard;
+mod grid;
 pub mod i18n;
+mod intake;
 mod login;
 mod map;
 mod portal;
 mod session;
+mod stats;
 mod work;
 
 use askama::Template;
@@ -26,8 +29,10 @@ use gongzhi_store::StoreError;
 use serde_json::Value;
 
 use crate::state::AppState;
+pub use grid::upload_routes;
 pub use i18n::Lang;
 pub use session::Staff;
+pub use stats::StatsCache;
 
 const APP_CSS: &str = include_str!("../../static/app.css");
 
@@ -40,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(portal::home))
         .route("/submit", get(portal::submit_form).post(portal::submit))
         .route("/lookup", get(portal::lookup_form).post(portal::lookup))
+        .route("/lookup/rate", post(portal::rate))
         .route("/login", get(login::form).post(login::login))
         .route("/logout", post(login::logout))
         .route("/work", get(work::page))
@@ -48,6 +54,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/reveal", post(case::reveal))
         .route("/map", get(map::page))
         .route("/dashboard", get(dashboard::page))
+        .route("/intake", get(intake::form).post(intake::submit))
+        .route("/stats", get(stats::page))
+        .route("/grid", get(grid::page))
+        .route("/grid/cases/{id}/verify", post(grid::verify))
 }
 
 async fn app_css() -> Response {
@@ -91,6 +101,9 @@ pub struct Ctx {
     pub csrf: String,
     pub path: String,
     pub tz: Tz,
+    /// Links to the intake form and the grid page, for those who may use them.
+    pub takes_calls: bool,
+    pub grid_worker: bool,
 }
 
 impl Ctx {
@@ -101,7 +114,16 @@ impl Ctx {
             csrf: staff.map(|s| s.csrf.clone()).unwrap_or_default(),
             path: path.to_string(),
             tz: state.calendar.tz(),
+            takes_calls: staff.is_some_and(Ctx::takes_calls_of),
+            grid_worker: staff
+                .is_some_and(|s| s.actor.has_role(gongzhi_domain::role::Role::GridWorker)),
         }
+    }
+
+    /// Whether a staff member takes calls at a desk (the intake form).
+    pub fn takes_calls_of(staff: &Staff) -> bool {
+        use gongzhi_domain::role::Role;
+        staff.actor.has_role(Role::Operator) || staff.actor.has_role(Role::Dispatcher)
     }
 
     pub fn t(&self, key: &str) -> &'static str {

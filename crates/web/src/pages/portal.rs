@@ -20,6 +20,7 @@ use crate::api::public::{find_by_receipt, public_details};
 use crate::intake::{IntakeRequest, intake};
 use crate::state::AppState;
 
+use super::Staff;
 use super::session::MaybeStaff;
 use super::{Ctx, Lang, PageError, display_value, render};
 
@@ -283,6 +284,14 @@ struct LookupPage {
     code: String,
     error: Option<&'static str>,
     result: Option<LookupView>,
+    /// The proof to send again with a rating (the case waits for one).
+    rate: Option<RateProof>,
+    notice: Option<&'static str>,
+}
+
+pub struct RateProof {
+    pub receipt_code: String,
+    pub phone_last4: String,
 }
 
 pub struct LookupView {
@@ -324,6 +333,8 @@ pub async fn lookup_form(
             code: q.code.unwrap_or_default(),
             error: None,
             result: None,
+            rate: None,
+            notice: None,
         },
     )
 }
@@ -341,34 +352,61 @@ pub async fn lookup(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Form(form): Form<LookupForm>,
 ) -> Response {
-    let p = Ctx::new(&state, lang, staff.as_ref(), "/lookup");
-    let found = find_by_receipt(&state, addr.ip(), &form.receipt_code, &form.phone_last4).await;
+    show_lookup(&state, lang, staff.as_ref(), addr.ip(), form, None, None).await
+}
+
+fn lookup_error(
+    state: &AppState,
+    lang: Lang,
+    staff: Option<&Staff>,
+    e: crate::error::ApiError,
+    code: String,
+) -> Response {
+    let p = Ctx::new(state, lang, staff, "/lookup");
+    let (status, key) = match e.status {
+        StatusCode::NOT_FOUND => (StatusCode::NOT_FOUND, "lookup.not_found"),
+        StatusCode::TOO_MANY_REQUESTS => (StatusCode::TOO_MANY_REQUESTS, "lookup.too_many"),
+        StatusCode::UNPROCESSABLE_ENTITY => (StatusCode::UNPROCESSABLE_ENTITY, "lookup.invalid"),
+        _ => return PageError::from(e).render(state, lang, staff),
+    };
+    let error = Some(p.t(key));
+    render(
+        status,
+        &LookupPage {
+            p,
+            code,
+            error,
+            result: None,
+            rate: None,
+            notice: None,
+        },
+    )
+}
+
+/// The lookup result for a proven receipt code and phone digits; `case`
+/// when the caller has just read it.
+async fn show_lookup(
+    state: &AppState,
+    lang: Lang,
+    staff: Option<&Staff>,
+    ip: std::net::IpAddr,
+    form: LookupForm,
+    case: Option<gongzhi_store::CaseRecord>,
+    notice: Option<&'static str>,
+) -> Response {
+    let state = state.clone();
+    let p = Ctx::new(&state, lang, staff, "/lookup");
+    let found = match case {
+        Some(case) => Ok(case),
+        None => find_by_receipt(&state, ip, &form.receipt_code, &form.phone_last4).await,
+    };
     let case = match found {
         Ok(case) => case,
-        Err(e) => {
-            let (status, key) = match e.status {
-                StatusCode::NOT_FOUND => (StatusCode::NOT_FOUND, "lookup.not_found"),
-                StatusCode::TOO_MANY_REQUESTS => (StatusCode::TOO_MANY_REQUESTS, "lookup.too_many"),
-                StatusCode::UNPROCESSABLE_ENTITY => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "lookup.invalid")
-                }
-                _ => return PageError::from(e).render(&state, lang, staff.as_ref()),
-            };
-            let error = Some(p.t(key));
-            return render(
-                status,
-                &LookupPage {
-                    p,
-                    code: form.receipt_code,
-                    error,
-                    result: None,
-                },
-            );
-        }
+        Err(e) => return lookup_error(&state, lang, staff, e, form.receipt_code),
     };
     let entries = match state.db.timeline(&case.id).await {
         Ok(entries) => entries,
-        Err(e) => return PageError::from(e).render(&state, lang, staff.as_ref()),
+        Err(e) => return PageError::from(e).render(&state, lang, staff),
     };
     let case_type = state.packs.case_type(&case.pack, &case.case_type);
     let state_name = |s: &str| {
@@ -434,6 +472,10 @@ pub async fn lookup(
             .unwrap_or_default(),
         timeline,
     };
+    let rate = (case.state == RATE_FROM_STATE).then(|| RateProof {
+        receipt_code: case.receipt_code.clone(),
+        phone_last4: form.phone_last4.trim().to_string(),
+    });
     render(
         StatusCode::OK,
         &LookupPage {
@@ -441,6 +483,91 @@ pub async fn lookup(
             code: result.receipt_code.clone(),
             error: None,
             result: Some(result),
+            rate,
+            notice,
         },
     )
+}
+
+/// The state in which the caller may rate the outcome, and the pack's action.
+const RATE_FROM_STATE: &str = "reported";
+const RATE_ACTION: &str = "follow_up";
+
+#[derive(Deserialize)]
+pub struct RateForm {
+    receipt_code: String,
+    phone_last4: String,
+    #[serde(default)]
+    satisfaction: String,
+}
+
+/// The caller rates the outcome: the receipt code and phone digits are proven
+/// again (under the lookup limiter), then the pack's follow-up is recorded as
+/// the portal's system account.
+pub async fn rate(
+    State(state): State<AppState>,
+    lang: Lang,
+    MaybeStaff(staff): MaybeStaff,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Form(form): Form<RateForm>,
+) -> Response {
+    let staff = staff.as_ref();
+    let case = match find_by_receipt(&state, addr.ip(), &form.receipt_code, &form.phone_last4).await
+    {
+        Ok(case) => case,
+        Err(e) => return lookup_error(&state, lang, staff, e, form.receipt_code),
+    };
+    let lookup = LookupForm {
+        receipt_code: form.receipt_code,
+        phone_last4: form.phone_last4,
+    };
+    let valid = matches!(
+        form.satisfaction.as_str(),
+        "satisfied" | "basically_satisfied" | "unsatisfied"
+    );
+    if case.state != RATE_FROM_STATE || !valid {
+        let notice = Some(lang.t("rate.not_now"));
+        return show_lookup(&state, lang, staff, addr.ip(), lookup, Some(case), notice).await;
+    }
+    let acted = async {
+        let actor = portal_actor(&state).await?;
+        let mut fields = Map::new();
+        fields.insert("satisfaction".into(), Value::String(form.satisfaction));
+        let request = gongzhi_domain::engine::ActionRequest {
+            action: RATE_ACTION.into(),
+            fields,
+            reason: None,
+            target_unit: None,
+        };
+        state
+            .db
+            .act(
+                state.rules(),
+                &actor,
+                &case.id,
+                request,
+                Some(case.version),
+                now_micros(),
+            )
+            .await
+            .map_err(crate::error::ApiError::from)?;
+        let case = state
+            .db
+            .case_unscoped(&case.id)
+            .await?
+            .ok_or_else(crate::error::ApiError::internal)?;
+        Ok::<_, crate::error::ApiError>(case)
+    }
+    .await;
+    match acted {
+        Ok(case) => {
+            let notice = Some(lang.t("rate.thanks"));
+            show_lookup(&state, lang, staff, addr.ip(), lookup, Some(case), notice).await
+        }
+        Err(e) if e.status.is_client_error() => {
+            let notice = Some(lang.t("rate.not_now"));
+            show_lookup(&state, lang, staff, addr.ip(), lookup, None, notice).await
+        }
+        Err(e) => PageError::from(e).render(&state, lang, staff),
+    }
 }

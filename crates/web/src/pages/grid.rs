@@ -1,0 +1,351 @@
+//! The grid worker's phone page: report an event with photos, and verify the
+//! cases in their grid that are waiting for it.
+
+use askama::Template;
+use axum::Form;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::handler::Handler;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use gongzhi_domain::engine::ActionRequest;
+use gongzhi_domain::ids::new_id;
+use gongzhi_domain::role::Role;
+use gongzhi_domain::time::now_micros;
+use gongzhi_store::CaseFilter;
+
+use crate::api::grid::{GridReport, MAX_PHOTOS, file_report, read_photo};
+use crate::error::ApiError;
+use crate::state::{AppState, ServerConfig};
+
+use super::portal::{CategoryGroup, category_groups};
+use super::{Ctx, Lang, PageError, Staff, render, see_other};
+
+/// The report form's route, with a body limit sized for its photos.
+pub fn upload_routes(config: &ServerConfig) -> Router<AppState> {
+    Router::new().route(
+        "/grid/report",
+        post(report.layer(DefaultBodyLimit::max(
+            config.upload_body_limit().saturating_mul(MAX_PHOTOS),
+        ))),
+    )
+}
+
+#[derive(Default)]
+pub struct ReportForm {
+    pub client_key: String,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub address: String,
+    pub lat: String,
+    pub lng: String,
+}
+
+pub struct Task {
+    pub id: String,
+    pub receipt_code: String,
+    pub title: String,
+    pub address: String,
+    pub outcome: String,
+    pub version: i64,
+}
+
+#[derive(Template)]
+#[template(path = "grid.html")]
+struct GridPage {
+    p: Ctx,
+    form: ReportForm,
+    categories: Vec<CategoryGroup>,
+    errors: Vec<String>,
+    reported: String,
+    verified: bool,
+    tasks: Vec<Task>,
+    photos_label: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct GridQuery {
+    reported: Option<String>,
+    verified: Option<String>,
+}
+
+fn is_grid_worker(staff: &Staff) -> bool {
+    staff.actor.has_role(Role::GridWorker)
+}
+
+async fn tasks(state: &AppState, staff: &Staff) -> Result<Vec<Task>, PageError> {
+    let filter = CaseFilter {
+        state: Some("rated".into()),
+        open_only: true,
+        limit: 100,
+        ..CaseFilter::default()
+    };
+    let cases = state.db.cases_for(&staff.actor, &filter).await?;
+    let text = |fields: &Map<String, Value>, key: &str| {
+        fields
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Ok(cases
+        .iter()
+        .map(|c| Task {
+            id: c.id.clone(),
+            receipt_code: c.receipt_code.clone(),
+            title: text(&c.fields, "title"),
+            address: text(&c.fields, "address"),
+            outcome: text(&c.fields, "result"),
+            version: c.version,
+        })
+        .collect())
+}
+
+async fn page_with(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    form: ReportForm,
+    errors: Vec<String>,
+    q: GridQuery,
+) -> Result<GridPage, PageError> {
+    Ok(GridPage {
+        p: Ctx::new(state, lang, Some(staff), "/grid"),
+        categories: category_groups(state, lang),
+        form,
+        errors,
+        reported: q
+            .reported
+            .map(|code| lang.tf("grid.reported", &[("code", &code)]))
+            .unwrap_or_default(),
+        verified: q.verified.is_some(),
+        tasks: tasks(state, staff).await?,
+        photos_label: lang.tf("grid.photos", &[("n", &MAX_PHOTOS.to_string())]),
+    })
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Query(q): Query<GridQuery>,
+) -> Response {
+    if !is_grid_worker(&staff) {
+        return PageError::Forbidden.render(&state, lang, Some(&staff));
+    }
+    // A fresh key per form: submitting it twice files one report.
+    let form = ReportForm {
+        client_key: new_id(),
+        ..ReportForm::default()
+    };
+    match page_with(&state, lang, &staff, form, Vec::new(), q).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(e) => e.render(&state, lang, Some(&staff)),
+    }
+}
+
+fn parse_coord(text: &str, min: f64, max: f64) -> Option<f64> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && (min..=max).contains(v))
+}
+
+/// The report form's multipart body: text fields and photos.
+async fn read_form(
+    state: &AppState,
+    request: Request,
+) -> Result<(Vec<(String, String)>, Vec<(Vec<u8>, String)>), ApiError> {
+    let limit = state.config.attachment_max_bytes;
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(crate::api::attachments::multipart_rejection)?;
+    let mut text = Vec::new();
+    let mut photos = Vec::new();
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| crate::api::attachments::multipart_error(e, limit))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "photo" {
+            let file_name = field.file_name().unwrap_or_default().to_string();
+            let bytes = read_photo(&mut field, limit).await?;
+            // An empty file input still sends an empty part.
+            if !bytes.is_empty() {
+                photos.push((bytes, file_name));
+            }
+        } else {
+            let value = field
+                .text()
+                .await
+                .map_err(|e| crate::api::attachments::multipart_error(e, limit))?;
+            text.push((name, value));
+        }
+    }
+    Ok((text, photos))
+}
+
+fn get<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    request: Request,
+) -> Response {
+    let (text, photos) = match read_form(&state, request).await {
+        Ok(read) => read,
+        Err(e) if e.status == StatusCode::PAYLOAD_TOO_LARGE => {
+            let form = ReportForm {
+                client_key: new_id(),
+                ..ReportForm::default()
+            };
+            let errors = vec![lang.t("grid.error_too_large").to_string()];
+            return match page_with(&state, lang, &staff, form, errors, GridQuery::default()).await {
+                Ok(page) => render(StatusCode::PAYLOAD_TOO_LARGE, &page),
+                Err(e) => e.render(&state, lang, Some(&staff)),
+            };
+        }
+        Err(e) => return PageError::from(e).render(&state, lang, Some(&staff)),
+    };
+    if !staff.csrf_ok(Some(get(&text, "csrf_token"))) || !is_grid_worker(&staff) {
+        return PageError::Forbidden.render(&state, lang, Some(&staff));
+    }
+    let form = ReportForm {
+        client_key: get(&text, "client_key").to_string(),
+        title: get(&text, "title").trim().to_string(),
+        description: get(&text, "description").trim().to_string(),
+        category: get(&text, "category").trim().to_string(),
+        address: get(&text, "address").trim().to_string(),
+        lat: get(&text, "lat").trim().to_string(),
+        lng: get(&text, "lng").trim().to_string(),
+    };
+    let mut errors = Vec::new();
+    if form.title.is_empty() {
+        errors.push(lang.t("submit.error_title").to_string());
+    }
+    let place = match (
+        parse_coord(&form.lng, -180.0, 180.0),
+        parse_coord(&form.lat, -90.0, 90.0),
+    ) {
+        (Some(lng), Some(lat)) => Some((lng, lat)),
+        _ => {
+            errors.push(lang.t("grid.error_place").to_string());
+            None
+        }
+    };
+    if photos.len() > MAX_PHOTOS {
+        errors.push(lang.t("grid.error_photos").to_string());
+    }
+    if let (true, Some((lng, lat))) = (errors.is_empty(), place) {
+        let non_empty = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        let report = GridReport {
+            client_key: form.client_key.clone(),
+            title: form.title.clone(),
+            description: non_empty(&form.description),
+            category: non_empty(&form.category),
+            address: non_empty(&form.address),
+            lng,
+            lat,
+        };
+        match file_report(&state, &staff.actor, report, photos).await {
+            Ok(filed) => {
+                return see_other(&format!("/grid?reported={}", filed.case.receipt_code));
+            }
+            Err(e) if e.status == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                errors.push(lang.t("grid.error_photo_type").to_string());
+            }
+            Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+                errors.push(lang.tf("act_error.other", &[("message", &e.message)]));
+            }
+            Err(e) => return PageError::from(e).render(&state, lang, Some(&staff)),
+        }
+    }
+    match page_with(&state, lang, &staff, form, errors, GridQuery::default()).await {
+        Ok(page) => render(StatusCode::UNPROCESSABLE_ENTITY, &page),
+        Err(e) => e.render(&state, lang, Some(&staff)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct VerifyForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    verification: String,
+    #[serde(default)]
+    verify_note: String,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<VerifyForm>,
+) -> Response {
+    if !staff.csrf_ok(Some(&form.csrf_token)) || !is_grid_worker(&staff) {
+        return PageError::Forbidden.render(&state, lang, Some(&staff));
+    }
+    let case = match state.db.case_for(&staff.actor, &id).await {
+        Ok(Some(case)) => case,
+        Ok(None) => return PageError::NotFound.render(&state, lang, Some(&staff)),
+        Err(e) => return PageError::from(e).render(&state, lang, Some(&staff)),
+    };
+    let mut fields = Map::new();
+    if matches!(form.verification.as_str(), "passed" | "failed") {
+        fields.insert("verification".into(), Value::String(form.verification));
+    }
+    let note = form.verify_note.trim();
+    if !note.is_empty() {
+        fields.insert("verify_note".into(), Value::String(note.to_string()));
+    }
+    let request = ActionRequest {
+        action: "verify".into(),
+        fields,
+        reason: None,
+        target_unit: None,
+    };
+    let acted = state
+        .db
+        .act(
+            state.rules(),
+            &staff.actor,
+            &case.id,
+            request,
+            form.version,
+            now_micros(),
+        )
+        .await;
+    match acted {
+        Ok(_) => see_other("/grid?verified=1"),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_server_error() || e.status == StatusCode::FORBIDDEN {
+                return PageError::from(e).render(&state, lang, Some(&staff));
+            }
+            let form = ReportForm {
+                client_key: new_id(),
+                ..ReportForm::default()
+            };
+            let errors = vec![lang.t("grid.error_verify").to_string()];
+            match page_with(&state, lang, &staff, form, errors, GridQuery::default()).await {
+                Ok(page) => render(StatusCode::UNPROCESSABLE_ENTITY, &page),
+                Err(e) => e.render(&state, lang, Some(&staff)),
+            }
+        }
+    }
+}
