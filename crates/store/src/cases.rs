@@ -1231,8 +1231,10 @@ impl Db {
     }
 }
 
-/// Creation inside a caller's transaction (used by imports and the demo loader
-/// to batch many cases in one commit).
+/// Creation inside a caller's transaction (used by imports, the demo loader
+/// and the one-by-one retry of a failed batch): the same checks and rows as a
+/// batch of one, with the area and receipt code checked up front so that a
+/// problem is a clear error rather than a failed insert.
 pub async fn create_case_tx(
     tx: &mut Tx,
     rules: Rules<'_>,
@@ -1240,153 +1242,38 @@ pub async fn create_case_tx(
     new: NewCase,
     at: Micros,
 ) -> Result<Created, ActError> {
-    if let Some(key) = &new.idempotency_key {
-        if key.trim().is_empty() || key.len() > 128 {
-            return Err(invalid("idempotency_key", "must be 1 to 128 characters"));
-        }
-        let earlier: Option<String> = with_tx!(tx, conn => {
-            match sqlx::query("SELECT case_id FROM intake_keys WHERE caller_id = $1 AND idempotency_key = $2")
-                .bind(&actor.user_id)
-                .bind(key)
-                .fetch_optional(conn)
-                .await?
-            {
-                Some(row) => Some(row.try_get::<String, _>("case_id")?),
-                None => None,
-            }
-        });
-        if let Some(case_id) = earlier {
+    let mut seen = HashMap::new();
+    let mut prepared = match prepare_case_tx(tx, rules, actor, &new, at, &mut seen).await? {
+        Prepared::Replay(case_id) => {
             return Ok(Created {
                 case_id,
                 receipt_code: None,
                 log_entry: None,
             });
         }
-    }
-    let case_type = rules
-        .packs
-        .case_type(&new.pack, &new.case_type)
-        .ok_or_else(|| ActError::UnknownCaseType {
-            pack: new.pack.clone(),
-            case_type: new.case_type.clone(),
-        })?;
-    let creation = case_type.creation_action();
-    if new.request.action != creation.id {
-        return Err(EngineError::UnknownAction {
-            action: new.request.action.clone(),
-        }
-        .into());
-    }
-    let assignment = actor
-        .creating_assignment(&creation.roles, new.acting_unit.as_deref())
-        .ok_or(EngineError::RoleNotAllowed {
-            action: creation.id.clone(),
-        })?
-        .clone();
-    let transition = engine::decide(case_type, None, &new.request, &[assignment.role])?;
-    check_categories(rules, case_type, &transition)?;
-    validate_place(&new.place)?;
-    if let Some(area) = &new.place.area_unit_id
+        Prepared::Ready(prepared) => prepared,
+    };
+    if let Some(area) = &prepared.area
         && unit_parent_tx(tx, area).await?.is_none()
     {
         return Err(invalid("area_unit_id", format!("no unit {area}")));
     }
-    let holder = resolve_target(tx, &transition, &assignment.unit_id, None).await?;
-    let case_id = new_id();
-    let salt = new_salt();
     // 44 random bits: a clash is rare; look before writing so a retry never
     // aborts the transaction.
-    let mut receipt = random_receipt_code();
     for _ in 0..5 {
         let taken = with_tx!(tx, conn => {
-            sqlx::query("SELECT 1 AS x FROM cases WHERE receipt_code = $1").bind(&receipt).fetch_optional(conn).await?.is_some()
+            sqlx::query("SELECT 1 AS x FROM cases WHERE receipt_code = $1").bind(&prepared.receipt).fetch_optional(conn).await?.is_some()
         });
         if !taken {
             break;
         }
-        receipt = random_receipt_code();
+        prepared.receipt = random_receipt_code();
     }
-    let fields_text =
-        serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
-    let terminal = case_type
-        .states
-        .get(&transition.to_state)
-        .is_some_and(|s| s.terminal);
-    with_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO cases (id, receipt_code, pack_id, pack_version, case_type, state, fields, holder_unit_id, area_unit_id, \
-             lng, lat, personal_salt, version, created_at, updated_at, closed_at, suggested_unit_id, route_reason, category) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13, $14, $15, $16, $17)",
-        )
-        .bind(&case_id)
-        .bind(&receipt)
-        .bind(&case_type.pack_id)
-        .bind(&case_type.pack_version)
-        .bind(&case_type.id)
-        .bind(&transition.to_state)
-        .bind(&fields_text)
-        .bind(&holder)
-        .bind(&new.place.area_unit_id)
-        .bind(new.place.lng)
-        .bind(new.place.lat)
-        .bind(&salt)
-        .bind(at)
-        .bind(terminal.then_some(at))
-        .bind(new.suggestion.as_ref().and_then(|s| s.0.clone()))
-        .bind(new.suggestion.as_ref().map(|s| s.1.clone()))
-        .bind(transition.fields.get("category").and_then(Value::as_str))
-        .execute(conn)
-        .await?;
-    });
-    if let Some(key) = &new.idempotency_key {
-        with_tx!(tx, conn => {
-            sqlx::query("INSERT INTO intake_keys (caller_id, idempotency_key, case_id, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(&actor.user_id)
-                .bind(key)
-                .bind(&case_id)
-                .bind(at)
-                .execute(conn)
-                .await?;
-        });
-    }
-    link_cases_tx(tx, case_type, &case_id, &transition, at).await?;
-    if let Some(def) = &transition.enter_deadline {
-        open_deadline_tx(
-            tx,
-            rules,
-            &case_id,
-            &transition.to_state,
-            def,
-            &transition.fields,
-            at,
-        )
-        .await?;
-    }
-    let mut extra = vec![("holder_unit_id", Value::Null, Value::String(holder.clone()))];
-    if let Some(area) = &new.place.area_unit_id {
-        extra.push(("area_unit_id", Value::Null, Value::String(area.clone())));
-    }
-    let entry = append_log(
-        tx,
-        LogEntry {
-            seq: 0,
-            id: new_id(),
-            case_id: case_id.clone(),
-            at,
-            actor_id: Some(actor.user_id.clone()),
-            actor_unit_id: Some(assignment.unit_id.clone()),
-            action: transition.action.clone(),
-            from_state: None,
-            to_state: transition.to_state.clone(),
-            changes: changes_json(&transition, &salt, extra),
-            reason: transition.reason.clone(),
-        },
-    )
-    .await?;
+    let mut entries = write_prepared_tx(tx, &[prepared.as_ref()]).await?;
     Ok(Created {
-        case_id,
-        receipt_code: Some(receipt),
-        log_entry: Some(entry),
+        case_id: prepared.case_id.clone(),
+        receipt_code: Some(prepared.receipt.clone()),
+        log_entry: entries.pop(),
     })
 }
 
