@@ -6,6 +6,7 @@
 use gongzhi_domain::ids::new_id;
 use gongzhi_domain::time::now_micros;
 
+use crate::cases::values_clause;
 use crate::db::{Db, with_tx};
 use crate::error::StoreError;
 
@@ -78,32 +79,18 @@ impl Db {
             let now = now_micros();
             let ids: Vec<String> = (0..rows).map(|_| new_id()).collect();
             let mut tx = self.begin_write().await?;
-            let values = |cols: usize| -> String {
-                (0..rows)
-                    .map(|r| {
-                        format!(
-                            "({})",
-                            (1..=cols)
-                                .map(|c| format!("${}", r * cols + c))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             let cases = format!(
                 "INSERT INTO cases (id, receipt_code, pack_id, pack_version, case_type, state, fields, holder_unit_id, \
                  personal_salt, version, created_at, updated_at) VALUES {}",
-                values(12)
+                values_clause(rows, 12)
             );
             let deadlines = format!(
                 "INSERT INTO deadlines (id, case_id, state, rule, calendar_version, started_at, due_at, provisional, on_expiry, status) VALUES {}",
-                values(10)
+                values_clause(rows, 10)
             );
             let log = format!(
                 "INSERT INTO log_entries (seq, id, case_id, at, action, to_state, changes, leaf_hash) VALUES {}",
-                values(8)
+                values_clause(rows, 8)
             );
             with_tx!(&mut tx, conn => {
                 let mut q = sqlx::query(&cases);

@@ -480,30 +480,51 @@ async fn open_deadline_tx(
     fields: &Map<String, Value>,
     at: Micros,
 ) -> Result<(), StoreError> {
-    let calendar = rules.calendar;
-    let rule = effective_rule(rules, def, fields);
-    let due = calendar.due(at, rule);
-    let warn_at = def.warn_at.map(|ratio| warn_time(at, due.at, ratio));
+    let d = prepare_deadline(rules, def, state, fields, at);
     with_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO deadlines (id, case_id, state, rule, calendar_version, started_at, due_at, warn_ratio, warn_at, provisional, on_expiry, status) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active')",
         )
-        .bind(new_id())
+        .bind(&d.id)
         .bind(case_id)
-        .bind(state)
-        .bind(rule.to_string())
-        .bind(calendar.version())
+        .bind(&d.state)
+        .bind(&d.rule)
+        .bind(&d.calendar_version)
         .bind(at)
-        .bind(due.at)
-        .bind(def.warn_at)
-        .bind(warn_at)
-        .bind(i64::from(due.provisional))
-        .bind(expiry_text(&def.on_expiry))
+        .bind(d.due_at)
+        .bind(d.warn_ratio)
+        .bind(d.warn_at)
+        .bind(i64::from(d.provisional))
+        .bind(&d.on_expiry)
         .execute(conn)
         .await?;
     });
     Ok(())
+}
+
+/// The deadline a state opens at `at`, computed on the calendar with the
+/// case category's own rule where the state asks for one.
+fn prepare_deadline(
+    rules: Rules<'_>,
+    def: &DeadlineDef,
+    state: &str,
+    fields: &Map<String, Value>,
+    at: Micros,
+) -> PreparedDeadline {
+    let rule = effective_rule(rules, def, fields);
+    let due = rules.calendar.due(at, rule);
+    PreparedDeadline {
+        id: new_id(),
+        state: state.to_string(),
+        rule: rule.to_string(),
+        calendar_version: rules.calendar.version(),
+        due_at: due.at,
+        warn_ratio: def.warn_at,
+        warn_at: def.warn_at.map(|ratio| warn_time(at, due.at, ratio)),
+        provisional: due.provisional,
+        on_expiry: expiry_text(&def.on_expiry),
+    }
 }
 
 /// A deadline whose warning or due time has come.
@@ -1306,6 +1327,34 @@ async fn link_cases_tx(
     transition: &Transition,
     at: Micros,
 ) -> Result<(), ActError> {
+    for (linked, kind) in resolve_case_refs_tx(tx, case_type, transition).await? {
+        if linked == case_id {
+            return Err(invalid(&kind, "a case cannot refer to itself"));
+        }
+        with_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO case_links (case_id, linked_case_id, kind, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (case_id, linked_case_id, kind) DO NOTHING",
+            )
+            .bind(case_id)
+            .bind(&linked)
+            .bind(&kind)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        });
+    }
+    Ok(())
+}
+
+/// The cases that changed case-reference fields name, as (case id, field):
+/// each receipt code must belong to an existing case.
+async fn resolve_case_refs_tx(
+    tx: &mut Tx,
+    case_type: &gongzhi_domain::pack::CaseType,
+    transition: &Transition,
+) -> Result<Vec<(String, String)>, ActError> {
+    let mut links = Vec::new();
     for change in &transition.changes {
         let is_ref = case_type
             .fields
@@ -1322,23 +1371,9 @@ async fn link_cases_tx(
         });
         let linked = linked
             .ok_or_else(|| invalid(&change.key, format!("no case has receipt code {receipt}")))?;
-        if linked == case_id {
-            return Err(invalid(&change.key, "a case cannot refer to itself"));
-        }
-        with_tx!(tx, conn => {
-            sqlx::query(
-                "INSERT INTO case_links (case_id, linked_case_id, kind, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (case_id, linked_case_id, kind) DO NOTHING",
-            )
-            .bind(case_id)
-            .bind(&linked)
-            .bind(&change.key)
-            .bind(at)
-            .execute(conn)
-            .await?;
-        });
+        links.push((linked, change.key.clone()));
     }
-    Ok(())
+    Ok(links)
 }
 
 fn validate_place(place: &Place) -> Result<(), ActError> {
@@ -2106,25 +2141,7 @@ async fn prepare_case_tx(
     validate_place(&new.place)?;
     // The area comes from the place index; the foreign key guards the rest.
     let holder = resolve_target(tx, &transition, &assignment.unit_id, None).await?;
-    let mut links = Vec::new();
-    for change in &transition.changes {
-        let is_ref = case_type
-            .fields
-            .get(&change.key)
-            .is_some_and(|f| f.kind == FieldKind::CaseRef);
-        if let (true, Some(Value::String(receipt))) = (is_ref, change.after.as_ref()) {
-            let linked: Option<String> = with_tx!(tx, conn => {
-                match sqlx::query("SELECT id FROM cases WHERE receipt_code = $1").bind(receipt).fetch_optional(conn).await? {
-                    Some(row) => Some(row.try_get::<String, _>("id")?),
-                    None => None,
-                }
-            });
-            let linked = linked.ok_or_else(|| {
-                invalid(&change.key, format!("no case has receipt code {receipt}"))
-            })?;
-            links.push((linked, change.key.clone()));
-        }
-    }
+    let links = resolve_case_refs_tx(tx, case_type, &transition).await?;
     let case_id = new_id();
     let salt = new_salt();
     let fields_text =
@@ -2133,21 +2150,10 @@ async fn prepare_case_tx(
         .states
         .get(&transition.to_state)
         .is_some_and(|s| s.terminal);
-    let deadline = transition.enter_deadline.as_ref().map(|def| {
-        let rule = effective_rule(rules, def, &transition.fields);
-        let due = rules.calendar.due(at, rule);
-        PreparedDeadline {
-            id: new_id(),
-            state: transition.to_state.clone(),
-            rule: rule.to_string(),
-            calendar_version: rules.calendar.version(),
-            due_at: due.at,
-            warn_ratio: def.warn_at,
-            warn_at: def.warn_at.map(|ratio| warn_time(at, due.at, ratio)),
-            provisional: due.provisional,
-            on_expiry: expiry_text(&def.on_expiry),
-        }
-    });
+    let deadline = transition
+        .enter_deadline
+        .as_ref()
+        .map(|def| prepare_deadline(rules, def, &transition.to_state, &transition.fields, at));
     let mut extra = vec![("holder_unit_id", Value::Null, Value::String(holder.clone()))];
     if let Some(area) = &new.place.area_unit_id {
         extra.push(("area_unit_id", Value::Null, Value::String(area.clone())));
@@ -2198,7 +2204,7 @@ async fn prepare_case_tx(
 }
 
 /// `($1, $2, ...), ($k, ...)` for `rows` rows of `cols` columns.
-fn values_clause(rows: usize, cols: usize) -> String {
+pub(crate) fn values_clause(rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| {
             let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
