@@ -175,7 +175,11 @@ async fn replay(
             area_unit_id: Some(seed.grid_id.clone()),
         },
         acting_unit: None,
-        suggestion: Some((suggestion.unit_id.clone(), suggestion.reason_zh.clone())),
+        suggestion: Some(gongzhi_store::RouteSuggestion {
+            unit_id: suggestion.unit_id.clone(),
+            reason_zh: suggestion.reason_zh.clone(),
+            reason_en: suggestion.reason_en.clone(),
+        }),
         idempotency_key: None,
     };
     let created = create_case_tx(tx, rules, actor, new, seed.created_at)

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bench;
 pub mod bench_log;
+pub mod bench_pages;
 pub mod demo;
 pub mod grids;
 pub mod import_requests;

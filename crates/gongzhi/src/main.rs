@@ -178,6 +178,12 @@ enum BenchCommand {
         #[arg(long, env = "GONGZHI_BENCH_POSTGRES")]
         postgres: Option<String>,
     },
+    /// Server-side render time of each staff page with the demo city loaded.
+    Pages {
+        /// Requests per page, one at a time.
+        #[arg(long, default_value_t = 50)]
+        requests: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -471,6 +477,12 @@ async fn main() -> Result<()> {
                 }
                 Err(e) => bail!("{}: {e}", file.display()),
             }
+        }
+        Command::Bench {
+            command: BenchCommand::Pages { requests },
+        } => {
+            println!("{}", gongzhi::bench_pages::bench_pages(requests).await?);
+            Ok(())
         }
         Command::Bench {
             command: BenchCommand::Locate { side, lookups },

@@ -90,11 +90,19 @@ pub struct NewCase {
     pub place: Place,
     /// The unit the actor creates it for, when they hold the role at several.
     pub acting_unit: Option<String>,
-    /// The routing suggestion shown to the dispatcher: a unit (or none: the
-    /// manual queue) and the reason in words.
-    pub suggestion: Option<(Option<String>, String)>,
+    /// The routing suggestion shown to the dispatcher.
+    pub suggestion: Option<RouteSuggestion>,
     /// A key the caller chose: the same key again answers with the same case.
     pub idempotency_key: Option<String>,
+}
+
+/// Where routing suggests a new case goes: a unit (or none: the manual
+/// queue), and why, in words in both languages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSuggestion {
+    pub unit_id: Option<String>,
+    pub reason_zh: String,
+    pub reason_en: String,
 }
 
 /// A created case, or the one an earlier request with the same key created.
@@ -143,6 +151,8 @@ pub struct CaseRecord {
     /// The routing suggestion made at intake (`None`: the manual queue).
     pub suggested_unit_id: Option<String>,
     pub route_reason: Option<String>,
+    /// The same in English (`None` for cases from before it was kept).
+    pub route_reason_en: Option<String>,
     pub version: i64,
     pub created_at: Micros,
     pub updated_at: Micros,
@@ -289,6 +299,7 @@ macro_rules! case_from_row {
             overdue_since: row.try_get("overdue_since")?,
             suggested_unit_id: row.try_get("suggested_unit_id")?,
             route_reason: row.try_get("route_reason")?,
+            route_reason_en: row.try_get("route_reason_en")?,
             version: row.try_get("version")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -2055,6 +2066,7 @@ struct PreparedCase {
     closed_at: Option<Micros>,
     suggested_unit: Option<String>,
     route_reason: Option<String>,
+    route_reason_en: Option<String>,
     category: Option<String>,
     idempotency: Option<(String, String)>,
     links: Vec<(String, String)>,
@@ -2188,8 +2200,9 @@ async fn prepare_case_tx(
         salt,
         at,
         closed_at: terminal.then_some(at),
-        suggested_unit: new.suggestion.as_ref().and_then(|s| s.0.clone()),
-        route_reason: new.suggestion.as_ref().map(|s| s.1.clone()),
+        suggested_unit: new.suggestion.as_ref().and_then(|s| s.unit_id.clone()),
+        route_reason: new.suggestion.as_ref().map(|s| s.reason_zh.clone()),
+        route_reason_en: new.suggestion.as_ref().map(|s| s.reason_en.clone()),
         category: transition
             .fields
             .get("category")
@@ -2222,8 +2235,8 @@ async fn write_prepared_tx(
 ) -> Result<Vec<LogEntry>, StoreError> {
     let sql = format!(
         "INSERT INTO cases (id, receipt_code, pack_id, pack_version, case_type, state, fields, holder_unit_id, area_unit_id, \
-         lng, lat, personal_salt, version, created_at, updated_at, closed_at, suggested_unit_id, route_reason, category) VALUES {}",
-        values_clause(cases.len(), 19)
+         lng, lat, personal_salt, version, created_at, updated_at, closed_at, suggested_unit_id, route_reason, route_reason_en, category) VALUES {}",
+        values_clause(cases.len(), 20)
     );
     with_tx!(tx, conn => {
         let mut q = sqlx::query(&sql);
@@ -2247,6 +2260,7 @@ async fn write_prepared_tx(
                 .bind(c.closed_at)
                 .bind(&c.suggested_unit)
                 .bind(&c.route_reason)
+                .bind(&c.route_reason_en)
                 .bind(&c.category);
         }
         q.execute(conn).await?;

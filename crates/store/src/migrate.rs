@@ -47,6 +47,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_assist_deadlines.sql"),
         postgres: include_str!("../migrations/postgres/0005_assist_deadlines.sql"),
     },
+    Migration {
+        version: 6,
+        name: "route_reason_en",
+        sqlite: include_str!("../migrations/sqlite/0006_route_reason_en.sql"),
+        postgres: include_str!("../migrations/postgres/0006_route_reason_en.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -196,7 +196,11 @@ pub async fn intake(
             area_unit_id,
         },
         acting_unit: req.acting_unit,
-        suggestion: Some((suggestion.unit_id.clone(), suggestion.reason_zh.clone())),
+        suggestion: Some(gongzhi_store::RouteSuggestion {
+            unit_id: suggestion.unit_id.clone(),
+            reason_zh: suggestion.reason_zh.clone(),
+            reason_en: suggestion.reason_en.clone(),
+        }),
         idempotency_key: req.idempotency_key,
     };
     let created = state.batcher.create(actor.clone(), new, at).await?;

@@ -34,7 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(open311::routes())
         .merge(pages::routes())
         .merge(pages::upload_routes(&state.config))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(pages::not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -19,10 +19,10 @@ use crate::harness::{Backend, TestApp, spawn_app, tempdir::TempDir};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const PASSWORD: &str = "browser-pass-1";
+pub(crate) const PASSWORD: &str = "browser-pass-1";
 
 /// chromedriver on a free port, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
     _profile: TempDir,
@@ -40,7 +40,7 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -48,7 +48,7 @@ fn free_port() -> u16 {
 }
 
 /// Whether the browser can run here. In CI its absence is a failure.
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !present {
         assert!(
@@ -60,7 +60,7 @@ fn browser_available() -> bool {
     present
 }
 
-async fn start_browser() -> (Driver, Client) {
+pub(crate) async fn start_browser() -> (Driver, Client) {
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
@@ -104,18 +104,18 @@ async fn start_browser() -> (Driver, Client) {
     (driver, client)
 }
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     dir
 }
 
-async fn shot(c: &Client, name: &str) {
+pub(crate) async fn shot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).expect("write screenshot");
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
+pub(crate) async fn text_of(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
@@ -124,7 +124,7 @@ async fn text_of(c: &Client, css: &str) -> String {
         .expect("text")
 }
 
-async fn fill(c: &Client, css: &str, value: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, value: &str) {
     let el = c
         .find(Locator::Css(css))
         .await
@@ -133,7 +133,7 @@ async fn fill(c: &Client, css: &str, value: &str) {
     el.send_keys(value).await.expect("type");
 }
 
-async fn choose(c: &Client, css: &str, value: &str) {
+pub(crate) async fn choose(c: &Client, css: &str, value: &str) {
     c.find(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
@@ -143,14 +143,14 @@ async fn choose(c: &Client, css: &str, value: &str) {
 }
 
 /// Marks the current document, so a wait can tell when a new one has loaded.
-async fn mark_page(c: &Client) {
+pub(crate) async fn mark_page(c: &Client) {
     c.execute("window.__gzOld = true;", vec![])
         .await
         .expect("mark page");
 }
 
 /// Waits until the marked document has been replaced and the new one loaded.
-async fn wait_new_page(c: &Client) {
+pub(crate) async fn wait_new_page(c: &Client) {
     for _ in 0..200 {
         let fresh = c
             .execute(
@@ -171,7 +171,7 @@ async fn wait_new_page(c: &Client) {
 
 /// Clicks something that loads a new page (a link or a form's button) and
 /// waits for it.
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     let el = c
         .find(Locator::Css(css))
         .await
@@ -183,7 +183,7 @@ async fn click(c: &Client, css: &str) {
     wait_new_page(c).await;
 }
 
-async fn open_link(c: &Client, text: &str) {
+pub(crate) async fn open_link(c: &Client, text: &str) {
     let el = c
         .find(Locator::LinkText(text))
         .await
@@ -193,23 +193,23 @@ async fn open_link(c: &Client, text: &str) {
     wait_new_page(c).await;
 }
 
-async fn body(c: &Client) -> String {
+pub(crate) async fn body(c: &Client) -> String {
     text_of(c, "body").await
 }
 
-async fn login(c: &Client, app: &TestApp, user: &str, password: &str) {
+pub(crate) async fn login(c: &Client, app: &TestApp, user: &str, password: &str) {
     c.goto(&app.url("/login")).await.expect("login page");
     fill(c, "#username", user).await;
     fill(c, "#password", password).await;
     click(c, "#login-submit").await;
 }
 
-async fn logout(c: &Client) {
+pub(crate) async fn logout(c: &Client) {
     click(c, "#logout").await;
     assert!(body(c).await.contains("您已退出登录"));
 }
 
-async fn add_user(app: &TestApp, name: &str, role: Role, unit: &str, hash: &str) {
+pub(crate) async fn add_user(app: &TestApp, name: &str, role: Role, unit: &str, hash: &str) {
     let user = app
         .db
         .create_user(name, name, Some(hash))
@@ -219,6 +219,20 @@ async fn add_user(app: &TestApp, name: &str, role: Role, unit: &str, hash: &str)
         .grant_role(&user.id, role, &app.unit(unit))
         .await
         .expect("grant");
+}
+
+/// On the lookup page showing a request that waits for a rating: ticks
+/// `satisfaction` and sends it.
+async fn rate_as_citizen(c: &Client, satisfaction: &str) {
+    c.find(Locator::Css(&format!(
+        "#rate-form input[value='{satisfaction}']"
+    )))
+    .await
+    .expect("rating")
+    .click()
+    .await
+    .expect("tick");
+    click(c, "#rate-submit").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,7 +337,42 @@ async fn a_request_walks_through_the_pages() {
     );
     logout(&c).await;
 
-    // The handling unit accepts and reports.
+    // The handling unit returns it once, saying why; the dispatcher sends
+    // it back to them; they accept it.
+    login(&c, &app, "web.handler", PASSWORD).await;
+    click(&c, "#queue-dispatched").await;
+    open_link(&c, &receipt).await;
+    fill(&c, "#return-reason", "围挡属于建设工地，应由住建部门处理。").await;
+    click(&c, "#do-return").await;
+    // Handed back up: the unit no longer holds it, so My work opens.
+    assert!(
+        c.current_url()
+            .await
+            .expect("url")
+            .path()
+            .starts_with("/work")
+    );
+    assert!(!body(&c).await.contains(&receipt));
+    logout(&c).await;
+    login(&c, &app, "web.dispatcher", PASSWORD).await;
+    c.goto(&app.url(&format!("/cases/{}", case.id)))
+        .await
+        .expect("case");
+    assert_eq!(text_of(&c, "#case-state").await, "退回待裁定");
+    assert!(
+        text_of(&c, "#case-timeline")
+            .await
+            .contains("围挡属于建设工地")
+    );
+    fill(
+        &c,
+        "#dispatch-internal_note",
+        "人行道安全由城管负责，请先处理。",
+    )
+    .await;
+    click(&c, "#do-dispatch").await;
+    assert_eq!(text_of(&c, "#case-state").await, "待签收");
+    logout(&c).await;
     login(&c, &app, "web.handler", PASSWORD).await;
     click(&c, "#queue-dispatched").await;
     open_link(&c, &receipt).await;
@@ -395,16 +444,32 @@ async fn a_request_walks_through_the_pages() {
     );
     assert!(!result.contains("web.handler"), "no staff names in public");
     shot(&c, "10-portal-lookup").await;
-    // The citizen rates the outcome (the code and digits are sent again).
-    c.find(Locator::Css("#rate-form input[value='satisfied']"))
-        .await
-        .expect("rating")
-        .click()
-        .await
-        .expect("tick");
-    click(&c, "#rate-submit").await;
-    assert!(text_of(&c, "#rate-notice").await.contains("感谢"));
+    // The citizen is not satisfied (the code and digits are sent again): the
+    // request goes back to the unit for re-handling (重办).
+    rate_as_citizen(&c, "unsatisfied").await;
+    assert_eq!(text_of(&c, "#lookup-state").await, "办理中");
     assert!(c.find(Locator::Css("#rate-form")).await.is_err());
+    login(&c, &app, "web.handler", PASSWORD).await;
+    c.goto(&app.url(&format!("/cases/{}", case.id)))
+        .await
+        .expect("case");
+    fill(
+        &c,
+        "#report-result",
+        "重新设置了硬质围挡并加装警示灯，已现场复查。",
+    )
+    .await;
+    choose(&c, "#report-outcome", "resolved").await;
+    click(&c, "#do-report").await;
+    assert_eq!(text_of(&c, "#case-state").await, "待回访");
+    logout(&c).await;
+    c.goto(&app.url("/lookup")).await.expect("lookup");
+    fill(&c, "#receipt_code", &receipt).await;
+    fill(&c, "#phone_last4", "1234").await;
+    click(&c, "#lookup-submit").await;
+    rate_as_citizen(&c, "satisfied").await;
+    assert!(text_of(&c, "#rate-notice").await.contains("感谢"));
+    assert_eq!(text_of(&c, "#lookup-state").await, "待核验");
 
     // The district dispatcher's map and dashboard.
     login(&c, &app, "web.dispatcher", PASSWORD).await;
@@ -487,6 +552,75 @@ async fn a_request_walks_through_the_pages() {
         .expect("tick");
     click(&c, &format!("{task} button.verify")).await;
     assert!(text_of(&c, "#grid-verified").await.contains("已记录"));
+    logout(&c).await;
+    c.set_window_size(1280, 1000).await.expect("resize");
+
+    // The dispatcher closes it; the dashboard counts it closed.
+    login(&c, &app, "web.dispatcher", PASSWORD).await;
+    c.goto(&app.url(&format!("/cases/{}", case.id)))
+        .await
+        .expect("case");
+    assert_eq!(text_of(&c, "#case-state").await, "待结案");
+    click(&c, "#do-close").await;
+    assert_eq!(text_of(&c, "#case-state").await, "已结案");
+    let timeline = text_of(&c, "#case-timeline").await;
+    for step in [
+        "受理登记",
+        "分拨",
+        "退回",
+        "签收",
+        "办结反馈",
+        "回访",
+        "核验",
+        "结案",
+    ] {
+        assert!(timeline.contains(step), "timeline lacks {step}: {timeline}");
+    }
+    shot(&c, "17-case-closed").await;
+    click(&c, "#nav-dashboard").await;
+    // Columns: received, accepted on time, handled on time, closed, ...
+    let closed = text_of(&c, "#dashboard-table tfoot td:nth-of-type(4)").await;
+    // Two received: this one (closed) and the operator's call (open).
+    assert!(closed.contains("1/2"), "closed among received: {closed}");
+    let rework = text_of(&c, "#dashboard-table tfoot td:nth-of-type(5)").await;
+    assert!(
+        rework.contains("1/"),
+        "the re-handling is counted: {rework}"
+    );
+    shot(&c, "18-dashboard-closed").await;
+    logout(&c).await;
+
+    // The citizen's lookup: closed, with the public history of every step.
+    c.goto(&app.url("/lookup")).await.expect("lookup");
+    fill(&c, "#receipt_code", &receipt).await;
+    fill(&c, "#phone_last4", "1234").await;
+    click(&c, "#lookup-submit").await;
+    assert_eq!(text_of(&c, "#lookup-state").await, "已结案");
+    let history = text_of(&c, "#lookup-timeline").await;
+    for step in [
+        "受理登记",
+        "分拨",
+        "签收",
+        "办结反馈",
+        "回访",
+        "核验",
+        "结案",
+    ] {
+        assert!(
+            history.contains(step),
+            "public history lacks {step}: {history}"
+        );
+    }
+    assert!(history.contains("重新设置了硬质围挡"), "{history}");
+    for private in [
+        "web.handler",
+        "web.dispatcher",
+        "人行道安全由城管负责",
+        "13800001234",
+    ] {
+        assert!(!history.contains(private), "public history shows {private}");
+    }
+    shot(&c, "19-lookup-closed").await;
     assert_eq!(
         app.db
             .case_unscoped(&case.id)
@@ -494,7 +628,7 @@ async fn a_request_walks_through_the_pages() {
             .expect("case")
             .expect("case")
             .state,
-        "verified"
+        "closed"
     );
 
     c.close().await.expect("close browser");

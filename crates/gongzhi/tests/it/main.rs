@@ -11,6 +11,7 @@ mod cases;
 mod cli;
 mod dashboard;
 mod errors;
+mod forms;
 mod grid;
 mod indicators;
 mod log;

@@ -44,6 +44,25 @@ pub fn anonymous() -> reqwest::Client {
         .expect("client")
 }
 
+/// The form token a public visitor's browser holds (its cookie), as a
+/// page would have put it in the form.
+pub const FORM_TOKEN: &str = "test-form-token-0123456789abcdefghijklmno";
+
+/// A public visitor's browser that has seen a form: it sends the form
+/// cookie; its posts must carry [`FORM_TOKEN`].
+pub fn visitor() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        format!("gz_form={FORM_TOKEN}").parse().expect("cookie"),
+    );
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 pub fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get("location")
@@ -229,12 +248,16 @@ async fn rating_verifying_reporting_and_statistics(backend: Backend) {
         .expect("c")
         .expect("e")
         .receipt_code;
-    let public = anonymous();
+    let public = visitor();
 
     // The lookup offers the rating; wrong digits are refused.
     let html = public
         .post(app.url("/lookup"))
-        .form(&[("receipt_code", receipt.as_str()), ("phone_last4", "5678")])
+        .form(&[
+            ("receipt_code", receipt.as_str()),
+            ("phone_last4", "5678"),
+            ("form_token", FORM_TOKEN),
+        ])
         .send()
         .await
         .expect("lookup")
@@ -249,6 +272,7 @@ async fn rating_verifying_reporting_and_statistics(backend: Backend) {
                 ("receipt_code", receipt.as_str()),
                 ("phone_last4", digits),
                 ("satisfaction", "satisfied"),
+                ("form_token", FORM_TOKEN),
             ])
             .send()
     };

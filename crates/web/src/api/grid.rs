@@ -102,6 +102,7 @@ pub async fn report(
             "state": case.state,
             "suggested_unit_id": suggestion.unit_id,
             "route_reason": suggestion.reason_zh,
+            "route_reason_en": suggestion.reason_en,
             "attachments": attachments,
         })),
     ))
@@ -134,6 +135,31 @@ pub(crate) async fn read_photo(
         return Err(too_large(limit));
     }
     Ok(bytes)
+}
+
+/// Adds checked files to a case, skipping those it already has (a retried
+/// submission sends the same photos again).
+pub(crate) async fn attach_new_files(
+    state: &AppState,
+    actor: &Actor,
+    case_id: &str,
+    prepared: Vec<PreparedFile>,
+    at: i64,
+) -> Result<Vec<AttachmentRecord>, ApiError> {
+    let existing = state.db.attachments_of(case_id).await?;
+    let mut attachments = Vec::new();
+    for file in prepared {
+        if let Some(same) = existing.iter().find(|a| a.sha256 == file.sha256) {
+            attachments.push(same.clone());
+            continue;
+        }
+        let record = state
+            .db
+            .add_attachment(actor, file.for_case(case_id.to_string()), at)
+            .await?;
+        attachments.push(record);
+    }
+    Ok(attachments)
 }
 
 /// The grid report core, shared by the phone API and the grid worker's page:
@@ -187,19 +213,7 @@ pub(crate) async fn file_report(
     };
     let at = now_micros();
     let (created, suggestion) = intake(state, actor, request, at).await?;
-    let existing = state.db.attachments_of(&created.case_id).await?;
-    let mut attachments = Vec::new();
-    for file in prepared {
-        if let Some(same) = existing.iter().find(|a| a.sha256 == file.sha256) {
-            attachments.push(same.clone());
-            continue;
-        }
-        let record = state
-            .db
-            .add_attachment(actor, file.for_case(created.case_id.clone()), at)
-            .await?;
-        attachments.push(record);
-    }
+    let attachments = attach_new_files(state, actor, &created.case_id, prepared, at).await?;
     let case = state
         .db
         .case_unscoped(&created.case_id)

@@ -445,7 +445,11 @@ async fn build(
         can_reveal: may_reveal(&roles),
         personal,
         suggested,
-        route_reason: case.route_reason.clone().unwrap_or_default(),
+        route_reason: match (&case.route_reason, &case.route_reason_en) {
+            (Some(zh), Some(en)) => lang.pick(zh, en).to_string(),
+            (Some(zh), None) => zh.clone(),
+            _ => String::new(),
+        },
         deadlines,
         timeline,
         attachments,

@@ -156,8 +156,9 @@ fn parse_coord(text: &str, min: f64, max: f64) -> Option<f64> {
         .filter(|v| v.is_finite() && (min..=max).contains(v))
 }
 
-/// The report form's multipart body: text fields and photos.
-async fn read_form(
+/// A multipart form's body: text fields and the files of its `photo` inputs
+/// (each within the attachment limit).
+pub(super) async fn read_multipart_form(
     state: &AppState,
     request: Request,
 ) -> Result<(Vec<(String, String)>, Vec<(Vec<u8>, String)>), ApiError> {
@@ -191,7 +192,7 @@ async fn read_form(
     Ok((text, photos))
 }
 
-fn get<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn form_value<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
     form.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
@@ -204,7 +205,7 @@ pub async fn report(
     staff: Staff,
     request: Request,
 ) -> Response {
-    let (text, photos) = match read_form(&state, request).await {
+    let (text, photos) = match read_multipart_form(&state, request).await {
         Ok(read) => read,
         Err(e) if e.status == StatusCode::PAYLOAD_TOO_LARGE => {
             let form = ReportForm {
@@ -219,17 +220,17 @@ pub async fn report(
         }
         Err(e) => return PageError::from(e).render(&state, lang, Some(&staff)),
     };
-    if !staff.csrf_ok(Some(get(&text, "csrf_token"))) || !is_grid_worker(&staff) {
+    if !staff.csrf_ok(Some(form_value(&text, "csrf_token"))) || !is_grid_worker(&staff) {
         return PageError::Forbidden.render(&state, lang, Some(&staff));
     }
     let form = ReportForm {
-        client_key: get(&text, "client_key").to_string(),
-        title: get(&text, "title").trim().to_string(),
-        description: get(&text, "description").trim().to_string(),
-        category: get(&text, "category").trim().to_string(),
-        address: get(&text, "address").trim().to_string(),
-        lat: get(&text, "lat").trim().to_string(),
-        lng: get(&text, "lng").trim().to_string(),
+        client_key: form_value(&text, "client_key").to_string(),
+        title: form_value(&text, "title").trim().to_string(),
+        description: form_value(&text, "description").trim().to_string(),
+        category: form_value(&text, "category").trim().to_string(),
+        address: form_value(&text, "address").trim().to_string(),
+        lat: form_value(&text, "lat").trim().to_string(),
+        lng: form_value(&text, "lng").trim().to_string(),
     };
     let mut errors = Vec::new();
     if form.title.is_empty() {

@@ -16,6 +16,7 @@ use gongzhi_store::{CaseFilter, NearFilter};
 use crate::intake::{IntakeRequest, intake, suggest_route};
 use crate::state::AppState;
 
+use super::picker::PlacePicker;
 use super::portal::{CategoryGroup, category_groups};
 use super::{Ctx, Lang, PageError, Staff, render, see_other};
 
@@ -75,6 +76,7 @@ struct IntakePage {
     route: Option<RouteView>,
     duplicates: Vec<Duplicate>,
     previewed: bool,
+    picker: PlacePicker,
 }
 
 /// Who may take calls: those the pack lets create requests at a desk.
@@ -128,6 +130,7 @@ pub async fn form(
     let page = IntakePage {
         p: Ctx::new(&state, lang, Some(&staff), "/intake"),
         categories: narrowed_groups(&state, lang, &form.q, ""),
+        picker: PlacePicker::new(&state, lang, "", ""),
         form,
         errors: Vec::new(),
         route: None,
@@ -338,6 +341,7 @@ pub async fn submit(
     };
     let page = IntakePage {
         categories: narrowed_groups(&state, lang, &form.q, &category),
+        picker: PlacePicker::new(&state, lang, &form.lat, &form.lng),
         p,
         form,
         errors,

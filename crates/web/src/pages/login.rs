@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::auth::{LoginFailure, clear_session_cookie, password_login, session_cookie};
 use crate::state::AppState;
 
+use super::form_token::FormToken;
 use super::session::MaybeStaff;
 use super::{Ctx, Lang, PageError, local_path, render, see_other};
 
@@ -23,6 +24,7 @@ struct LoginPage {
     username: String,
     error: Option<String>,
     notice: Option<&'static str>,
+    form_token: String,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +37,7 @@ pub async fn form(
     State(state): State<AppState>,
     lang: Lang,
     MaybeStaff(staff): MaybeStaff,
+    token: FormToken,
     Query(q): Query<FormQuery>,
 ) -> Response {
     let next = local_path(q.next.as_deref()).to_string();
@@ -43,7 +46,7 @@ pub async fn form(
     }
     let p = Ctx::new(&state, lang, None, "/login");
     let notice = q.bye.is_some().then(|| p.t("login.logged_out"));
-    render(
+    let page = render(
         StatusCode::OK,
         &LoginPage {
             p,
@@ -51,8 +54,10 @@ pub async fn form(
             username: String::new(),
             error: None,
             notice,
+            form_token: token.value().to_string(),
         },
-    )
+    );
+    token.set_on(page, state.config.secure_cookies)
 }
 
 #[derive(Deserialize)]
@@ -60,6 +65,7 @@ pub struct LoginForm {
     username: String,
     password: String,
     next: Option<String>,
+    form_token: Option<String>,
 }
 
 fn minutes(d: std::time::Duration) -> String {
@@ -70,10 +76,27 @@ pub async fn login(
     State(state): State<AppState>,
     lang: Lang,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    token: FormToken,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = local_path(form.next.as_deref()).to_string();
     let username = form.username.trim().to_string();
+    // A forged post (or a form from before the cookie expired) is shown the
+    // form again; no password is tried, so it counts against no limit.
+    if !token.matches(form.form_token.as_deref()) {
+        let page = render(
+            StatusCode::FORBIDDEN,
+            &LoginPage {
+                p: Ctx::new(&state, lang, None, "/login"),
+                next,
+                username,
+                error: Some(lang.t("act_error.csrf_failed").to_string()),
+                notice: None,
+                form_token: token.value().to_string(),
+            },
+        );
+        return token.set_on(page, state.config.secure_cookies);
+    }
     let failure = match password_login(&state, &username, form.password, addr.ip()).await {
         Ok(session) => {
             let mut response = see_other(if next == "/" { "/work" } else { &next });
@@ -115,6 +138,7 @@ pub async fn login(
             username,
             error: Some(error),
             notice: None,
+            form_token: token.value().to_string(),
         },
     )
 }

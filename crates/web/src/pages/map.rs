@@ -32,10 +32,10 @@ const PALETTE: [&str; 5] = ["#f7f7f7", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000
 /// shortened by cos(latitude) at the box's middle, y grows southwards.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Projection {
-    min_lng: f64,
-    max_lat: f64,
-    kx: f64,
-    scale: f64,
+    pub(crate) min_lng: f64,
+    pub(crate) max_lat: f64,
+    pub(crate) kx: f64,
+    pub(crate) scale: f64,
     pub width: f64,
     pub height: f64,
 }

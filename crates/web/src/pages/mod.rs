@@ -4,11 +4,13 @@
 
 mod case;
 mod dashboard;
+mod form_token;
 mod grid;
 pub mod i18n;
 mod intake;
 mod login;
 mod map;
+mod picker;
 mod portal;
 mod session;
 mod stats;
@@ -29,7 +31,10 @@ use gongzhi_store::StoreError;
 use serde_json::Value;
 
 use crate::state::AppState;
-pub use grid::upload_routes;
+/// Routes whose forms carry files, each with a body limit sized for them.
+pub fn upload_routes(config: &crate::state::ServerConfig) -> Router<AppState> {
+    grid::upload_routes(config).merge(portal::upload_routes(config))
+}
 pub use i18n::Lang;
 pub use session::Staff;
 pub use stats::StatsCache;
@@ -43,7 +48,6 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.css", get(app_css))
         .route("/lang/{code}", get(switch_lang))
         .route("/", get(portal::home))
-        .route("/submit", get(portal::submit_form).post(portal::submit))
         .route("/lookup", get(portal::lookup_form).post(portal::lookup))
         .route("/lookup/rate", post(portal::rate))
         .route("/login", get(login::form).post(login::login))
@@ -312,6 +316,22 @@ impl PageError {
         };
         render(status, &ErrorPage { p, title, message })
     }
+}
+
+/// Unknown routes: the JSON error for the API and Open311, a page in the
+/// reader's language for everything else.
+pub async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    lang: Lang,
+    session::MaybeStaff(staff): session::MaybeStaff,
+    uri: axum::http::Uri,
+) -> Response {
+    let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") || path.starts_with("/open311/") {
+        return crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+            .into_response();
+    }
+    PageError::NotFound.render(&state, lang, staff.as_ref())
 }
 
 /// A 303 to another page after a form post.

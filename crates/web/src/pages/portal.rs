@@ -4,10 +4,12 @@
 use std::net::SocketAddr;
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
+use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -16,11 +18,17 @@ use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::StoreError;
 
+use crate::api::attachments::prepare_file;
+use crate::api::grid::attach_new_files;
 use crate::api::public::{find_by_receipt, public_details};
 use crate::intake::{IntakeRequest, intake};
-use crate::state::AppState;
+use crate::state::{AppState, ServerConfig};
+use gongzhi_domain::ids::new_id;
 
 use super::Staff;
+use super::form_token::{FORM_FIELD, FormToken};
+use super::grid::{form_value, read_multipart_form};
+use super::picker::PlacePicker;
 use super::session::MaybeStaff;
 use super::{Ctx, Lang, PageError, display_value, render};
 
@@ -81,25 +89,22 @@ pub fn category_groups(state: &AppState, lang: Lang) -> Vec<CategoryGroup> {
     groups
 }
 
-#[derive(Deserialize, Default)]
+/// The submit form's text fields, kept to show the form again on an error.
+#[derive(Default)]
 pub struct SubmitForm {
-    #[serde(default)]
+    client_key: String,
     category: String,
-    #[serde(default)]
     title: String,
-    #[serde(default)]
     description: String,
-    #[serde(default)]
     address: String,
-    #[serde(default)]
     lat: String,
-    #[serde(default)]
     lng: String,
-    #[serde(default)]
     contact_name: String,
-    #[serde(default)]
     contact_phone: String,
 }
+
+/// Photos a citizen may send with a request.
+pub const MAX_PUBLIC_PHOTOS: usize = 3;
 
 #[derive(Template)]
 #[template(path = "submit.html")]
@@ -108,6 +113,9 @@ struct SubmitPage {
     categories: Vec<CategoryGroup>,
     form: SubmitForm,
     errors: Vec<String>,
+    form_token: String,
+    picker: PlacePicker,
+    photos_label: String,
 }
 
 #[derive(Template)]
@@ -115,22 +123,41 @@ struct SubmitPage {
 struct SubmittedPage {
     p: Ctx,
     receipt_code: String,
+    photos_text: String,
+}
+
+fn submit_page(
+    state: &AppState,
+    lang: Lang,
+    staff: Option<&Staff>,
+    token: &FormToken,
+    form: SubmitForm,
+    errors: Vec<String>,
+) -> SubmitPage {
+    let picker = PlacePicker::new(state, lang, &form.lat, &form.lng);
+    SubmitPage {
+        p: Ctx::new(state, lang, staff, "/submit"),
+        categories: category_groups(state, lang),
+        form,
+        errors,
+        form_token: token.value().to_string(),
+        picker,
+        photos_label: lang.tf("submit.photos", &[("max", &MAX_PUBLIC_PHOTOS.to_string())]),
+    }
 }
 
 pub async fn submit_form(
     State(state): State<AppState>,
     lang: Lang,
     MaybeStaff(staff): MaybeStaff,
+    token: FormToken,
 ) -> Response {
-    render(
-        StatusCode::OK,
-        &SubmitPage {
-            p: Ctx::new(&state, lang, staff.as_ref(), "/submit"),
-            categories: category_groups(&state, lang),
-            form: SubmitForm::default(),
-            errors: Vec::new(),
-        },
-    )
+    let form = SubmitForm {
+        client_key: new_id(),
+        ..SubmitForm::default()
+    };
+    let page = submit_page(&state, lang, staff.as_ref(), &token, form, Vec::new());
+    token.set_on(render(StatusCode::OK, &page), state.config.secure_cookies)
 }
 
 /// The portal's system account, made on first use: an operator at the top of
@@ -170,26 +197,81 @@ async fn portal_actor(state: &AppState) -> Result<Actor, StoreError> {
         .ok_or(StoreError::NotFound("the public portal account"))
 }
 
-fn parse_coord(text: &str) -> Result<Option<f64>, ()> {
+fn parse_coord(text: &str, min: f64, max: f64) -> Result<Option<f64>, ()> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
     text.parse::<f64>()
         .ok()
-        .filter(|v| v.is_finite())
+        .filter(|v| v.is_finite() && (min..=max).contains(v))
         .map(Some)
         .ok_or(())
+}
+
+/// The portal's submit route, with a body limit sized for its photos.
+pub fn upload_routes(config: &ServerConfig) -> Router<AppState> {
+    Router::new().route(
+        "/submit",
+        get(submit_form).post(submit.layer(DefaultBodyLimit::max(
+            config.upload_body_limit().saturating_mul(MAX_PUBLIC_PHOTOS),
+        ))),
+    )
 }
 
 pub async fn submit(
     State(state): State<AppState>,
     lang: Lang,
     MaybeStaff(staff): MaybeStaff,
-    Form(form): Form<SubmitForm>,
+    token: FormToken,
+    request: Request,
 ) -> Response {
+    let staff = staff.as_ref();
+    let secure = state.config.secure_cookies;
+    let (text, photos) = match read_multipart_form(&state, request).await {
+        Ok(read) => read,
+        Err(e) if e.status == StatusCode::PAYLOAD_TOO_LARGE => {
+            let form = SubmitForm {
+                client_key: new_id(),
+                ..SubmitForm::default()
+            };
+            let errors = vec![lang.t("grid.error_too_large").to_string()];
+            let page = submit_page(&state, lang, staff, &token, form, errors);
+            return token.set_on(render(StatusCode::PAYLOAD_TOO_LARGE, &page), secure);
+        }
+        Err(e) if e.status.is_client_error() => {
+            let form = SubmitForm {
+                client_key: new_id(),
+                ..SubmitForm::default()
+            };
+            let errors = vec![lang.tf("act_error.other", &[("message", &e.message)])];
+            let page = submit_page(&state, lang, staff, &token, form, errors);
+            return token.set_on(render(StatusCode::UNPROCESSABLE_ENTITY, &page), secure);
+        }
+        Err(e) => return PageError::from(e).render(&state, lang, staff),
+    };
+    let value = |name: &str| form_value(&text, name).trim().to_string();
+    let mut form = SubmitForm {
+        client_key: value("client_key"),
+        category: value("category"),
+        title: value("title"),
+        description: value("description"),
+        address: value("address"),
+        lat: value("lat"),
+        lng: value("lng"),
+        contact_name: value("contact_name"),
+        contact_phone: value("contact_phone"),
+    };
     let mut errors = Vec::new();
-    if form.title.trim().is_empty() {
+    if !token.matches(Some(form_value(&text, FORM_FIELD))) {
+        errors.push(lang.t("act_error.csrf_failed").to_string());
+        let page = submit_page(&state, lang, staff, &token, form, errors);
+        return token.set_on(render(StatusCode::FORBIDDEN, &page), secure);
+    }
+    if form.client_key.is_empty() || form.client_key.len() > 64 {
+        form.client_key = new_id();
+    }
+    if form.title.is_empty() {
         errors.push(lang.t("submit.error_title").to_string());
     }
     let digits = form
@@ -200,7 +282,10 @@ pub async fn submit(
     if digits < 7 {
         errors.push(lang.t("submit.error_phone").to_string());
     }
-    let place = match (parse_coord(&form.lng), parse_coord(&form.lat)) {
+    let place = match (
+        parse_coord(&form.lng, -180.0, 180.0),
+        parse_coord(&form.lat, -90.0, 90.0),
+    ) {
         (Ok(Some(lng)), Ok(Some(lat))) => Some((lng, lat)),
         (Ok(None), Ok(None)) => None,
         _ => {
@@ -208,8 +293,14 @@ pub async fn submit(
             None
         }
     };
-    let mut fields = Map::new();
+    if photos.len() > MAX_PUBLIC_PHOTOS {
+        errors.push(lang.tf(
+            "submit.error_photos",
+            &[("max", &MAX_PUBLIC_PHOTOS.to_string())],
+        ));
+    }
     if errors.is_empty() {
+        let mut fields = Map::new();
         for (key, value) in [
             ("title", &form.title),
             ("description", &form.description),
@@ -218,12 +309,18 @@ pub async fn submit(
             ("contact_name", &form.contact_name),
             ("contact_phone", &form.contact_phone),
         ] {
-            if !value.trim().is_empty() {
-                fields.insert(key.into(), Value::String(value.trim().to_string()));
+            if !value.is_empty() {
+                fields.insert(key.into(), Value::String(value.clone()));
             }
         }
         fields.insert("channel".into(), Value::String("web".into()));
         let created = async {
+            // Every photo is checked before the request exists, so a bad one
+            // never leaves a request half made.
+            let mut prepared = Vec::with_capacity(photos.len());
+            for (bytes, name) in photos {
+                prepared.push(prepare_file(&state, "photo", bytes, &name).await?);
+            }
             let actor = portal_actor(&state).await?;
             let request = IntakeRequest {
                 pack: "requests".into(),
@@ -231,24 +328,36 @@ pub async fn submit(
                 fields,
                 lng: place.map(|p| p.0),
                 lat: place.map(|p| p.1),
+                // A second click or a resent form finds the first request.
+                idempotency_key: Some(format!("portal:{}", form.client_key)),
                 ..IntakeRequest::default()
             };
-            let (created, _) = intake(&state, &actor, request, now_micros()).await?;
+            let at = now_micros();
+            let (created, _) = intake(&state, &actor, request, at).await?;
+            let attached = attach_new_files(&state, &actor, &created.case_id, prepared, at).await?;
             let case = state.db.case_unscoped(&created.case_id).await?;
-            Ok::<_, crate::error::ApiError>(case)
+            Ok::<_, crate::error::ApiError>((case, attached.len()))
         }
         .await;
         match created {
-            Ok(Some(case)) => {
+            Ok((Some(case), photos)) => {
                 return render(
                     StatusCode::CREATED,
                     &SubmittedPage {
-                        p: Ctx::new(&state, lang, staff.as_ref(), "/submit"),
+                        p: Ctx::new(&state, lang, staff, "/submit"),
                         receipt_code: case.receipt_code,
+                        photos_text: if photos > 0 {
+                            lang.tf("submit.photos_received", &[("n", &photos.to_string())])
+                        } else {
+                            String::new()
+                        },
                     },
                 );
             }
-            Ok(None) => return PageError::Internal.render(&state, lang, staff.as_ref()),
+            Ok((None, _)) => return PageError::Internal.render(&state, lang, staff),
+            Err(e) if e.status == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                errors.push(lang.t("grid.error_photo_type").to_string());
+            }
             Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
                 let label = e
                     .field
@@ -263,18 +372,11 @@ pub async fn submit(
                     .unwrap_or_default();
                 errors.push(lang.tf("act_error.invalid_field", &[("field", &label)]));
             }
-            Err(e) => return PageError::from(e).render(&state, lang, staff.as_ref()),
+            Err(e) => return PageError::from(e).render(&state, lang, staff),
         }
     }
-    render(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        &SubmitPage {
-            p: Ctx::new(&state, lang, staff.as_ref(), "/submit"),
-            categories: category_groups(&state, lang),
-            form,
-            errors,
-        },
-    )
+    let page = submit_page(&state, lang, staff, &token, form, errors);
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
 #[derive(Template)]
@@ -287,6 +389,7 @@ struct LookupPage {
     /// The proof to send again with a rating (the case waits for one).
     rate: Option<RateProof>,
     notice: Option<&'static str>,
+    form_token: String,
 }
 
 pub struct RateProof {
@@ -324,9 +427,10 @@ pub async fn lookup_form(
     State(state): State<AppState>,
     lang: Lang,
     MaybeStaff(staff): MaybeStaff,
+    token: FormToken,
     Query(q): Query<LookupQuery>,
 ) -> Response {
-    render(
+    let page = render(
         StatusCode::OK,
         &LookupPage {
             p: Ctx::new(&state, lang, staff.as_ref(), "/lookup"),
@@ -335,14 +439,17 @@ pub async fn lookup_form(
             result: None,
             rate: None,
             notice: None,
+            form_token: token.value().to_string(),
         },
-    )
+    );
+    token.set_on(page, state.config.secure_cookies)
 }
 
 #[derive(Deserialize)]
 pub struct LookupForm {
     receipt_code: String,
     phone_last4: String,
+    form_token: Option<String>,
 }
 
 pub async fn lookup(
@@ -350,15 +457,45 @@ pub async fn lookup(
     lang: Lang,
     MaybeStaff(staff): MaybeStaff,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    token: FormToken,
     Form(form): Form<LookupForm>,
 ) -> Response {
-    show_lookup(&state, lang, staff.as_ref(), addr.ip(), form, None, None).await
+    let staff = staff.as_ref();
+    if !token.matches(form.form_token.as_deref()) {
+        return forged(&state, lang, staff, &token, form.receipt_code);
+    }
+    show_lookup(&state, lang, staff, &token, addr.ip(), form, None, None).await
+}
+
+/// A lookup or rating posted without this browser's form token: the form
+/// again (with a token), and nothing looked up or recorded.
+fn forged(
+    state: &AppState,
+    lang: Lang,
+    staff: Option<&Staff>,
+    token: &FormToken,
+    code: String,
+) -> Response {
+    let page = render(
+        StatusCode::FORBIDDEN,
+        &LookupPage {
+            p: Ctx::new(state, lang, staff, "/lookup"),
+            code,
+            error: Some(lang.t("act_error.csrf_failed")),
+            result: None,
+            rate: None,
+            notice: None,
+            form_token: token.value().to_string(),
+        },
+    );
+    token.set_on(page, state.config.secure_cookies)
 }
 
 fn lookup_error(
     state: &AppState,
     lang: Lang,
     staff: Option<&Staff>,
+    token: &FormToken,
     e: crate::error::ApiError,
     code: String,
 ) -> Response {
@@ -379,16 +516,19 @@ fn lookup_error(
             result: None,
             rate: None,
             notice: None,
+            form_token: token.value().to_string(),
         },
     )
 }
 
 /// The lookup result for a proven receipt code and phone digits; `case`
 /// when the caller has just read it.
+#[allow(clippy::too_many_arguments)]
 async fn show_lookup(
     state: &AppState,
     lang: Lang,
     staff: Option<&Staff>,
+    token: &FormToken,
     ip: std::net::IpAddr,
     form: LookupForm,
     case: Option<gongzhi_store::CaseRecord>,
@@ -402,7 +542,7 @@ async fn show_lookup(
     };
     let case = match found {
         Ok(case) => case,
-        Err(e) => return lookup_error(&state, lang, staff, e, form.receipt_code),
+        Err(e) => return lookup_error(&state, lang, staff, token, e, form.receipt_code),
     };
     let entries = match state.db.timeline(&case.id).await {
         Ok(entries) => entries,
@@ -485,6 +625,7 @@ async fn show_lookup(
             result: Some(result),
             rate,
             notice,
+            form_token: token.value().to_string(),
         },
     )
 }
@@ -499,6 +640,7 @@ pub struct RateForm {
     phone_last4: String,
     #[serde(default)]
     satisfaction: String,
+    form_token: Option<String>,
 }
 
 /// The caller rates the outcome: the receipt code and phone digits are proven
@@ -509,17 +651,22 @@ pub async fn rate(
     lang: Lang,
     MaybeStaff(staff): MaybeStaff,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    token: FormToken,
     Form(form): Form<RateForm>,
 ) -> Response {
     let staff = staff.as_ref();
+    if !token.matches(form.form_token.as_deref()) {
+        return forged(&state, lang, staff, &token, form.receipt_code);
+    }
     let case = match find_by_receipt(&state, addr.ip(), &form.receipt_code, &form.phone_last4).await
     {
         Ok(case) => case,
-        Err(e) => return lookup_error(&state, lang, staff, e, form.receipt_code),
+        Err(e) => return lookup_error(&state, lang, staff, &token, e, form.receipt_code),
     };
     let lookup = LookupForm {
         receipt_code: form.receipt_code,
         phone_last4: form.phone_last4,
+        form_token: None,
     };
     let valid = matches!(
         form.satisfaction.as_str(),
@@ -527,7 +674,17 @@ pub async fn rate(
     );
     if case.state != RATE_FROM_STATE || !valid {
         let notice = Some(lang.t("rate.not_now"));
-        return show_lookup(&state, lang, staff, addr.ip(), lookup, Some(case), notice).await;
+        return show_lookup(
+            &state,
+            lang,
+            staff,
+            &token,
+            addr.ip(),
+            lookup,
+            Some(case),
+            notice,
+        )
+        .await;
     }
     let acted = async {
         let actor = portal_actor(&state).await?;
@@ -562,11 +719,21 @@ pub async fn rate(
     match acted {
         Ok(case) => {
             let notice = Some(lang.t("rate.thanks"));
-            show_lookup(&state, lang, staff, addr.ip(), lookup, Some(case), notice).await
+            show_lookup(
+                &state,
+                lang,
+                staff,
+                &token,
+                addr.ip(),
+                lookup,
+                Some(case),
+                notice,
+            )
+            .await
         }
         Err(e) if e.status.is_client_error() => {
             let notice = Some(lang.t("rate.not_now"));
-            show_lookup(&state, lang, staff, addr.ip(), lookup, None, notice).await
+            show_lookup(&state, lang, staff, &token, addr.ip(), lookup, None, notice).await
         }
         Err(e) => PageError::from(e).render(&state, lang, staff),
     }

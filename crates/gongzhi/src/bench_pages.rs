@@ -1,0 +1,265 @@
+//! `gongzhi bench pages`: how long each staff page takes to render with the
+//! demo city loaded, measured over loopback HTTP one request at a time, as a
+//! ratio against the login page (a template with no database work) taken in
+//! the same run.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use gongzhi_domain::time::now_micros;
+use gongzhi_store::{CaseFilter, Db};
+use gongzhi_web::{AppState, ServerConfig};
+
+/// A page and the demo user who opens it (the widest scope that may).
+struct PageRun {
+    label: &'static str,
+    path: String,
+    user: Option<&'static str>,
+}
+
+struct Timing {
+    label: &'static str,
+    path: String,
+    status: u16,
+    bytes: usize,
+    p50: Duration,
+    p95: Duration,
+    max: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A signed-in session for a demo user, made in the store (no password
+/// hashing in the measured run); returns the cookie header.
+async fn session_cookie(db: &Db, username: &str) -> Result<String> {
+    let user = db
+        .user_by_username(username)
+        .await?
+        .with_context(|| format!("demo user {username}"))?;
+    let token = gongzhi_web::auth::random_token();
+    let expires = now_micros() + 3_600_000_000;
+    db.create_session(
+        &gongzhi_web::auth::token_hash(&token),
+        &user.id,
+        &gongzhi_web::auth::random_token(),
+        expires,
+    )
+    .await?;
+    Ok(format!("gz_session={token}"))
+}
+
+/// The case with the longest history among the newest `sample` the city
+/// dispatcher sees: the heaviest case page.
+async fn longest_case(db: &Db, sample: i64) -> Result<String> {
+    let user = db
+        .user_by_username("dispatcher")
+        .await?
+        .context("demo user dispatcher")?;
+    let actor = db.actor(&user.id).await?.context("dispatcher actor")?;
+    let filter = CaseFilter {
+        limit: sample,
+        ..CaseFilter::default()
+    };
+    let mut best = (0usize, None);
+    for case in db.cases_for(&actor, &filter).await? {
+        let n = db.timeline(&case.id).await?.len();
+        if n > best.0 {
+            best = (n, Some(case.id));
+        }
+    }
+    best.1.context("the demo city has no cases")
+}
+
+pub async fn bench_pages(requests: usize) -> Result<String> {
+    let dir = std::env::temp_dir().join(format!("gongzhi-bench-pages-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = run(&dir, requests.max(5)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
+    let url = format!("sqlite://{}", dir.join("pages.db").display());
+    let db = Db::connect(&url).await?;
+    db.migrate().await?;
+    let packs = match crate::load_packs(&[])? {
+        Ok(p) => p,
+        Err(e) => anyhow::bail!("{e}"),
+    };
+    let taxonomies = gongzhi_web::state::Taxonomies::load(&[]).map_err(|e| anyhow::anyhow!(e))?;
+    let config = ServerConfig {
+        deadline_interval: Duration::from_secs(3600),
+        data_dir: dir.to_path_buf(),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(
+        db.clone(),
+        packs,
+        gongzhi_domain::calendar::WorkCalendar::builtin(),
+        taxonomies,
+        config,
+    )
+    .await?;
+    let loaded = Instant::now();
+    crate::demo::load_demo_if_empty(&state).await?;
+    let load_time = loaded.elapsed();
+    let cases = db.case_count().await?;
+    let case_id = longest_case(&db, 300).await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gongzhi_web::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    let runs = vec![
+        PageRun {
+            label: "login (baseline)",
+            path: "/login".into(),
+            user: None,
+        },
+        PageRun {
+            label: "my work",
+            path: "/work".into(),
+            user: Some("dispatcher"),
+        },
+        PageRun {
+            label: "my work, overdue queue",
+            path: "/work?queue=overdue".into(),
+            user: Some("dispatcher"),
+        },
+        PageRun {
+            label: "case page",
+            path: format!("/cases/{case_id}"),
+            user: Some("dispatcher"),
+        },
+        PageRun {
+            label: "intake form",
+            path: "/intake".into(),
+            user: Some("operator"),
+        },
+        PageRun {
+            label: "map (city)",
+            path: "/map".into(),
+            user: Some("dispatcher"),
+        },
+        PageRun {
+            label: "dashboard (by district)",
+            path: "/dashboard".into(),
+            user: Some("supervisor"),
+        },
+        PageRun {
+            label: "grid worker",
+            path: "/grid".into(),
+            user: Some("grid"),
+        },
+        PageRun {
+            label: "public submit form",
+            path: "/submit".into(),
+            user: None,
+        },
+        PageRun {
+            label: "public statistics",
+            path: "/stats".into(),
+            user: None,
+        },
+    ];
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let mut timings = Vec::new();
+    for page in runs {
+        let cookie = match page.user {
+            Some(user) => Some(session_cookie(&db, user).await?),
+            None => None,
+        };
+        let url = format!("http://{addr}{}", page.path);
+        let fetch = || {
+            let mut req = client.get(&url);
+            if let Some(c) = &cookie {
+                req = req.header("cookie", c);
+            }
+            req.send()
+        };
+        // Warm caches (templates, statistics, connections) first.
+        for _ in 0..3 {
+            fetch().await?.bytes().await?;
+        }
+        let mut latencies = Vec::with_capacity(requests);
+        let (mut status, mut bytes) = (0, 0);
+        for _ in 0..requests {
+            let start = Instant::now();
+            let response = fetch().await?;
+            status = response.status().as_u16();
+            bytes = response.bytes().await?.len();
+            latencies.push(start.elapsed());
+        }
+        latencies.sort();
+        timings.push(Timing {
+            label: page.label,
+            path: page.path,
+            status,
+            bytes,
+            p50: percentile(&latencies, 50.0),
+            p95: percentile(&latencies, 95.0),
+            max: latencies.last().copied().unwrap_or_default(),
+        });
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let baseline = timings.first().map(|t| ms(t.p50)).unwrap_or(1.0).max(1e-3);
+    let mut out = format!(
+        "bench pages: demo city ({cases} cases, loaded in {:.1} s), SQLite, {requests} sequential requests per page\n\
+         {:<26} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}  path\n",
+        load_time.as_secs_f64(),
+        "page",
+        "status",
+        "p50 ms",
+        "p95 ms",
+        "max ms",
+        "x login",
+        "KiB",
+    );
+    let mut slow = Vec::new();
+    for t in &timings {
+        out.push_str(&format!(
+            "{:<26} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.1} {:>8.1}  {}\n",
+            t.label,
+            t.status,
+            ms(t.p50),
+            ms(t.p95),
+            ms(t.max),
+            ms(t.p50) / baseline,
+            t.bytes as f64 / 1024.0,
+            t.path
+        ));
+        if t.p95 >= Duration::from_millis(100) {
+            slow.push(t.label);
+        }
+        if t.status != 200 {
+            slow.push(t.label);
+        }
+    }
+    if slow.is_empty() {
+        out.push_str("every page answered 200 with p95 under 100 ms");
+    } else {
+        out.push_str(&format!(
+            "NOT MET (p95 >= 100 ms or not 200): {}",
+            slow.join(", ")
+        ));
+    }
+    Ok(out)
+}
