@@ -212,6 +212,7 @@ async fn unknown_addresses() {
     let app = spawn_app(Backend::Sqlite).await;
     let r = anonymous()
         .get(app.url("/no/such/page"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
         .header("cookie", "gz_lang=en")
         .send()
         .await
@@ -233,6 +234,16 @@ async fn unknown_addresses() {
         .send()
         .await
         .expect("api");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["code"], "not_found");
+    // So does a client that does not ask for HTML, wherever it asks.
+    let r = anonymous()
+        .get(app.url("/no/such/page"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("json client");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["code"], "not_found");

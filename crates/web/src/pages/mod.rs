@@ -318,16 +318,21 @@ impl PageError {
     }
 }
 
-/// Unknown routes: the JSON error for the API and Open311, a page in the
-/// reader's language for everything else.
+/// Unknown routes: a page in the reader's language for browsers, the JSON
+/// error for the API, Open311 and any client that does not ask for HTML.
 pub async fn not_found(
     axum::extract::State(state): axum::extract::State<AppState>,
     lang: Lang,
     session::MaybeStaff(staff): session::MaybeStaff,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let path = uri.path();
-    if path == "/api" || path.starts_with("/api/") || path.starts_with("/open311/") {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if !wants_html || path == "/api" || path.starts_with("/api/") || path.starts_with("/open311/") {
         return crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
             .into_response();
     }
