@@ -300,6 +300,9 @@ async fn rating_verifying_reporting_and_statistics(backend: Backend) {
     let (handler, _) = session(&app, "d1.handler").await;
     let r = handler.get(app.url("/grid")).send().await.expect("get");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A role refusal says so; it does not blame the form.
+    let refused = r.text().await.expect("text");
+    assert!(refused.contains("没有办理此项的权限"), "{refused}");
     let (grid, csrf) = session(&app, "grid.g1a").await;
     let html = grid
         .get(app.url("/grid"))
@@ -322,6 +325,8 @@ async fn rating_verifying_reporting_and_statistics(backend: Backend) {
     };
     let r = verify("forged".into()).await.expect("verify");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let expired = r.text().await.expect("text");
+    assert!(expired.contains("表单已过期"), "{expired}");
     assert_eq!(state_of(&app, &id).await, "rated");
     let r = verify(csrf.clone()).await.expect("verify");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

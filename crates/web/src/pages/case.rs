@@ -495,7 +495,7 @@ pub async fn act(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     if !staff.csrf_ok(get(&form, "csrf_token")) {
-        return PageError::Forbidden.render(&state, lang, Some(&staff));
+        return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     let case = match visible(&state, &staff, &id).await {
         Ok(case) => case,
@@ -585,7 +585,7 @@ pub async fn reveal(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     if !staff.csrf_ok(get(&form, "csrf_token")) {
-        return PageError::Forbidden.render(&state, lang, Some(&staff));
+        return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     let result = async {
         let case = visible(&state, &staff, &id).await?;

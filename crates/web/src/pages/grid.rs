@@ -220,7 +220,10 @@ pub async fn report(
         }
         Err(e) => return PageError::from(e).render(&state, lang, Some(&staff)),
     };
-    if !staff.csrf_ok(Some(form_value(&text, "csrf_token"))) || !is_grid_worker(&staff) {
+    if !staff.csrf_ok(Some(form_value(&text, "csrf_token"))) {
+        return PageError::FormExpired.render(&state, lang, Some(&staff));
+    }
+    if !is_grid_worker(&staff) {
         return PageError::Forbidden.render(&state, lang, Some(&staff));
     }
     let form = ReportForm {
@@ -298,7 +301,10 @@ pub async fn verify(
     Path(id): Path<String>,
     Form(form): Form<VerifyForm>,
 ) -> Response {
-    if !staff.csrf_ok(Some(&form.csrf_token)) || !is_grid_worker(&staff) {
+    if !staff.csrf_ok(Some(&form.csrf_token)) {
+        return PageError::FormExpired.render(&state, lang, Some(&staff));
+    }
+    if !is_grid_worker(&staff) {
         return PageError::Forbidden.render(&state, lang, Some(&staff));
     }
     let case = match state.db.case_for(&staff.actor, &id).await {

@@ -238,7 +238,7 @@ pub async fn submit(
     Form(form): Form<IntakeForm>,
 ) -> Response {
     if !staff.csrf_ok(Some(&form.csrf_token)) {
-        return PageError::Forbidden.render(&state, lang, Some(&staff));
+        return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     if !may_take_calls(&staff) {
         return PageError::Forbidden.render(&state, lang, Some(&staff));

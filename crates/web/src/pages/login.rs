@@ -156,7 +156,7 @@ pub async fn logout(
 ) -> Response {
     if let Some(staff) = &staff {
         if !staff.csrf_ok(form.csrf_token.as_deref()) {
-            return PageError::Forbidden.render(&state, lang, Some(staff));
+            return PageError::FormExpired.render(&state, lang, Some(staff));
         }
         if let Err(e) = state.db.delete_session(&staff.session_hash).await {
             return PageError::from(e).render(&state, lang, Some(staff));

@@ -262,7 +262,10 @@ pub fn render<T: Template>(status: StatusCode, template: &T) -> Response {
 #[derive(Debug)]
 pub enum PageError {
     NotFound,
+    /// The user's roles do not allow this page or action.
     Forbidden,
+    /// A form post whose CSRF token is missing or stale.
+    FormExpired,
     Internal,
 }
 
@@ -307,6 +310,11 @@ impl PageError {
                 StatusCode::FORBIDDEN,
                 p.t("error.forbidden_title"),
                 p.t("error.forbidden"),
+            ),
+            PageError::FormExpired => (
+                StatusCode::FORBIDDEN,
+                p.t("error.form_expired_title"),
+                p.t("error.form_expired"),
             ),
             PageError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
