@@ -10,6 +10,7 @@ mod browser;
 mod cases;
 mod cli;
 mod dashboard;
+mod dispatch;
 mod errors;
 mod forms;
 mod grid;

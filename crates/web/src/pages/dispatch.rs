@@ -499,6 +499,8 @@ pub fn failure_message(lang: Lang, code: &str, field: &str) -> String {
         "wrong_state" => "act_error.wrong_state",
         "version_conflict" => "dispatch.version_conflict",
         "reason_required" => "dispatch.reason_required",
+        // A dispatch away from the suggestion is refused on its reason field.
+        _ if field == "reason" => "dispatch.reason_required",
         "target_required" => "dispatch.target_required",
         "not_found" | "case_not_found" => "dispatch.not_found",
         "none_selected" => "dispatch.none_selected",
