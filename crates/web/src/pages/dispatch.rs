@@ -576,4 +576,26 @@ mod tests {
         assert_eq!(percent_decode("%Z"), None);
         assert_eq!(percent_decode("%"), None);
     }
+
+    #[test]
+    fn every_refusal_has_words_in_both_languages() {
+        for lang in [Lang::Zh, Lang::En] {
+            for code in [
+                "role_not_allowed",
+                "wrong_state",
+                "version_conflict",
+                "reason_required",
+                "target_required",
+                "not_found",
+                "none_selected",
+                "too_many",
+                "precondition_failed",
+                "something_else",
+            ] {
+                let text = failure_message(lang, code, "");
+                assert!(!text.is_empty() && text != "?", "{code}");
+            }
+            assert!(failure_message(lang, "invalid_field", "assist_result").len() > 3);
+        }
+    }
 }
