@@ -7,6 +7,7 @@ mod access;
 mod attachments;
 mod auth;
 mod browser;
+mod browser_dispatch;
 mod cases;
 mod cli;
 mod dashboard;
