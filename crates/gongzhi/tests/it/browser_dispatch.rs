@@ -111,7 +111,11 @@ async fn a_dispatcher_works_the_board() {
         .await
         .expect("choose unit");
     fill(&c, "#reason", "电话回访确认在一街道").await;
+    c.set_window_size(1280, 1500).await.expect("resize");
     shot(&c, "30-dispatch-board").await;
+    c.set_window_size(360, 800).await.expect("resize");
+    shot(&c, "30-dispatch-board-360").await;
+    c.set_window_size(1280, 1000).await.expect("resize");
     click(&c, "#batch-dispatch").await;
     assert_eq!(text_of(&c, "#dispatch-ok").await, "已分拨 1 件。");
     assert!(text_of(&c, "#sec-registered").await.contains("暂无诉求"));
