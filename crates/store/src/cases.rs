@@ -740,11 +740,7 @@ impl Db {
             );
         }
         if let Some(code) = &filter.category_under {
-            push(
-                &mut sql,
-                " AND (c.category = $?",
-                Bind::Text(code.clone()),
-            );
+            push(&mut sql, " AND (c.category = $?", Bind::Text(code.clone()));
             // substr, not LIKE: the subtree is the code and a dot before the rest.
             push(
                 &mut sql,

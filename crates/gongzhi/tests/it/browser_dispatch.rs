@@ -25,13 +25,21 @@ async fn request(app: &TestApp, title: &str, placed: bool) -> (String, String) {
     assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:?}", r.body);
     (
         r.body["id"].as_str().expect("id").to_string(),
-        r.body["receipt_code"].as_str().expect("receipt").to_string(),
+        r.body["receipt_code"]
+            .as_str()
+            .expect("receipt")
+            .to_string(),
     )
 }
 
 async fn act(app: &TestApp, id: &str, user: &str, body: serde_json::Value) {
     let r = app.act(id, user, body.clone()).await;
-    assert_eq!(r.status, reqwest::StatusCode::OK, "{user} {body}: {:?}", r.body);
+    assert_eq!(
+        r.status,
+        reqwest::StatusCode::OK,
+        "{user} {body}: {:?}",
+        r.body
+    );
 }
 
 async fn tick(c: &Client, case_id: &str) {
@@ -61,13 +69,36 @@ async fn a_dispatcher_works_the_board() {
     let (b_id, b_code) = request(&app, "小区道路破损", true).await;
     let (manual_id, manual_code) = request(&app, "电话反映，地点不详", false).await;
     let (ret_id, ret_code) = request(&app, "楼道堆物", true).await;
-    act(&app, &ret_id, "d1.dispatcher", json!({"action": "dispatch", "target_unit": app.unit("D1-CG")})).await;
-    act(&app, &ret_id, "cg.handler", json!({"action": "return", "reason": "不属本局职责范围"})).await;
+    act(
+        &app,
+        &ret_id,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("D1-CG")}),
+    )
+    .await;
+    act(
+        &app,
+        &ret_id,
+        "cg.handler",
+        json!({"action": "return", "reason": "不属本局职责范围"}),
+    )
+    .await;
     let (joint_id, joint_code) = request(&app, "地下管线渗水", true).await;
-    act(&app, &joint_id, "d1.dispatcher", json!({"action": "dispatch", "target_unit": app.unit("D1-CG")})).await;
+    act(
+        &app,
+        &joint_id,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("D1-CG")}),
+    )
+    .await;
     act(&app, &joint_id, "cg.handler", json!({"action": "accept"})).await;
-    act(&app, &joint_id, "d1.dispatcher", json!({"action": "add_assist", "target_unit": app.unit("CG"),
-        "fields": {"assist_task": "调查市政管网"}}))
+    act(
+        &app,
+        &joint_id,
+        "d1.dispatcher",
+        json!({"action": "add_assist", "target_unit": app.unit("CG"),
+        "fields": {"assist_task": "调查市政管网"}}),
+    )
     .await;
 
     let (_driver, c) = start_browser().await;
@@ -96,7 +127,12 @@ async fn a_dispatcher_works_the_board() {
     let registered = text_of(&c, "#sec-registered").await;
     assert!(registered.contains(&manual_code) && !registered.contains(&a_code));
     for id in [&a_id, &b_id] {
-        let case = app.db.case_unscoped(id).await.expect("case").expect("exists");
+        let case = app
+            .db
+            .case_unscoped(id)
+            .await
+            .expect("case")
+            .expect("exists");
         assert_eq!(
             (case.state.as_str(), case.holder_unit_id),
             ("dispatched", app.unit("D1-CG"))
@@ -126,7 +162,10 @@ async fn a_dispatcher_works_the_board() {
     click(&c, "#nav-assists").await;
     assert_eq!(text_of(&c, "h1").await, "协办任务");
     let open = text_of(&c, "#assists-open").await;
-    assert!(open.contains(&joint_code) && open.contains("调查市政管网"), "{open}");
+    assert!(
+        open.contains(&joint_code) && open.contains("调查市政管网"),
+        "{open}"
+    );
     shot(&c, "31-assists").await;
     let field = c
         .find(Locator::Css("#assists-open textarea"))
@@ -144,10 +183,24 @@ async fn a_dispatcher_works_the_board() {
     click(&c, "#switch-lang").await;
     assert_eq!(text_of(&c, "h1").await, "Dispatch board");
     let text = body(&c).await;
-    for s in ["To dispatch", "Returned", "Batch dispatch", "Dispatch to", "Received from", "Returned because:"] {
+    for s in [
+        "To dispatch",
+        "Returned",
+        "Batch dispatch",
+        "Dispatch to",
+        "Received from",
+        "Returned because:",
+    ] {
         assert!(text.contains(s), "{s} in {text}");
     }
-    for s in ["分拨台", "待分拨", "批量分拨", "分拨理由", "退回理由", "受理日期"] {
+    for s in [
+        "分拨台",
+        "待分拨",
+        "批量分拨",
+        "分拨理由",
+        "退回理由",
+        "受理日期",
+    ] {
         assert!(!text.contains(s), "{s} left in Chinese: {text}");
     }
     shot(&c, "32-dispatch-board-en").await;

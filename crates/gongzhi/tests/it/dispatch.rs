@@ -19,7 +19,10 @@ async fn request(app: &TestApp, title: &str, category: &str, placed: bool) -> (S
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     (
         r.body["id"].as_str().expect("id").to_string(),
-        r.body["receipt_code"].as_str().expect("receipt").to_string(),
+        r.body["receipt_code"]
+            .as_str()
+            .expect("receipt")
+            .to_string(),
     )
 }
 
@@ -83,10 +86,7 @@ async fn post_board(
     } else {
         let r = reqwest::Client::new()
             .get(app.url(&to))
-            .header(
-                "cookie",
-                format!("gz_session=test-session-{user}; {flash}"),
-            )
+            .header("cookie", format!("gz_session=test-session-{user}; {flash}"))
             .send()
             .await
             .expect("get");
@@ -106,12 +106,36 @@ async fn board_lists_each_section_for_dispatchers_only(backend: Backend) {
     let (new_id, new_code) = request(&app, "小区道路破损", "R01.02", true).await;
     let (manual_id, manual_code) = request(&app, "电话反映，地点不详", "R01.02", false).await;
     let (ret_id, ret_code) = request(&app, "楼道堆物", "R01.02", true).await;
-    ok(&app, &ret_id, "d1.dispatcher", json!({"action": "dispatch", "target_unit": app.unit("D1-CG")})).await;
-    ok(&app, &ret_id, "cg.handler", json!({"action": "return", "reason": "不属本局职责范围"})).await;
+    ok(
+        &app,
+        &ret_id,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("D1-CG")}),
+    )
+    .await;
+    ok(
+        &app,
+        &ret_id,
+        "cg.handler",
+        json!({"action": "return", "reason": "不属本局职责范围"}),
+    )
+    .await;
     let (due_id, due_code) = request(&app, "路灯不亮", "R01.02", true).await;
-    ok(&app, &due_id, "d1.dispatcher", json!({"action": "dispatch", "target_unit": app.unit("D1-CG")})).await;
+    ok(
+        &app,
+        &due_id,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("D1-CG")}),
+    )
+    .await;
     let (calm_id, calm_code) = request(&app, "刚分拨的", "R01.02", true).await;
-    ok(&app, &calm_id, "d1.dispatcher", json!({"action": "dispatch", "target_unit": app.unit("D1-CG")})).await;
+    ok(
+        &app,
+        &calm_id,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("D1-CG")}),
+    )
+    .await;
     // The accept deadline of one dispatched case is past its warning time.
     app.exec(&format!(
         "UPDATE deadlines SET warn_at = 0 WHERE case_id = '{due_id}' AND status = 'active'"
@@ -126,7 +150,10 @@ async fn board_lists_each_section_for_dispatchers_only(backend: Backend) {
     assert!(registered.contains(&new_code) && registered.contains(&manual_code));
     assert!(!registered.contains(&ret_code) && !registered.contains(&due_code));
     assert!(registered.contains("一区城管局"), "the suggested unit");
-    assert!(registered.contains("test_construction_d1"), "the route reason");
+    assert!(
+        registered.contains("test_construction_d1"),
+        "the route reason"
+    );
     assert!(registered.contains("无建议单位"), "the manual queue");
     assert!(registered.contains(&format!("name=\"one\" value=\"{new_id}\"")));
     assert!(!registered.contains(&format!("name=\"one\" value=\"{manual_id}\"")));
@@ -135,19 +162,28 @@ async fn board_lists_each_section_for_dispatchers_only(backend: Backend) {
     assert!(returned.contains(&ret_code) && returned.contains("不属本局职责范围"));
     let due = section(&html, "accept_due");
     assert!(due.contains(&due_code) && !due.contains(&calm_code));
-    assert!(!due.contains("type=\"checkbox\""), "not dispatchable from there");
+    assert!(
+        !due.contains("type=\"checkbox\""),
+        "not dispatchable from there"
+    );
 
     // In English, the board's own strings and the route reason change.
     let en = {
         let r = reqwest::Client::new()
             .get(app.url("/dispatch"))
-            .header("cookie", "gz_session=test-session-d1.dispatcher; gz_lang=en")
+            .header(
+                "cookie",
+                "gz_session=test-session-d1.dispatcher; gz_lang=en",
+            )
             .send()
             .await
             .expect("get");
         r.text().await.expect("text")
     };
-    assert!(en.contains("Dispatch board") && en.contains("Returned because:"), "{en}");
+    assert!(
+        en.contains("Dispatch board") && en.contains("Returned because:"),
+        "{en}"
+    );
     assert!(!en.contains("待分拨"));
 
     // Without dispatch rights: no board, no link, no posts.
@@ -223,8 +259,14 @@ async fn dispatches_go_through_the_engine(backend: Backend) {
     );
     // The same post again (a double click, a resend) does nothing twice.
     let (_, _, message) = post_board(&app, "d1.dispatcher", &dispatcher, &form).await;
-    assert!(message.contains(&one_code) && message.contains("已被他人处理"), "{message}");
-    assert_eq!(app.db.timeline(&one_id).await.expect("t").len(), timeline.len());
+    assert!(
+        message.contains(&one_code) && message.contains("已被他人处理"),
+        "{message}"
+    );
+    assert_eq!(
+        app.db.timeline(&one_id).await.expect("t").len(),
+        timeline.len()
+    );
 
     // Another unit needs a reason; with one, it goes there and the override is logged.
     let (other_id, other_code) = request(&app, "改派", "R01.02", true).await;
@@ -239,7 +281,10 @@ async fn dispatches_go_through_the_engine(backend: Backend) {
         ("target_unit", cg.as_str()),
     ];
     let (_, _, message) = post_board(&app, "d1.dispatcher", &dispatcher, &form).await;
-    assert!(message.contains(&other_code) && message.contains("须填写理由"), "{message}");
+    assert!(
+        message.contains(&other_code) && message.contains("须填写理由"),
+        "{message}"
+    );
     assert_eq!(case_state(&app, &other_id).await.0, "registered");
     form.push(("reason", "涉及市政主干道"));
     let (_, _, message) = post_board(&app, "d1.dispatcher", &dispatcher, &form).await;
@@ -260,10 +305,7 @@ async fn dispatches_go_through_the_engine(backend: Backend) {
     ];
     for id in [&a_id, &bad_id, &b_id] {
         owned.push(("case".into(), id.clone()));
-        owned.push((
-            format!("v.{id}"),
-            case_state(&app, id).await.2.to_string(),
-        ));
+        owned.push((format!("v.{id}"), case_state(&app, id).await.2.to_string()));
     }
     let form: Vec<(&str, &str)> = owned
         .iter()
@@ -271,7 +313,10 @@ async fn dispatches_go_through_the_engine(backend: Backend) {
         .collect();
     let (_, _, message) = post_board(&app, "d1.dispatcher", &dispatcher, &form).await;
     assert!(message.contains("已分拨 2 件"), "{message}");
-    assert!(message.contains(&bad_code) && message.contains("请选择分拨单位"), "{message}");
+    assert!(
+        message.contains(&bad_code) && message.contains("请选择分拨单位"),
+        "{message}"
+    );
     for id in [&a_id, &b_id] {
         assert_eq!(case_state(&app, id).await.0, "dispatched");
     }
@@ -287,7 +332,13 @@ async fn dispatches_go_through_the_engine(backend: Backend) {
     assert!(message.contains("请先勾选"), "{message}");
 
     // A returned case is dispatched again from the board.
-    ok(&app, &a_id, "cg.handler", json!({"action": "return", "reason": "非本局"})).await;
+    ok(
+        &app,
+        &a_id,
+        "cg.handler",
+        json!({"action": "return", "reason": "非本局"}),
+    )
+    .await;
     let v_a = format!("v.{a_id}");
     let version = case_state(&app, &a_id).await.2.to_string();
     let s1 = app.unit("S1");
@@ -303,7 +354,11 @@ async fn dispatches_go_through_the_engine(backend: Backend) {
     assert!(message.contains("已分拨 1 件"), "{message}");
     assert_eq!(
         case_state(&app, &a_id).await,
-        ("dispatched".to_string(), s1, version.parse::<i64>().unwrap_or(0) + 1)
+        (
+            "dispatched".to_string(),
+            s1,
+            version.parse::<i64>().unwrap_or(0) + 1
+        )
     );
     app.stop().await;
 }
@@ -332,7 +387,12 @@ async fn filters_narrow_the_board_and_my_work(backend: Backend) {
     let tz = app.state.calendar.tz();
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let tomorrow = today + chrono::Days::new(1);
-    let (_, html) = page(&dispatcher, &app, &format!("/dispatch?created_from={tomorrow}")).await;
+    let (_, html) = page(
+        &dispatcher,
+        &app,
+        &format!("/dispatch?created_from={tomorrow}"),
+    )
+    .await;
     assert!(!html.contains(&road));
     let (_, html) = page(
         &dispatcher,
@@ -345,8 +405,14 @@ async fn filters_narrow_the_board_and_my_work(backend: Backend) {
     // Bad values: a 400 naming the field, nothing listed.
     let s2 = app.unit("S2");
     for (path, field) in [
-        ("/dispatch?created_from=2026-13-01".to_string(), "受理日期自"),
-        ("/dispatch?created_before=yesterday".to_string(), "受理日期早于"),
+        (
+            "/dispatch?created_from=2026-13-01".to_string(),
+            "受理日期自",
+        ),
+        (
+            "/dispatch?created_before=yesterday".to_string(),
+            "受理日期早于",
+        ),
         (format!("/dispatch?area={s2}"), "区域"),
         ("/dispatch?category=ZZ9".to_string(), "类别"),
         (
@@ -358,7 +424,11 @@ async fn filters_narrow_the_board_and_my_work(backend: Backend) {
         let (status, html) = page(&dispatcher, &app, &path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
         let start = html.find("id=\"filter-error\"").expect("error shown");
-        assert!(html[start..].starts_with(&format!("id=\"filter-error\">{field}")), "{path}: {}", &html[start..start + 200]);
+        assert!(
+            html[start..].starts_with(&format!("id=\"filter-error\">{field}")),
+            "{path}: {}",
+            &html[start..start + 200]
+        );
         assert!(!html.contains(&road), "{path}");
     }
 
@@ -376,10 +446,21 @@ crate::db_test!(filters_narrow_the_board_and_my_work);
 async fn assist_tasks_are_listed_and_reported(backend: Backend) {
     let app = spawn_app(backend).await;
     let (id, code) = request(&app, "地下管线渗水", "R01.02", true).await;
-    ok(&app, &id, "d1.dispatcher", json!({"action": "dispatch", "target_unit": app.unit("D1-CG")})).await;
+    ok(
+        &app,
+        &id,
+        "d1.dispatcher",
+        json!({"action": "dispatch", "target_unit": app.unit("D1-CG")}),
+    )
+    .await;
     ok(&app, &id, "cg.handler", json!({"action": "accept"})).await;
-    ok(&app, &id, "d1.dispatcher", json!({"action": "add_assist", "target_unit": app.unit("CG"),
-        "fields": {"assist_task": "调查地下管线"}}))
+    ok(
+        &app,
+        &id,
+        "d1.dispatcher",
+        json!({"action": "add_assist", "target_unit": app.unit("CG"),
+        "fields": {"assist_task": "调查地下管线"}}),
+    )
     .await;
 
     let (city, csrf) = session(&app, "citycg.handler").await;
@@ -394,7 +475,10 @@ async fn assist_tasks_are_listed_and_reported(backend: Backend) {
     let (_, html) = page(&d2, &app, "/assists").await;
     assert!(!html.contains(&code));
     let (operator, _) = session(&app, "d1.operator").await;
-    assert_eq!(page(&operator, &app, "/assists").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        page(&operator, &app, "/assists").await.0,
+        StatusCode::NOT_FOUND
+    );
 
     let version = case_state(&app, &id).await.2.to_string();
     let report = |result: &'static str, token: String, version: String| {
@@ -438,7 +522,9 @@ async fn assist_tasks_are_listed_and_reported(backend: Backend) {
     // The case page lists the case's assist tasks and their state.
     let (dispatcher, _) = session(&app, "d1.dispatcher").await;
     let (_, html) = page(&dispatcher, &app, &format!("/cases/{id}")).await;
-    let part = &html[html.find("id=\"case-assists\"").expect("assists on the case page")..];
+    let part = &html[html
+        .find("id=\"case-assists\"")
+        .expect("assists on the case page")..];
     assert!(part.contains("市城管局") && part.contains("调查地下管线") && part.contains("已反馈"));
     app.stop().await;
 }

@@ -545,7 +545,10 @@ pub fn read_flash(headers: &HeaderMap, lang: Lang, done_key: &str) -> Option<Fla
         failures.push(if case.is_empty() {
             message
         } else {
-            lang.tf("dispatch.failed_case", &[("case", case), ("message", &message)])
+            lang.tf(
+                "dispatch.failed_case",
+                &[("case", case), ("message", &message)],
+            )
         });
     }
     let more = failed.saturating_sub(failures.len());
