@@ -72,15 +72,21 @@ async fn post_board(
         .expect("post");
     let status = r.status();
     let to = location(&r);
-    let flash = r
+    let cookie = r
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|c| c.starts_with("gz_flash="))
-        .and_then(|c| c.split(';').next())
         .unwrap_or_default()
         .to_string();
+    if !cookie.is_empty() {
+        assert!(
+            cookie.contains("Path=/dispatch;"),
+            "only for the board: {cookie}"
+        );
+    }
+    let flash = cookie.split(';').next().unwrap_or_default().to_string();
     let message = if flash.is_empty() {
         String::new()
     } else {
@@ -503,6 +509,33 @@ async fn assist_tasks_are_listed_and_reported(backend: Backend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = report("", csrf.clone(), version.clone()).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let flash = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("gz_flash=") && c.contains("Path=/assists;"))
+        .and_then(|c| c.split(';').next())
+        .expect("result kept for the assists page")
+        .to_string();
+    let html = reqwest::Client::new()
+        .get(app.url("/assists"))
+        .header(
+            "cookie",
+            format!("gz_session=test-session-citycg.handler; {flash}"),
+        )
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let start = html.find("id=\"assists-result\"").expect("result shown");
+    assert!(
+        html[start..].contains("请填写：协办结果"),
+        "{}",
+        &html[start..]
+    );
     let assists = app.db.assists_of(&id).await.expect("assists");
     assert_eq!(assists[0].status, "open");
     let r = report("管线正常，已处置", csrf.clone(), version.clone()).await;

@@ -155,7 +155,7 @@ pub async fn page(
         Err(e) => e.render(&state, lang, Some(&staff)),
     };
     if had_flash {
-        clear_flash(response)
+        clear_flash(response, "/assists")
     } else {
         response
     }
@@ -229,5 +229,5 @@ pub async fn report(
         Ok(()) => (1, Vec::new()),
         Err(f) => (0, vec![f]),
     };
-    set_flash(see_other("/assists"), &state, ok, &failures)
+    set_flash(see_other("/assists"), &state, "/assists", ok, &failures)
 }

@@ -119,7 +119,7 @@ pub async fn page(
         Err(e) => e.render(&state, lang, Some(&staff)),
     };
     if had_flash {
-        clear_flash(response)
+        clear_flash(response, "/dispatch")
     } else {
         response
     }
@@ -381,7 +381,7 @@ pub async fn act(
             }
         }
     }
-    set_flash(see_other(&back), &state, ok, &failures)
+    set_flash(see_other(&back), &state, "/dispatch", ok, &failures)
 }
 
 /// Dispatches one case through the engine; a refusal names the case and why.
@@ -451,11 +451,13 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Keeps the outcome of a post for the next page, in a short-lived cookie:
-/// `ok|case~code~field|...` (codes only; the page words them).
+/// Keeps the outcome of a post for the next page, in a short-lived cookie
+/// scoped to that page's `path`: `ok|failed|case~code~field|...` (codes only;
+/// the page words them).
 pub fn set_flash(
     mut response: Response,
     state: &AppState,
+    path: &str,
     ok: usize,
     failures: &[Failure],
 ) -> Response {
@@ -470,7 +472,7 @@ pub fn set_flash(
         ));
     }
     let cookie = format!(
-        "{FLASH_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=120{}",
+        "{FLASH_COOKIE}={}; Path={path}; HttpOnly; SameSite=Lax; Max-Age=120{}",
         urlencode(&parts.join("|")),
         if state.config.secure_cookies {
             "; Secure"
@@ -484,8 +486,8 @@ pub fn set_flash(
     response
 }
 
-pub fn clear_flash(mut response: Response) -> Response {
-    let cookie = format!("{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+pub fn clear_flash(mut response: Response, path: &str) -> Response {
+    let cookie = format!("{FLASH_COOKIE}=; Path={path}; HttpOnly; SameSite=Lax; Max-Age=0");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -509,11 +511,15 @@ pub fn failure_message(lang: Lang, code: &str, field: &str) -> String {
         _ if !field.is_empty() => {
             let label = match field {
                 "target_unit" => lang.t("dispatch.target"),
-                "reason" => lang.t("dispatch.reason"),
                 "assist_result" => lang.t("assists.result"),
                 other => other,
             };
-            return lang.tf("act_error.invalid_field", &[("field", label)]);
+            let key = if code == "missing_field" {
+                "act_error.missing_field"
+            } else {
+                "act_error.invalid_field"
+            };
+            return lang.tf(key, &[("field", label)]);
         }
         _ => "dispatch.failed_other",
     };
