@@ -166,6 +166,21 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
             user: Some("grid"),
         },
         PageRun {
+            label: "dispatch board",
+            path: "/dispatch".into(),
+            user: Some("dispatcher"),
+        },
+        PageRun {
+            label: "dispatch board, filtered",
+            path: "/dispatch?category=R01&created_from=2020-01-01".into(),
+            user: Some("dispatcher"),
+        },
+        PageRun {
+            label: "assist tasks",
+            path: "/assists".into(),
+            user: Some("handler"),
+        },
+        PageRun {
             label: "public submit form",
             path: "/submit".into(),
             user: None,

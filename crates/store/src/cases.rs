@@ -210,6 +210,12 @@ pub struct CaseFilter {
     /// Only cases placed in this unit or below it (the unit's path).
     pub area_path: Option<String>,
     pub category: Option<String>,
+    /// Only cases of this category or one below it (`R01` takes `R01.02`).
+    pub category_under: Option<String>,
+    /// Only cases created at or after this time.
+    pub created_from: Option<Micros>,
+    /// Only cases created before this time.
+    pub created_before: Option<Micros>,
     /// A receipt code, or words of the title (personal fields are never searched).
     pub text: Option<String>,
     /// Leave out closed cases.
@@ -240,6 +246,8 @@ pub enum DueFilter {
     Soon { now: Micros },
     /// Marked overdue, or the deadline of the current state has run out (已超期).
     Overdue { now: Micros },
+    /// Either of the two: past the warning time of the current state's deadline.
+    Warned { now: Micros },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -731,6 +739,21 @@ impl Db {
                 Bind::Text(category.clone()),
             );
         }
+        if let Some(code) = &filter.category_under {
+            push(&mut sql, " AND (c.category = $?", Bind::Text(code.clone()));
+            // substr, not LIKE: the subtree is the code and a dot before the rest.
+            push(
+                &mut sql,
+                " OR substr(c.category, 1, length($?)) = $?)",
+                Bind::Text(format!("{code}.")),
+            );
+        }
+        if let Some(from) = filter.created_from {
+            push(&mut sql, " AND c.created_at >= $?", Bind::Int(from));
+        }
+        if let Some(before) = filter.created_before {
+            push(&mut sql, " AND c.created_at < $?", Bind::Int(before));
+        }
         if let Some(text) = filter
             .text
             .as_deref()
@@ -785,6 +808,13 @@ impl Db {
                 " AND c.closed_at IS NULL AND (c.overdue_since IS NOT NULL OR EXISTS (SELECT 1 FROM deadlines d \
                  WHERE d.case_id = c.id AND d.state = c.state \
                  AND (d.status = 'expired' OR (d.status = 'active' AND d.due_at <= $?))))",
+                Bind::Int(now),
+            ),
+            Some(DueFilter::Warned { now }) => push(
+                &mut sql,
+                " AND c.closed_at IS NULL AND (c.overdue_since IS NOT NULL OR EXISTS (SELECT 1 FROM deadlines d \
+                 WHERE d.case_id = c.id AND d.state = c.state \
+                 AND (d.status = 'expired' OR (d.status = 'active' AND (d.warn_at <= $? OR d.due_at <= $?)))))",
                 Bind::Int(now),
             ),
         }

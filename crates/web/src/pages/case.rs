@@ -95,6 +95,7 @@ struct CasePage {
     actions: Vec<ActionForm>,
     units: Vec<Choice>,
     notice: Option<&'static str>,
+    assist_rows: Vec<super::assists::AssistRow>,
 }
 
 /// What a failed form post brings back to the page.
@@ -403,6 +404,13 @@ async fn build(
             size: format!("{:.1} KB", a.size_bytes as f64 / 1024.0),
         })
         .collect();
+    let assist_rows = state
+        .db
+        .assists_of(&case.id)
+        .await?
+        .iter()
+        .map(|t| super::assists::assist_row(state, &p, t, now))
+        .collect();
     let actions: Vec<ActionForm> = case_type
         .actions_from(&case.state)
         .filter(|a| a.roles.iter().any(|r| roles.contains(r)))
@@ -456,6 +464,7 @@ async fn build(
         actions,
         units,
         notice,
+        assist_rows,
         p,
     })
 }

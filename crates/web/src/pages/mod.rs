@@ -2,8 +2,11 @@
 //! `api`). Templates are compiled by askama; every visible string comes from
 //! the message catalog in `i18n`.
 
+mod assists;
 mod case;
 mod dashboard;
+mod dispatch;
+mod filters;
 mod form_token;
 mod grid;
 pub mod i18n;
@@ -62,6 +65,10 @@ pub fn routes() -> Router<AppState> {
         .route("/stats", get(stats::page))
         .route("/grid", get(grid::page))
         .route("/grid/cases/{id}/verify", post(grid::verify))
+        // Dispatch board and assist tasks (issue 4).
+        .route("/dispatch", get(dispatch::page).post(dispatch::act))
+        .route("/assists", get(assists::page))
+        .route("/assists/report", post(assists::report))
 }
 
 async fn app_css() -> Response {
@@ -108,6 +115,9 @@ pub struct Ctx {
     /// Links to the intake form and the grid page, for those who may use them.
     pub takes_calls: bool,
     pub grid_worker: bool,
+    /// Links to the dispatch board and the assist tasks.
+    pub dispatcher: bool,
+    pub assists: bool,
 }
 
 impl Ctx {
@@ -121,6 +131,8 @@ impl Ctx {
             takes_calls: staff.is_some_and(Ctx::takes_calls_of),
             grid_worker: staff
                 .is_some_and(|s| s.actor.has_role(gongzhi_domain::role::Role::GridWorker)),
+            dispatcher: staff.is_some_and(dispatch::dispatches),
+            assists: staff.is_some_and(assists::handles_assists),
         }
     }
 

@@ -13,6 +13,7 @@ use gongzhi_store::{CaseFilter, CaseSort, DueFilter};
 
 use crate::state::AppState;
 
+use super::filters::{FilterQuery, ListFilters, area_units};
 use super::portal::{CategoryGroup, Choice, category_groups};
 use super::{Ctx, Lang, PageError, Staff, render, time_left, urlencode};
 
@@ -51,10 +52,10 @@ fn queue_filter(queue: &str, now: i64) -> (Option<String>, Option<DueFilter>) {
 #[derive(Deserialize, Default)]
 pub struct WorkQuery {
     queue: Option<String>,
-    q: Option<String>,
-    category: Option<String>,
     unit: Option<String>,
     sort: Option<String>,
+    #[serde(flatten)]
+    filters: FilterQuery,
 }
 
 pub struct QueueTab {
@@ -86,11 +87,11 @@ struct WorkPage {
     p: Ctx,
     queues: Vec<QueueTab>,
     queue: String,
-    text: String,
-    category: String,
+    filters: ListFilters,
     unit: String,
     sort: String,
     categories: Vec<CategoryGroup>,
+    areas: Vec<Choice>,
     units: Vec<Choice>,
     total: String,
     rows: Vec<Row>,
@@ -103,6 +104,7 @@ pub async fn page(
     Query(q): Query<WorkQuery>,
 ) -> Response {
     match build(&state, lang, &staff, q).await {
+        Ok(page) if page.filters.error.is_some() => render(StatusCode::BAD_REQUEST, &page),
         Ok(page) => render(StatusCode::OK, &page),
         Err(e) => e.render(&state, lang, Some(&staff)),
     }
@@ -123,27 +125,27 @@ async fn build(
         .queue
         .filter(|x| QUEUES.contains(&x.as_str()))
         .unwrap_or_else(|| "all".into());
-    let text = non_empty(q.q);
-    let category = non_empty(q.category);
+    let all_units = state.db.units().await?;
+    let areas = area_units(&all_units, &staff.actor);
+    let filters = ListFilters::parse(state, lang, &q.filters, &all_units, &areas);
     let unit = non_empty(q.unit);
     let sort = if q.sort.as_deref() == Some("newest") {
         "newest"
     } else {
         "due"
     };
-    let base = CaseFilter {
+    let base = filters.apply(CaseFilter {
         holder_unit_id: unit.clone(),
-        category: category.clone(),
-        text: text.clone(),
         open_only: true,
         ..CaseFilter::default()
-    };
+    });
     let query_tail = format!(
-        "&q={}&category={}&unit={}&sort={sort}",
-        urlencode(text.as_deref().unwrap_or_default()),
-        urlencode(category.as_deref().unwrap_or_default()),
+        "{}&unit={}&sort={sort}",
+        filters.query_tail(),
         urlencode(unit.as_deref().unwrap_or_default()),
     );
+    // A bad filter is reported by field and lists nothing.
+    let valid = filters.error.is_none();
     let mut queues = Vec::with_capacity(QUEUES.len());
     for id in QUEUES {
         let (st, due) = queue_filter(id, now);
@@ -152,7 +154,11 @@ async fn build(
             due,
             ..base.clone()
         };
-        let count = state.db.count_cases_for(&staff.actor, &filter).await?;
+        let count = if valid {
+            state.db.count_cases_for(&staff.actor, &filter).await?
+        } else {
+            0
+        };
         queues.push(QueueTab {
             id,
             label: queue_label(lang, id),
@@ -174,7 +180,11 @@ async fn build(
         limit: 100,
         ..base
     };
-    let cases = state.db.cases_for(&staff.actor, &filter).await?;
+    let cases = if valid {
+        state.db.cases_for(&staff.actor, &filter).await?
+    } else {
+        Vec::new()
+    };
     let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
     let deadlines = state.db.running_deadlines(&ids).await?;
     let p = Ctx::new(state, lang, Some(staff), "/work");
@@ -230,10 +240,7 @@ async fn build(
         .iter()
         .map(|a| a.unit_path.as_str())
         .collect();
-    let mut units: Vec<_> = state
-        .db
-        .units()
-        .await?
+    let mut units: Vec<_> = all_units
         .into_iter()
         .filter(|u| scopes.iter().any(|s| path_within(&u.path, s)))
         .collect();
@@ -249,11 +256,11 @@ async fn build(
         p,
         queues,
         queue,
-        text: text.unwrap_or_default(),
-        category: category.unwrap_or_default(),
+        filters,
         unit: unit.unwrap_or_default(),
         sort: sort.to_string(),
         categories: category_groups(state, lang),
+        areas,
         units,
         total,
         rows,
