@@ -175,7 +175,7 @@ pub async fn report(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     if !staff.csrf_ok(get(&form, "csrf_token")) {
-        return PageError::Forbidden.render(&state, lang, Some(&staff));
+        return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     if handling_paths(&staff).is_empty() {
         return PageError::NotFound.render(&state, lang, Some(&staff));

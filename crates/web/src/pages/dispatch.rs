@@ -333,7 +333,7 @@ pub async fn act(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     if !staff.csrf_ok(get(&form, "csrf_token")) {
-        return PageError::Forbidden.render(&state, lang, Some(&staff));
+        return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     if dispatching(&staff.actor).is_none() {
         return PageError::NotFound.render(&state, lang, Some(&staff));
