@@ -156,8 +156,18 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
             user: Some("dispatcher"),
         },
         PageRun {
-            label: "dashboard (by district)",
+            label: "dashboard (by month)",
             path: "/dashboard".into(),
+            user: Some("supervisor"),
+        },
+        PageRun {
+            label: "dashboard (by district)",
+            path: "/dashboard?group=district".into(),
+            user: Some("supervisor"),
+        },
+        PageRun {
+            label: "dashboard CSV export",
+            path: "/dashboard?group=district&format=csv".into(),
             user: Some("supervisor"),
         },
         PageRun {

@@ -47,9 +47,54 @@ impl HistoryQuery<'_> {
     }
 }
 
+/// One log entry as the aggregated read returns it, in `ENTRY_COLUMNS` order.
+type EntryTuple = (
+    i64,
+    String,
+    Micros,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+);
+const ENTRY_COLUMNS: &str =
+    "seq, id, at, actor_id, actor_unit_id, action, from_state, to_state, changes, reason";
+
+/// One deadline row, in `DEADLINE_COLUMNS` order (the id only orders them).
+type DeadlineTuple = (
+    String,
+    Micros,
+    Option<Micros>,
+    String,
+    Option<Micros>,
+    String,
+);
+const DEADLINE_COLUMNS: &str = "state, started_at, due_at, status, closed_at, id";
+
+/// `SELECT case_id, <one JSON array of arrays> ... GROUP BY case_id`: one row
+/// per case, because per-row overhead in the driver, not the query, is what a
+/// dashboard over thousands of cases pays for.
+fn aggregated_sql(backend: Backend, columns: &str, table: &str, ids: &str) -> String {
+    let array = match backend {
+        Backend::Sqlite => format!("json_group_array(json_array({columns}))"),
+        Backend::Postgres => format!("json_agg(json_build_array({columns}))::text"),
+    };
+    format!(
+        "SELECT case_id, {array} AS rows FROM {table} WHERE case_id IN ({ids}) GROUP BY case_id"
+    )
+}
+
+fn corrupt(case_id: &str, what: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("{what} of case {case_id}: {e}"))
+}
+
 impl Db {
     /// The histories of the cases `query` selects, read in one snapshot so
-    /// that entries and deadlines agree.
+    /// that entries and deadlines agree; entries in log order, deadlines in
+    /// start order.
     pub async fn case_histories(
         &self,
         query: &HistoryQuery<'_>,
@@ -58,16 +103,10 @@ impl Db {
             return Ok(Vec::new());
         }
         let ids = query.case_ids_sql();
-        let entries_sql = format!(
-            "SELECT seq, id, case_id, at, actor_id, actor_unit_id, action, from_state, to_state, changes, reason \
-             FROM log_entries WHERE case_id IN ({ids}) ORDER BY case_id, seq"
-        );
-        let deadlines_sql = format!(
-            "SELECT case_id, state, started_at, due_at, status, closed_at FROM deadlines \
-             WHERE case_id IN ({ids}) ORDER BY case_id, started_at, id"
-        );
         let backend = self.backend();
-        let (entries, deadlines) = with_pool!(self, pool => {
+        let entries_sql = aggregated_sql(backend, ENTRY_COLUMNS, "log_entries", &ids);
+        let deadlines_sql = aggregated_sql(backend, DEADLINE_COLUMNS, "deadlines", &ids);
+        let (entry_rows, deadline_rows) = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             if backend == Backend::Postgres {
                 // One snapshot for both statements (SQLite's read transaction is one already).
@@ -75,69 +114,86 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
-            let mut q = sqlx::query(&entries_sql).bind(query.pack).bind(query.from).bind(query.to);
-            for s in query.scope_paths {
-                q = q.bind(s);
-            }
-            let rows = q.fetch_all(&mut *tx).await?;
-            let mut entries = Vec::with_capacity(rows.len());
-            for row in rows {
-                let seq: i64 = row.try_get("seq")?;
-                entries.push(LogEntry {
-                    seq: u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("seq {seq}")))?,
-                    id: row.try_get("id")?,
-                    case_id: row.try_get("case_id")?,
-                    at: row.try_get("at")?,
-                    actor_id: row.try_get("actor_id")?,
-                    actor_unit_id: row.try_get("actor_unit_id")?,
-                    action: row.try_get("action")?,
-                    from_state: row.try_get("from_state")?,
-                    to_state: row.try_get("to_state")?,
-                    changes: row.try_get("changes")?,
-                    reason: row.try_get("reason")?,
-                });
-            }
-            let mut q = sqlx::query(&deadlines_sql).bind(query.pack).bind(query.from).bind(query.to);
-            for s in query.scope_paths {
-                q = q.bind(s);
-            }
-            let rows = q.fetch_all(&mut *tx).await?;
-            let mut deadlines = Vec::with_capacity(rows.len());
-            for row in rows {
-                let status: String = row.try_get("status")?;
-                let case_id: String = row.try_get("case_id")?;
-                deadlines.push((
-                    case_id,
-                    DeadlineFact {
-                        state: row.try_get("state")?,
-                        started_at: row.try_get("started_at")?,
-                        due_at: row.try_get("due_at")?,
-                        status: DeadlineStatus::parse(&status).ok_or_else(|| {
-                            StoreError::Corrupt(format!("deadline status {status}"))
-                        })?,
-                        closed_at: row.try_get("closed_at")?,
-                    },
-                ));
+            let mut read = Vec::with_capacity(2);
+            for sql in [&entries_sql, &deadlines_sql] {
+                let mut q = sqlx::query(sql).bind(query.pack).bind(query.from).bind(query.to);
+                for s in query.scope_paths {
+                    q = q.bind(s);
+                }
+                let rows = q.fetch_all(&mut *tx).await?;
+                let mut out: Vec<(String, String)> = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push((row.try_get("case_id")?, row.try_get("rows")?));
+                }
+                read.push(out);
             }
             tx.commit().await?;
+            let deadlines = read.pop().unwrap_or_default();
+            let entries = read.pop().unwrap_or_default();
             (entries, deadlines)
         });
-        let mut by_case: HashMap<String, CaseHistory> = HashMap::new();
-        for entry in entries {
-            by_case
-                .entry(entry.case_id.clone())
-                .or_insert_with(|| CaseHistory {
-                    case_id: entry.case_id.clone(),
+        let mut by_case: HashMap<String, CaseHistory> = HashMap::with_capacity(entry_rows.len());
+        for (case_id, json) in entry_rows {
+            let tuples: Vec<EntryTuple> =
+                serde_json::from_str(&json).map_err(|e| corrupt(&case_id, "log entries", e))?;
+            let mut entries = Vec::with_capacity(tuples.len());
+            for (
+                seq,
+                id,
+                at,
+                actor_id,
+                actor_unit_id,
+                action,
+                from_state,
+                to_state,
+                changes,
+                reason,
+            ) in tuples
+            {
+                entries.push(LogEntry {
+                    seq: u64::try_from(seq)
+                        .map_err(|_| StoreError::Corrupt(format!("seq {seq}")))?,
+                    id,
+                    case_id: case_id.clone(),
+                    at,
+                    actor_id,
+                    actor_unit_id,
+                    action,
+                    from_state,
+                    to_state,
+                    changes,
+                    reason,
+                });
+            }
+            // Aggregates promise no order.
+            entries.sort_by_key(|e| e.seq);
+            by_case.insert(
+                case_id.clone(),
+                CaseHistory {
+                    case_id,
+                    entries,
                     ..CaseHistory::default()
-                })
-                .entries
-                .push(entry);
+                },
+            );
         }
-        for (case_id, deadline) in deadlines {
+        for (case_id, json) in deadline_rows {
             // A deadline of a case without entries cannot be: the creation
             // entry is written with the case.
-            if let Some(h) = by_case.get_mut(&case_id) {
-                h.deadlines.push(deadline);
+            let Some(history) = by_case.get_mut(&case_id) else {
+                continue;
+            };
+            let mut tuples: Vec<DeadlineTuple> =
+                serde_json::from_str(&json).map_err(|e| corrupt(&case_id, "deadlines", e))?;
+            tuples.sort_by(|a, b| (a.1, &a.5).cmp(&(b.1, &b.5)));
+            for (state, started_at, due_at, status, closed_at, _id) in tuples {
+                history.deadlines.push(DeadlineFact {
+                    state,
+                    started_at,
+                    due_at,
+                    status: DeadlineStatus::parse(&status)
+                        .ok_or_else(|| StoreError::Corrupt(format!("deadline status {status}")))?,
+                    closed_at,
+                });
             }
         }
         let mut out: Vec<CaseHistory> = by_case.into_values().collect();

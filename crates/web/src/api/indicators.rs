@@ -131,6 +131,7 @@ pub async fn report(
 ) -> Result<(Report, Vec<GroupName>), ApiError> {
     let period = range.period(&state.calendar);
     let scope_paths = actor.scope_paths();
+    let started = std::time::Instant::now();
     let histories = state
         .db
         .case_histories(&HistoryQuery {
@@ -163,6 +164,7 @@ pub async fn report(
             Grouping::Month => month_key(c.created_at, calendar),
         }
     };
+    let read = started.elapsed();
     let report = indicators::compute(
         &histories,
         period,
@@ -175,6 +177,12 @@ pub async fn report(
         tracing::error!(error = %e, "indicators");
         ApiError::internal()
     })?;
+    tracing::debug!(
+        cases = histories.len(),
+        read_ms = read.as_secs_f64() * 1000.0,
+        compute_ms = (started.elapsed() - read).as_secs_f64() * 1000.0,
+        "indicators computed"
+    );
     let categories = &state.taxonomies.categories;
     let names = report
         .groups

@@ -240,7 +240,12 @@ async fn build(
         .map(|(g, name)| row(name.clone(), &g.figures))
         .collect();
     page.total = Some(row(lang.t("dashboard.total").to_string(), &report.total));
+    let drawing = std::time::Instant::now();
     page.charts = charts(lang, &report, &names, group == "month")?;
+    tracing::debug!(
+        charts_ms = drawing.elapsed().as_secs_f64() * 1000.0,
+        "dashboard charts drawn"
+    );
     Ok(Output::Page(Box::new(page)))
 }
 
