@@ -175,7 +175,8 @@ pub async fn report(
         tracing::error!(error = %e, "indicators");
         ApiError::internal()
     })?;
-    let categories = &state.taxonomies.categories;
+    let tax = state.taxonomies();
+    let categories = &tax.categories;
     let names = report
         .groups
         .iter()

@@ -2,6 +2,7 @@
 //! `api`). Templates are compiled by askama; every visible string comes from
 //! the message catalog in `i18n`.
 
+pub mod admin;
 mod case;
 mod dashboard;
 mod form_token;
@@ -33,7 +34,9 @@ use serde_json::Value;
 use crate::state::AppState;
 /// Routes whose forms carry files, each with a body limit sized for them.
 pub fn upload_routes(config: &crate::state::ServerConfig) -> Router<AppState> {
-    grid::upload_routes(config).merge(portal::upload_routes(config))
+    grid::upload_routes(config)
+        .merge(portal::upload_routes(config))
+        .merge(admin::upload_routes(config))
 }
 pub use i18n::Lang;
 pub use session::Staff;
@@ -62,6 +65,8 @@ pub fn routes() -> Router<AppState> {
         .route("/stats", get(stats::page))
         .route("/grid", get(grid::page))
         .route("/grid/cases/{id}/verify", post(grid::verify))
+        // Administration (units, users, taxonomy): its own router.
+        .merge(admin::routes())
 }
 
 async fn app_css() -> Response {
@@ -108,6 +113,8 @@ pub struct Ctx {
     /// Links to the intake form and the grid page, for those who may use them.
     pub takes_calls: bool,
     pub grid_worker: bool,
+    /// The link to the admin pages, for administrators.
+    pub admin: bool,
 }
 
 impl Ctx {
@@ -121,6 +128,7 @@ impl Ctx {
             takes_calls: staff.is_some_and(Ctx::takes_calls_of),
             grid_worker: staff
                 .is_some_and(|s| s.actor.has_role(gongzhi_domain::role::Role::GridWorker)),
+            admin: staff.is_some_and(admin::is_admin),
         }
     }
 
@@ -229,7 +237,7 @@ pub fn display_value(state: &AppState, lang: Lang, def: &FieldDef, value: &Value
             .map(|o| lang.pick(&o.name.zh, &o.name.en).to_string())
             .unwrap_or_else(|| v.clone()),
         (FieldKind::Category, Value::String(code)) => state
-            .taxonomies
+            .taxonomies()
             .categories
             .get(code)
             .map(|c| format!("{} {}", c.code, lang.pick(&c.name.zh, &c.name.en)))
