@@ -127,3 +127,54 @@ fn done_notice(lang: Lang, done: Option<&str>) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys built at run time (the catalog test only sees literal ones).
+    #[test]
+    fn role_and_notice_keys_exist_in_both_languages() {
+        for lang in [Lang::Zh, Lang::En] {
+            for role in Role::ALL {
+                assert_ne!(users::role_label(lang, role), "?", "{role:?}");
+            }
+            for done in ["unit_created", "role_revoked", "rule_saved", "nothing"] {
+                assert!(!done_notice(lang, Some(done)).is_empty());
+                assert_ne!(done_notice(lang, Some(done)), "?");
+            }
+            assert!(done_notice(lang, Some("<script>")).is_empty());
+        }
+    }
+
+    #[test]
+    fn the_admin_layer_writes_files_the_domain_loads() {
+        let layer = TaxonomyLayer {
+            categories: vec![taxonomy::CategoryRow {
+                code: "R01.99".into(),
+                name_zh: "测试, \"分类\"".into(),
+                name_en: "Test".into(),
+                ..Default::default()
+            }],
+            rules: vec![taxonomy::RuleRow {
+                id: "admin_test".into(),
+                category: Some("R01.99".into()),
+                lead: Some("@street".into()),
+                note: Some(taxonomy::NoteRow {
+                    zh: "说明".into(),
+                    en: "note".into(),
+                }),
+                ..Default::default()
+            }],
+        };
+        let base = crate::state::Taxonomies::load(&[]).expect("shipped files load");
+        let next = base.with_layer(1, layer.clone()).expect("layer loads");
+        assert_eq!(
+            next.categories.get("R01.99").map(|c| c.name.zh.as_str()),
+            Some("测试, \"分类\"")
+        );
+        assert!(next.routing.get("admin_test").is_some());
+        let (c, r) = layer.to_json().expect("json");
+        assert_eq!(TaxonomyLayer::from_json(&c, &r).expect("parse"), layer);
+    }
+}
