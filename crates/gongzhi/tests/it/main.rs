@@ -4,6 +4,7 @@
 mod harness;
 
 mod access;
+mod admin;
 mod attachments;
 mod auth;
 mod browser;
