@@ -8,6 +8,7 @@ mod admin;
 mod attachments;
 mod auth;
 mod browser;
+mod browser_admin;
 mod cases;
 mod cli;
 mod dashboard;

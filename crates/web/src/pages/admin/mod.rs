@@ -70,9 +70,22 @@ fn change_by(staff: &Staff) -> ChangeBy {
     }
 }
 
-/// Refuses non-administrators as out-of-scope pages are refused.
+/// Refuses non-administrators as out-of-scope case pages are refused: the
+/// pages do not exist for them.
 fn refuse(state: &AppState, lang: Lang, staff: &Staff) -> Response {
-    PageError::Forbidden.render(state, lang, Some(staff))
+    PageError::NotFound.render(state, lang, Some(staff))
+}
+
+/// Checks a form post: administrators only, and the session's CSRF token
+/// (a forged post is answered 403 and changes nothing).
+fn check_post(state: &AppState, lang: Lang, staff: &Staff, token: &str) -> Option<Response> {
+    if !is_admin(staff) {
+        Some(refuse(state, lang, staff))
+    } else if !staff.csrf_ok(Some(token)) {
+        Some(PageError::Forbidden.render(state, lang, Some(staff)))
+    } else {
+        None
+    }
 }
 
 /// A store refusal as a message naming the field, in the page's language;

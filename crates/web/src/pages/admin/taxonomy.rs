@@ -22,7 +22,7 @@ use gongzhi_domain::routing::Target;
 use crate::state::AppState;
 
 use super::super::{Ctx, Lang, PageError, Staff, render, see_other};
-use super::{change_by, done_notice, input_error, is_admin, refuse};
+use super::{change_by, check_post, done_notice, input_error, is_admin, refuse};
 
 /// One row of the admin's category file. An empty `name_zh` overrides an
 /// existing category (English name, urgency, deadlines); a non-empty one adds it.
@@ -361,7 +361,10 @@ pub async fn category(
     staff: Staff,
     Form(form): Form<TaxonomyForm>,
 ) -> Response {
-    if !staff.csrf_ok(Some(&form.csrf_token)) || !is_admin(&staff) || !city_admin(&staff) {
+    if let Some(refused) = check_post(&state, lang, &staff, &form.csrf_token) {
+        return refused;
+    }
+    if !city_admin(&staff) {
         return refuse(&state, lang, &staff);
     }
     let tax = state.taxonomies();
@@ -463,7 +466,10 @@ pub async fn rule(
     staff: Staff,
     Form(form): Form<TaxonomyForm>,
 ) -> Response {
-    if !staff.csrf_ok(Some(&form.csrf_token)) || !is_admin(&staff) || !city_admin(&staff) {
+    if let Some(refused) = check_post(&state, lang, &staff, &form.csrf_token) {
+        return refused;
+    }
+    if !city_admin(&staff) {
         return refuse(&state, lang, &staff);
     }
     let mut errors = Vec::new();

@@ -23,7 +23,7 @@ use crate::state::{AppState, ServerConfig, UPLOAD_OVERHEAD};
 
 use super::super::{Ctx, Lang, PageError, Staff, render, see_other};
 use super::jobs::JobState;
-use super::{change_by, covers, done_notice, input_error, is_admin, refuse};
+use super::{change_by, check_post, covers, done_notice, input_error, is_admin, refuse};
 
 /// The largest GeoJSON file accepted for a grid import.
 pub const GRID_IMPORT_MAX_BYTES: usize = 32 * 1024 * 1024;
@@ -223,8 +223,8 @@ pub async fn create(
     staff: Staff,
     Form(form): Form<UnitForm>,
 ) -> Response {
-    if !staff.csrf_ok(Some(&form.csrf_token)) || !is_admin(&staff) {
-        return refuse(&state, lang, &staff);
+    if let Some(refused) = check_post(&state, lang, &staff, &form.csrf_token) {
+        return refused;
     }
     let mut errors = Vec::new();
     let parent = match unit_in_scope(&state, &staff, &form.parent_id).await {
@@ -278,8 +278,8 @@ pub async fn rename(
     staff: Staff,
     Form(form): Form<UnitForm>,
 ) -> Response {
-    if !staff.csrf_ok(Some(&form.csrf_token)) || !is_admin(&staff) {
-        return refuse(&state, lang, &staff);
+    if let Some(refused) = check_post(&state, lang, &staff, &form.csrf_token) {
+        return refused;
     }
     let unit = match unit_in_scope(&state, &staff, &form.unit_id).await {
         Ok(u) => u,
@@ -402,6 +402,10 @@ pub async fn import(
     staff: Staff,
     request: Request,
 ) -> Response {
+    // Before reading a large body.
+    if !is_admin(&staff) {
+        return refuse(&state, lang, &staff);
+    }
     let upload = match read_upload(&state, request).await {
         Ok(u) => u,
         Err(e) if e.status == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -413,8 +417,8 @@ pub async fn import(
         }
         Err(e) => return PageError::from(e).render(&state, lang, Some(&staff)),
     };
-    if !staff.csrf_ok(Some(&upload.csrf_token)) || !is_admin(&staff) {
-        return refuse(&state, lang, &staff);
+    if let Some(refused) = check_post(&state, lang, &staff, &upload.csrf_token) {
+        return refused;
     }
     if upload.file.is_empty() {
         return refused(&state, lang, &staff, lang.t("admin.error_file_missing").to_string(), StatusCode::UNPROCESSABLE_ENTITY).await;

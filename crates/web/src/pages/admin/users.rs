@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 use super::super::{Ctx, Lang, PageError, Staff, render, see_other};
 use super::units::{UnitRow, units_in_scope};
-use super::{change_by, covers, done_notice, input_error, is_admin, refuse};
+use super::{change_by, check_post, covers, done_notice, input_error, is_admin, refuse};
 
 pub struct RoleOption {
     pub value: &'static str,
@@ -241,8 +241,8 @@ pub async fn create(
     staff: Staff,
     Form(form): Form<UserForm>,
 ) -> Response {
-    if !staff.csrf_ok(Some(&form.csrf_token)) || !is_admin(&staff) {
-        return refuse(&state, lang, &staff);
+    if let Some(refused) = check_post(&state, lang, &staff, &form.csrf_token) {
+        return refused;
     }
     let mut errors = Vec::new();
     let role = Role::parse(&form.role);
@@ -382,8 +382,8 @@ pub async fn change(
     Path((id, op)): Path<(String, String)>,
     Form(form): Form<ChangeForm>,
 ) -> Response {
-    if !staff.csrf_ok(Some(&form.csrf_token)) || !is_admin(&staff) {
-        return refuse(&state, lang, &staff);
+    if let Some(refused) = check_post(&state, lang, &staff, &form.csrf_token) {
+        return refused;
     }
     let user = match user_in_scope(&state, lang, &staff, &id).await {
         Ok(Some(user)) => user,
