@@ -97,14 +97,25 @@ fn check_name(name: &str) -> Result<(), StoreError> {
 
 impl Db {
     /// Creates a unit and logs it.
-    pub async fn create_unit_logged(&self, unit: NewUnit, by: &ChangeBy) -> Result<Unit, StoreError> {
+    pub async fn create_unit_logged(
+        &self,
+        unit: NewUnit,
+        by: &ChangeBy,
+    ) -> Result<Unit, StoreError> {
         let mut tx = self.begin_write().await?;
         let unit = insert_unit_tx(&mut tx, unit).await?;
         let changes = json!({
             "code": unit.code, "name": unit.name, "kind": unit.kind.as_str(),
             "parent_id": unit.parent_id,
         });
-        log_admin(&mut tx, by, "unit.create", &format!("unit:{}", unit.id), changes).await?;
+        log_admin(
+            &mut tx,
+            by,
+            "unit.create",
+            &format!("unit:{}", unit.id),
+            changes,
+        )
+        .await?;
         tx.commit().await?;
         Ok(unit)
     }
@@ -150,7 +161,8 @@ impl Db {
         by: &ChangeBy,
         progress: &(dyn Fn(usize, usize) + Send + Sync),
     ) -> Result<usize, GridImportError> {
-        let features = parse_feature_collection(text, mapping).map_err(GridImportError::Rejected)?;
+        let features =
+            parse_feature_collection(text, mapping).map_err(GridImportError::Rejected)?;
         let total = features.len().saturating_mul(2);
         progress(0, total);
         let mut rejected = Vec::new();
@@ -216,7 +228,14 @@ impl Db {
             progress(n + i + 1, total);
         }
         let changes = json!({"count": n, "codes": codes});
-        log_admin(&mut tx, by, "grid.import", &format!("import:{}", new_id()), changes).await?;
+        log_admin(
+            &mut tx,
+            by,
+            "grid.import",
+            &format!("import:{}", new_id()),
+            changes,
+        )
+        .await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -293,7 +312,14 @@ impl Db {
         let mut tx = self.begin_write().await?;
         if grant_tx(&mut tx, user_id, role, unit_id).await? {
             let changes = json!({"role": role.as_str(), "unit_id": unit_id});
-            log_admin(&mut tx, by, "role.grant", &format!("user:{user_id}"), changes).await?;
+            log_admin(
+                &mut tx,
+                by,
+                "role.grant",
+                &format!("user:{user_id}"),
+                changes,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -321,7 +347,14 @@ impl Db {
             return Err(StoreError::NotFound("role grant"));
         }
         let changes = json!({"role": role.as_str(), "unit_id": unit_id});
-        log_admin(&mut tx, by, "role.revoke", &format!("user:{user_id}"), changes).await?;
+        log_admin(
+            &mut tx,
+            by,
+            "role.revoke",
+            &format!("user:{user_id}"),
+            changes,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -383,7 +416,11 @@ impl Db {
         if disabled {
             end_sessions_tx(&mut tx, user_id).await?;
         }
-        let action = if disabled { "user.disable" } else { "user.enable" };
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
         log_admin(&mut tx, by, action, &format!("user:{user_id}"), json!({})).await?;
         tx.commit().await?;
         Ok(())
@@ -478,14 +515,26 @@ impl Db {
             .unwrap_or("taxonomy.revise")
             .to_string();
         let changes = json!({"revision": revision, "change": change});
-        log_admin(&mut tx, by, &action, &format!("taxonomy:{revision}"), changes).await?;
+        log_admin(
+            &mut tx,
+            by,
+            &action,
+            &format!("taxonomy:{revision}"),
+            changes,
+        )
+        .await?;
         tx.commit().await?;
         Ok(revision)
     }
 }
 
 /// Inserts a grant; `false` when it was already held.
-async fn grant_tx(tx: &mut Tx, user_id: &str, role: Role, unit_id: &str) -> Result<bool, StoreError> {
+async fn grant_tx(
+    tx: &mut Tx,
+    user_id: &str,
+    role: Role,
+    unit_id: &str,
+) -> Result<bool, StoreError> {
     let res = with_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO role_assignments (id, user_id, role, unit_id, created_at) VALUES ($1, $2, $3, $4, $5) \

@@ -157,7 +157,11 @@ async fn access_and_units(backend: Backend) {
         &admin,
         &app,
         "/admin/units/rename",
-        &[("csrf_token", &csrf), ("unit_id", &g1c.id), ("name", "一网格东区")],
+        &[
+            ("csrf_token", &csrf),
+            ("unit_id", &g1c.id),
+            ("name", "一网格东区"),
+        ],
     )
     .await;
     assert_eq!(location(&r), "/admin/units?done=unit_renamed");
@@ -202,7 +206,11 @@ async fn access_and_units(backend: Backend) {
             &d1_admin,
             &app,
             "/admin/units/rename",
-            &[("csrf_token", token), ("unit_id", &g1c.id), ("name", "伪造")],
+            &[
+                ("csrf_token", token),
+                ("unit_id", &g1c.id),
+                ("name", "伪造"),
+            ],
         )
         .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -337,7 +345,10 @@ async fn grid_import(backend: Backend) {
     assert_eq!(status["message"], "2");
     let (_, html) = get(&admin, &app, &job).await;
     assert!(html.contains("id=\"job-count\">2<"), "{html}");
-    assert!(!html.contains("http-equiv=\"refresh\""), "no refresh once done");
+    assert!(
+        !html.contains("http-equiv=\"refresh\""),
+        "no refresh once done"
+    );
     assert_eq!(app.db.unit_count().await.expect("count"), before + 2);
     let n1 = app.db.unit_by_code("N1").await.expect("u").expect("grid");
     assert!(n1.geometry.is_some());
@@ -424,7 +435,10 @@ async fn users_and_roles(backend: Backend) {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
         let html = r.text().await.expect("text");
         assert!(html.contains(says), "{name}: {html}");
-        assert!(!html.contains(password) || password == "short", "no password echoed");
+        assert!(
+            !html.contains(password) || password == "short",
+            "no password echoed"
+        );
     }
     assert!(app.db.user_by_username("x.out").await.expect("u").is_none());
     assert!(app.db.user_by_username("x.up").await.expect("u").is_none());
@@ -497,7 +511,11 @@ async fn users_and_roles(backend: Backend) {
     let r = change("disable", vec![]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(!can_log_in(&app, "new.handler", "second-pass-2").await);
-    let r = session_client.get(app.url("/work")).send().await.expect("get");
+    let r = session_client
+        .get(app.url("/work"))
+        .send()
+        .await
+        .expect("get");
     assert!(location(&r).starts_with("/login"));
     let r = change("enable", vec![]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -555,7 +573,10 @@ async fn users_and_roles(backend: Backend) {
         ]
     );
     for (_, _, changes) in &log {
-        assert!(!changes.contains("pass") && !changes.contains("argon2"), "{changes}");
+        assert!(
+            !changes.contains("pass") && !changes.contains("argon2"),
+            "{changes}"
+        );
     }
 }
 crate::db_test!(users_and_roles);
@@ -662,9 +683,13 @@ async fn taxonomy_revisions(backend: Backend) {
     .await
     .expect("post");
     assert_eq!(location(&r), "/admin/taxonomy?done=category_saved");
-    let r = category(&[("op", "rename"), ("code", "R01.99"), ("name_en", "Dockless bikes")])
-        .await
-        .expect("post");
+    let r = category(&[
+        ("op", "rename"),
+        ("code", "R01.99"),
+        ("name_en", "Dockless bikes"),
+    ])
+    .await
+    .expect("post");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let r = category(&[("op", "rename"), ("code", "R01"), ("name_zh", "改名")])
         .await
@@ -685,7 +710,10 @@ async fn taxonomy_revisions(backend: Backend) {
         (added.name.zh.as_str(), added.name.en.as_str()),
         ("共享单车", "Dockless bikes")
     );
-    assert_eq!(tax.categories.get("R01").map(|c| c.name.zh.as_str()), Some("城乡建设"));
+    assert_eq!(
+        tax.categories.get("R01").map(|c| c.name.zh.as_str()),
+        Some("城乡建设")
+    );
     // Cases may be filed under it, and its rule (R01.99 is under R01.02? no:
     // R01) routes as before.
     let (_, html) = get(&admin, &app, "/admin/taxonomy").await;
@@ -706,9 +734,15 @@ async fn taxonomy_revisions(backend: Backend) {
     assert_eq!(reloaded.revision, 3);
     assert!(reloaded.categories.get("R01.99").is_some());
     assert_eq!(
-        gongzhi_web::intake::suggest_route(&restarted, Some("R01.02"), "", Some(113.1), Some(28.05))
-            .unit_code
-            .as_deref(),
+        gongzhi_web::intake::suggest_route(
+            &restarted,
+            Some("R01.02"),
+            "",
+            Some(113.1),
+            Some(28.05)
+        )
+        .unit_code
+        .as_deref(),
         Some("CG")
     );
 
@@ -748,7 +782,11 @@ async fn admin_entries_stay_out_of_cases(backend: Backend) {
         &admin,
         &app,
         "/admin/units/rename",
-        &[("csrf_token", &csrf), ("unit_id", &app.unit("D1")), ("name", "一区新名")],
+        &[
+            ("csrf_token", &csrf),
+            ("unit_id", &app.unit("D1")),
+            ("name", "一区新名"),
+        ],
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

@@ -9,8 +9,8 @@ use fantoccini::{Client, Locator};
 use gongzhi_domain::role::Role;
 
 use crate::browser::{
-    PASSWORD, add_user, browser_available, choose, click, fill, login, logout, shot,
-    start_browser, text_of,
+    PASSWORD, add_user, browser_available, choose, click, fill, login, logout, shot, start_browser,
+    text_of,
 };
 use crate::harness::{Backend, spawn_app, square, tempdir::TempDir};
 

@@ -168,8 +168,10 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         // Sub-folders too (the admin pages live in `src/pages/admin`).
         let mut files = Vec::new();
-        let mut dirs: Vec<std::path::PathBuf> =
-            ["templates", "src/pages"].iter().map(|d| root.join(d)).collect();
+        let mut dirs: Vec<std::path::PathBuf> = ["templates", "src/pages"]
+            .iter()
+            .map(|d| root.join(d))
+            .collect();
         while let Some(dir) = dirs.pop() {
             for entry in std::fs::read_dir(&dir).expect("read dir") {
                 let path = entry.expect("entry").path();

@@ -599,7 +599,13 @@ async fn show_lookup(
             .fields
             .get("category")
             .and_then(Value::as_str)
-            .and_then(|c| state.taxonomies().categories.get(c).map(|c| lang.pick(&c.name.zh, &c.name.en).to_string()))
+            .and_then(|c| {
+                state
+                    .taxonomies()
+                    .categories
+                    .get(c)
+                    .map(|c| lang.pick(&c.name.zh, &c.name.en).to_string())
+            })
             .unwrap_or_default(),
         handled_by: unit_name(Some(&case.holder_unit_id)),
         created: p.datetime(case.created_at),

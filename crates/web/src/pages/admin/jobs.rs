@@ -48,10 +48,10 @@ impl Job {
     pub fn percent(&self) -> usize {
         if self.state != JobState::Running {
             100
-        } else if self.total == 0 {
-            0
         } else {
-            (self.done.min(self.total) * 100) / self.total
+            (self.done.min(self.total) * 100)
+                .checked_div(self.total)
+                .unwrap_or(0)
         }
     }
 }

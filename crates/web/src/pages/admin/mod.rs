@@ -106,7 +106,9 @@ fn input_error(lang: Lang, e: &StoreError) -> Option<String> {
             };
             Some(lang.tf(key, &[("message", message)]))
         }
-        StoreError::Conflict(message) => Some(lang.tf("admin.error_conflict", &[("message", message)])),
+        StoreError::Conflict(message) => {
+            Some(lang.tf("admin.error_conflict", &[("message", message)]))
+        }
         StoreError::NotFound(_) => Some(lang.t("admin.error_gone").to_string()),
         _ => None,
     }

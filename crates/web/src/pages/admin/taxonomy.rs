@@ -97,7 +97,9 @@ impl TaxonomyLayer {
         if !self.categories.is_empty() {
             let mut writer = csv::Writer::from_writer(Vec::new());
             writer
-                .write_record(["code", "name_zh", "name_en", "urgency", "dispatch", "handling"])
+                .write_record([
+                    "code", "name_zh", "name_en", "urgency", "dispatch", "handling",
+                ])
                 .map_err(|e| e.to_string())?;
             for c in &self.categories {
                 writer
@@ -116,7 +118,8 @@ impl TaxonomyLayer {
             out.push(("admin/categories.csv".to_string(), text));
         }
         if !self.rules.is_empty() {
-            let text = toml::to_string(&RoutingFile { rule: &self.rules }).map_err(|e| e.to_string())?;
+            let text =
+                toml::to_string(&RoutingFile { rule: &self.rules }).map_err(|e| e.to_string())?;
             out.push(("admin/routing.toml".to_string(), text));
         }
         Ok(out)
@@ -263,7 +266,12 @@ fn page_with(
             category: r.category.clone().unwrap_or_default(),
             area: r.area.clone().unwrap_or_default(),
             lead: r.lead.as_ref().map(target_text).unwrap_or_default(),
-            assist: r.assist.iter().map(target_text).collect::<Vec<_>>().join(", "),
+            assist: r
+                .assist
+                .iter()
+                .map(target_text)
+                .collect::<Vec<_>>()
+                .join(", "),
             note: r
                 .note
                 .as_ref()
@@ -329,10 +337,9 @@ async fn save(
     let next = match current.with_layer(current.revision + 1, layer) {
         Ok(t) => t,
         Err(problems) => {
-            return Ok(Err(vec![lang.tf(
-                "admin.error_taxonomy",
-                &[("problems", &problems)],
-            )]));
+            return Ok(Err(vec![
+                lang.tf("admin.error_taxonomy", &[("problems", &problems)]),
+            ]));
         }
     };
     let (categories, routing) = next.layer.to_json().map_err(|e| {
@@ -341,7 +348,13 @@ async fn save(
     })?;
     match state
         .db
-        .add_taxonomy_revision(current.revision, &categories, &routing, change, &change_by(staff))
+        .add_taxonomy_revision(
+            current.revision,
+            &categories,
+            &routing,
+            change,
+            &change_by(staff),
+        )
         .await
     {
         Ok(_) => {

@@ -123,10 +123,14 @@ pub async fn units_in_scope(
         })
         .collect();
     // Paths sort parents first but siblings by id; show siblings by code.
-    let path_of: std::collections::HashMap<&str, &str> =
-        units.iter().map(|u| (u.id.as_str(), u.path.as_str())).collect();
-    let code_of: std::collections::HashMap<&str, &str> =
-        units.iter().map(|u| (u.id.as_str(), u.code.as_str())).collect();
+    let path_of: std::collections::HashMap<&str, &str> = units
+        .iter()
+        .map(|u| (u.id.as_str(), u.path.as_str()))
+        .collect();
+    let code_of: std::collections::HashMap<&str, &str> = units
+        .iter()
+        .map(|u| (u.id.as_str(), u.code.as_str()))
+        .collect();
     let key = |id: &str| -> Vec<String> {
         path_of
             .get(id)
@@ -210,11 +214,7 @@ async fn unit_in_scope(
     if id.is_empty() {
         return Ok(None);
     }
-    Ok(state
-        .db
-        .unit(id)
-        .await?
-        .filter(|u| covers(staff, &u.path)))
+    Ok(state.db.unit(id).await?.filter(|u| covers(staff, &u.path)))
 }
 
 pub async fn create(
@@ -350,10 +350,7 @@ async fn read_upload(state: &AppState, request: Request) -> Result<ImportUpload,
             upload.file = read_photo(&mut field, limit).await?;
             continue;
         }
-        let value = field
-            .text()
-            .await
-            .map_err(|e| multipart_error(e, limit))?;
+        let value = field.text().await.map_err(|e| multipart_error(e, limit))?;
         let value = value.trim().to_string();
         match name.as_str() {
             "csrf_token" => upload.csrf_token = value,
@@ -421,10 +418,24 @@ pub async fn import(
         return refused;
     }
     if upload.file.is_empty() {
-        return refused(&state, lang, &staff, lang.t("admin.error_file_missing").to_string(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return refused(
+            &state,
+            lang,
+            &staff,
+            lang.t("admin.error_file_missing").to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let Ok(text) = String::from_utf8(upload.file) else {
-        return refused(&state, lang, &staff, lang.t("admin.error_file_utf8").to_string(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return refused(
+            &state,
+            lang,
+            &staff,
+            lang.t("admin.error_file_utf8").to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     let mapping = ImportMapping {
         name_property: or_default(upload.name_property, "name"),
@@ -436,7 +447,14 @@ pub async fn import(
         Ok(f) => f,
         Err(report) => {
             let message = lang.tf("admin.error_geojson", &[("report", &report.to_string())]);
-            return refused(&state, lang, &staff, message, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return refused(
+                &state,
+                lang,
+                &staff,
+                message,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
     };
     // Every grid must go under a unit this admin manages.
@@ -453,8 +471,18 @@ pub async fn import(
     outside.sort();
     outside.dedup();
     if !outside.is_empty() {
-        let message = lang.tf("admin.error_import_scope", &[("codes", &outside.join(", "))]);
-        return refused(&state, lang, &staff, message, StatusCode::UNPROCESSABLE_ENTITY).await;
+        let message = lang.tf(
+            "admin.error_import_scope",
+            &[("codes", &outside.join(", "))],
+        );
+        return refused(
+            &state,
+            lang,
+            &staff,
+            message,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let jobs = state.jobs.clone();
     let id = jobs.start(&staff.actor.user_id);

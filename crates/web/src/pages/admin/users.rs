@@ -72,7 +72,11 @@ async fn users_in_scope(
     let users = state.db.users_with_roles().await?;
     Ok(users
         .into_iter()
-        .filter(|u| u.roles.iter().any(|g| covers(staff, path_of(&paths, &g.unit_id))))
+        .filter(|u| {
+            u.roles
+                .iter()
+                .any(|g| covers(staff, path_of(&paths, &g.unit_id)))
+        })
         .map(|u| view(lang, staff, u, &paths))
         .collect())
 }
@@ -329,7 +333,12 @@ async fn manage_with(
         Err(e) => return e.render(state, lang, Some(staff)),
     };
     let page = UserPage {
-        p: Ctx::new(state, lang, Some(staff), &format!("/admin/users/{}", user.id)),
+        p: Ctx::new(
+            state,
+            lang,
+            Some(staff),
+            &format!("/admin/users/{}", user.id),
+        ),
         section: "users",
         is_self: user.id == staff.actor.user_id,
         user,
@@ -355,7 +364,16 @@ pub async fn manage(
     match user_in_scope(&state, lang, &staff, &id).await {
         Ok(Some(user)) => {
             let notice = done_notice(lang, q.done.as_deref());
-            manage_with(&state, lang, &staff, user, Vec::new(), notice, StatusCode::OK).await
+            manage_with(
+                &state,
+                lang,
+                &staff,
+                user,
+                Vec::new(),
+                notice,
+                StatusCode::OK,
+            )
+            .await
         }
         Ok(None) => PageError::NotFound.render(&state, lang, Some(&staff)),
         Err(e) => e.render(&state, lang, Some(&staff)),
@@ -410,7 +428,10 @@ pub async fn change(
                     None
                 }
                 (Some(role), true) if op == "grant" => Some((
-                    state.db.grant_role_logged(&user.id, role, &form.unit_id, &by).await,
+                    state
+                        .db
+                        .grant_role_logged(&user.id, role, &form.unit_id, &by)
+                        .await,
                     "role_granted",
                 )),
                 (Some(role), true) => {
@@ -426,7 +447,10 @@ pub async fn change(
                         None
                     } else {
                         Some((
-                            state.db.revoke_role_logged(&user.id, role, &form.unit_id, &by).await,
+                            state
+                                .db
+                                .revoke_role_logged(&user.id, role, &form.unit_id, &by)
+                                .await,
                             "role_revoked",
                         ))
                     }
@@ -442,7 +466,8 @@ pub async fn change(
             None
         }
         "password" => {
-            let ok = form.password.chars().count() >= MIN_PASSWORD_LEN && form.password.len() <= 1024;
+            let ok =
+                form.password.chars().count() >= MIN_PASSWORD_LEN && form.password.len() <= 1024;
             if ok {
                 match hash_password(form.password.clone()).await {
                     Ok(hash) => Some((
