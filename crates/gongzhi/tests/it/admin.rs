@@ -790,7 +790,19 @@ async fn admin_entries_stay_out_of_cases(backend: Backend) {
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(admin_log(&app).await.len(), 1);
+    // A unit made through the API is logged the same way.
+    let r = app
+        .post(
+            "/api/v1/units",
+            "d1.admin",
+            json!({"parent_id": app.unit("M1"), "kind": "grid", "code": "API1", "name": "接口网格"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let log = admin_log(&app).await;
+    let actions: Vec<&str> = log.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(actions, ["admin.unit.rename", "admin.unit.create"]);
+    assert_eq!(log[1].1, Some(user_id(&app, "d1.admin").await));
     let timeline = app.db.timeline(&case_id).await.expect("timeline");
     assert_eq!(timeline.len(), timeline_before);
     assert!(timeline.iter().all(|e| !e.action.starts_with("admin.")));
