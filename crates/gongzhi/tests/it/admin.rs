@@ -703,8 +703,27 @@ async fn taxonomy_revisions(backend: Backend) {
         .await
         .expect("post");
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A shipped category's English name, changed twice: one override row.
+    for en in ["Construction", "Urban construction"] {
+        let r = category(&[("op", "rename"), ("code", "R01"), ("name_en", en)])
+            .await
+            .expect("post");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
     let tax = app.state.taxonomies();
-    assert_eq!(tax.revision, 3);
+    assert_eq!(tax.revision, 5);
+    assert_eq!(
+        tax.categories.get("R01").map(|c| c.name.en.as_str()),
+        Some("Urban construction")
+    );
+    assert_eq!(
+        tax.layer
+            .categories
+            .iter()
+            .filter(|r| r.code == "R01")
+            .count(),
+        1
+    );
     let added = tax.categories.get("R01.99").expect("added");
     assert_eq!(
         (added.name.zh.as_str(), added.name.en.as_str()),
@@ -731,7 +750,7 @@ async fn taxonomy_revisions(backend: Backend) {
     .await
     .expect("state");
     let reloaded = restarted.taxonomies();
-    assert_eq!(reloaded.revision, 3);
+    assert_eq!(reloaded.revision, 5);
     assert!(reloaded.categories.get("R01.99").is_some());
     assert_eq!(
         gongzhi_web::intake::suggest_route(
@@ -753,6 +772,8 @@ async fn taxonomy_revisions(backend: Backend) {
         [
             "admin.rule.save",
             "admin.category.add",
+            "admin.category.rename",
+            "admin.category.rename",
             "admin.category.rename"
         ]
     );

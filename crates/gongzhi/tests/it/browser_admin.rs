@@ -103,6 +103,15 @@ async fn an_admin_manages_units_grids_and_users() {
     assert!(text_of(&c, "#admin-notice").await.contains("用户已新建"));
     assert!(text_of(&c, "#user-web\\.newbie").await.contains("承办人"));
     shot(&c, "21-admin-users").await;
+    // The user's page, in English: roles with their forms.
+    click(&c, "#user-web\\.newbie a").await;
+    click(&c, "#switch-lang").await;
+    assert_eq!(text_of(&c, "#grants-title").await, "Roles");
+    assert!(text_of(&c, "#user-grants").await.contains("Handler"));
+    click(&c, "#admin-nav-taxonomy").await;
+    assert!(text_of(&c, "#rules-title").await.contains("Routing rules"));
+    shot(&c, "23-admin-taxonomy-en").await;
+    click(&c, "#switch-lang").await;
     logout(&c).await;
     login(&c, &app, "web.newbie", "newbie-pass-1").await;
     assert!(text_of(&c, ".who").await.contains("新来的承办人"));

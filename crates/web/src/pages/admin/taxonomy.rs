@@ -421,12 +421,9 @@ pub async fn category(
                     }
                     // Only a category this layer added may change its Chinese
                     // name; a shipped code never changes meaning.
-                    let own = layer
-                        .categories
-                        .iter_mut()
-                        .find(|r| r.code == code && !r.name_zh.is_empty());
-                    match own {
-                        Some(row) => {
+                    let row = layer.categories.iter_mut().find(|r| r.code == code);
+                    match row {
+                        Some(row) if !row.name_zh.is_empty() => {
                             if !name_zh.is_empty() {
                                 row.name_zh = name_zh.clone();
                             }
@@ -434,18 +431,20 @@ pub async fn category(
                                 row.name_en = name_en.clone();
                             }
                         }
-                        None => {
-                            if !name_zh.is_empty() && name_zh != c.name.zh {
-                                errors.push(lang.t("admin.error_rename_zh").to_string());
-                            }
-                            layer.categories.push(CategoryRow {
-                                code: code.clone(),
-                                name_en: name_en.clone(),
-                                urgency,
-                                handling: clean(&form.handling),
-                                ..CategoryRow::default()
-                            });
+                        _ if !name_zh.is_empty() && name_zh != c.name.zh => {
+                            errors.push(lang.t("admin.error_rename_zh").to_string());
                         }
+                        // An earlier override of this shipped code: change it in place.
+                        Some(row) => {
+                            if !name_en.is_empty() {
+                                row.name_en = name_en.clone();
+                            }
+                        }
+                        None => layer.categories.push(CategoryRow {
+                            code: code.clone(),
+                            name_en: name_en.clone(),
+                            ..CategoryRow::default()
+                        }),
                     }
                 }
             }
