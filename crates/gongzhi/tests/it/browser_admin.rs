@@ -58,6 +58,20 @@ async fn an_admin_manages_units_grids_and_users() {
     assert!(text_of(&c, "#admin-notice").await.contains("单位已新建"));
     assert!(text_of(&c, "#unit-G1c").await.contains("一网格东"));
     shot(&c, "20-admin-units").await;
+    // Readable on a phone: one column, nothing wider than the screen.
+    c.set_window_size(360, 800).await.expect("narrow");
+    let wide: bool = c
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .expect("width")
+        .as_bool()
+        .unwrap_or(true);
+    assert!(!wide, "the units page scrolls sideways at 360 px");
+    shot(&c, "24-admin-units-360").await;
+    c.set_window_size(1280, 1000).await.expect("wide");
 
     // A small GeoJSON file, imported in the background with a progress bar.
     let dir = TempDir::new();
