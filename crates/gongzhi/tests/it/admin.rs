@@ -273,6 +273,18 @@ async fn grid_import(backend: Backend) {
     }
     assert_eq!(app.db.unit_count().await.expect("count"), before);
 
+    // Over the size limit (32 MiB): refused with the limit named.
+    let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(32 * 1024 * 1024 + 1024));
+    let r = admin
+        .post(app.url("/admin/grids/import"))
+        .multipart(upload(&csrf, huge))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.text().await.expect("text").contains("32 MB"));
+    assert_eq!(app.db.unit_count().await.expect("count"), before);
+
     // Good GeoJSON whose parent does not take grids: the job runs and is refused.
     let text = json!({"type": "FeatureCollection", "features": [
         feature("N1", "M1", square(113.0, 28.0, 113.05, 28.05)),
