@@ -191,6 +191,21 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
             user: Some("handler"),
         },
         PageRun {
+            label: "admin: units and grids",
+            path: "/admin/units".into(),
+            user: Some("admin"),
+        },
+        PageRun {
+            label: "admin: users and roles",
+            path: "/admin/users".into(),
+            user: Some("admin"),
+        },
+        PageRun {
+            label: "admin: categories and routing",
+            path: "/admin/taxonomy".into(),
+            user: Some("admin"),
+        },
+        PageRun {
             label: "public submit form",
             path: "/submit".into(),
             user: None,

@@ -47,7 +47,8 @@ pub async fn load_demo_if_empty(state: &AppState) -> Result<String> {
 
 async fn load(state: &AppState, city: &gongzhi_domain::demo::DemoCity) -> Result<()> {
     let db = &state.db;
-    let rules = state.rules();
+    let tax = state.taxonomies();
+    let rules = state.rules(&tax);
     let started = std::time::Instant::now();
     let units: Vec<NewUnit> = city
         .units
@@ -139,7 +140,7 @@ async fn replay(
     let title: String = seed.title.chars().take(200).collect();
     // The messages carry first-level category names; the taxonomy has codes.
     let category = state
-        .taxonomies
+        .taxonomies()
         .categories
         .roots()
         .into_iter()

@@ -168,7 +168,7 @@ pub async fn import_requests(
             let name = cell(i);
             if !name.is_empty() {
                 match state
-                    .taxonomies
+                    .taxonomies()
                     .categories
                     .roots()
                     .into_iter()

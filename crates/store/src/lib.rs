@@ -2,6 +2,7 @@
 //! backend, and every SQL statement the product runs. Portable SQL only: `$N`
 //! placeholders, `RETURNING`, `ON CONFLICT`, app-made ids, integer times.
 
+mod admin;
 mod attachments;
 mod bench;
 mod blobs;
@@ -16,6 +17,7 @@ mod tree;
 mod units;
 mod users;
 
+pub use admin::*;
 pub use attachments::*;
 pub use blobs::{BlobError, BlobStore, StoredBlob, sha256_hex};
 pub use cases::*;

@@ -53,6 +53,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_route_reason_en.sql"),
         postgres: include_str!("../migrations/postgres/0006_route_reason_en.sql"),
     },
+    Migration {
+        version: 7,
+        name: "admin",
+        sqlite: include_str!("../migrations/sqlite/0007_admin.sql"),
+        postgres: include_str!("../migrations/postgres/0007_admin.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -13,7 +13,7 @@ use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::time::Micros;
 use gongzhi_store::{ActError, Created, Db, NewCase, Rules, StoreError};
 
-use crate::state::Taxonomies;
+use crate::state::SharedTaxonomies;
 
 /// Most creations written in one transaction.
 const MAX_BATCH: usize = 128;
@@ -36,7 +36,7 @@ impl IntakeBatcher {
         db: Db,
         packs: Arc<PackSet>,
         calendar: Arc<WorkCalendar>,
-        taxonomies: Arc<Taxonomies>,
+        taxonomies: SharedTaxonomies,
     ) -> IntakeBatcher {
         let (jobs, mut queue) = mpsc::channel::<Job>(4 * MAX_BATCH);
         tokio::spawn(async move {
@@ -48,10 +48,11 @@ impl IntakeBatcher {
                         Err(_) => break,
                     }
                 }
+                let tax = taxonomies.get();
                 let rules = Rules {
                     packs: &packs,
                     calendar: &calendar,
-                    categories: &taxonomies.categories,
+                    categories: &tax.categories,
                 };
                 let (work, replies): (Vec<_>, Vec<_>) = batch
                     .into_iter()

@@ -64,7 +64,7 @@ pub fn suggest_route(
             .collect(),
         _ => Vec::new(),
     };
-    let tax = &state.taxonomies;
+    let tax = state.taxonomies();
     let (category, category_suggested) = match category {
         Some(c) => (Some(c.to_string()), false),
         None if !text.trim().is_empty() => {

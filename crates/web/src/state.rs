@@ -15,6 +15,7 @@ use gongzhi_store::{BlobStore, Db, StoreError};
 
 use crate::auth::{ApiKeyCache, LoginLimiter};
 use crate::batcher::IntakeBatcher;
+use crate::pages::admin::{Jobs, TaxonomyLayer};
 
 /// Server settings that are not the database.
 #[derive(Debug, Clone)]
@@ -122,18 +123,39 @@ pub struct Taxonomies {
     pub categories: CategorySet,
     pub routing: RoutingRules,
     pub suggester: Suggester,
+    /// The city's extension files these were built from; the admin layer
+    /// is rebuilt on top of them.
+    pub extensions: Vec<(String, String)>,
+    /// The admin revision in force (0: none yet) and its layer.
+    pub revision: i64,
+    pub layer: TaxonomyLayer,
 }
 
 impl Taxonomies {
     /// The shipped taxonomies and rules, with a city's extension files on top
     /// (`(file name, text)`; `.csv` files extend categories, `.toml` routing).
     pub fn load(extensions: &[(String, String)]) -> Result<Taxonomies, String> {
-        let csv: Vec<(&str, &str)> = extensions
+        Self::build(extensions, 0, TaxonomyLayer::default())
+    }
+
+    /// These taxonomies' extension files with an admin revision on top.
+    pub fn with_layer(&self, revision: i64, layer: TaxonomyLayer) -> Result<Taxonomies, String> {
+        Self::build(&self.extensions, revision, layer)
+    }
+
+    fn build(
+        extensions: &[(String, String)],
+        revision: i64,
+        layer: TaxonomyLayer,
+    ) -> Result<Taxonomies, String> {
+        let mut files = extensions.to_vec();
+        files.extend(layer.files()?);
+        let csv: Vec<(&str, &str)> = files
             .iter()
             .filter(|(n, _)| n.ends_with(".csv"))
             .map(|(n, t)| (n.as_str(), t.as_str()))
             .collect();
-        let toml: Vec<(&str, &str)> = extensions
+        let toml: Vec<(&str, &str)> = files
             .iter()
             .filter(|(n, _)| n.ends_with(".toml"))
             .map(|(n, t)| (n.as_str(), t.as_str()))
@@ -146,7 +168,36 @@ impl Taxonomies {
             categories,
             routing,
             suggester,
+            extensions: extensions.to_vec(),
+            revision,
+            layer,
         })
+    }
+}
+
+/// The taxonomies in force, swapped whole when an admin saves a revision;
+/// readers take an `Arc` snapshot and never wait on a writer for long.
+#[derive(Clone)]
+pub struct SharedTaxonomies(Arc<RwLock<Arc<Taxonomies>>>);
+
+impl SharedTaxonomies {
+    pub fn new(taxonomies: Taxonomies) -> Self {
+        SharedTaxonomies(Arc::new(RwLock::new(Arc::new(taxonomies))))
+    }
+
+    pub fn get(&self) -> Arc<Taxonomies> {
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set(&self, taxonomies: Taxonomies) {
+        let new = Arc::new(taxonomies);
+        match self.0.write() {
+            Ok(mut guard) => *guard = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
     }
 }
 
@@ -155,8 +206,11 @@ pub struct AppState {
     pub db: Db,
     pub packs: Arc<PackSet>,
     pub calendar: Arc<WorkCalendar>,
-    /// Category taxonomies, routing rules and the text suggester.
-    pub taxonomies: Arc<Taxonomies>,
+    /// Category taxonomies, routing rules and the text suggester; read
+    /// through [`AppState::taxonomies`].
+    pub taxonomy_cell: SharedTaxonomies,
+    /// Background jobs of the admin pages (imports), with their progress.
+    pub jobs: Arc<Jobs>,
     /// Intake creations, committed in groups.
     pub batcher: IntakeBatcher,
     /// Swapped whole when units change; readers clone the inner Arc.
@@ -185,7 +239,7 @@ impl AppState {
         let index = Places::load(&db).await?;
         let packs = Arc::new(packs);
         let calendar = Arc::new(calendar);
-        let taxonomies = Arc::new(taxonomies);
+        let taxonomies = SharedTaxonomies::new(with_latest_revision(&db, taxonomies).await?);
         let batcher = IntakeBatcher::start(
             db.clone(),
             packs.clone(),
@@ -196,7 +250,8 @@ impl AppState {
             db,
             packs,
             calendar,
-            taxonomies,
+            taxonomy_cell: taxonomies,
+            jobs: Arc::default(),
             batcher,
             places: Arc::new(RwLock::new(Arc::new(index))),
             limiter: Arc::new(LoginLimiter::new(Duration::from_secs(15 * 60), 5, 50)),
@@ -208,13 +263,19 @@ impl AppState {
         })
     }
 
-    /// The packs and calendar actions are decided under.
-    pub fn rules(&self) -> gongzhi_store::Rules<'_> {
+    /// The packs, calendar and categories actions are decided under; `tax`
+    /// is a snapshot from [`AppState::taxonomies`].
+    pub fn rules<'a>(&'a self, tax: &'a Taxonomies) -> gongzhi_store::Rules<'a> {
         gongzhi_store::Rules {
             packs: &self.packs,
             calendar: &self.calendar,
-            categories: &self.taxonomies.categories,
+            categories: &tax.categories,
         }
+    }
+
+    /// The taxonomies and routing rules in force now.
+    pub fn taxonomies(&self) -> Arc<Taxonomies> {
+        self.taxonomy_cell.get()
     }
 
     pub fn places(&self) -> Arc<Places> {
@@ -232,6 +293,29 @@ impl AppState {
             Err(poisoned) => *poisoned.into_inner() = index,
         }
         Ok(())
+    }
+}
+
+/// The taxonomies with the newest admin revision on top. A revision that no
+/// longer loads (the city's files changed under it) is skipped with an error
+/// in the log, so the server still starts.
+async fn with_latest_revision(db: &Db, base: Taxonomies) -> Result<Taxonomies, StoreError> {
+    let Some(rev) = db.latest_taxonomy_revision().await? else {
+        return Ok(base);
+    };
+    let layer = match TaxonomyLayer::from_json(&rev.categories, &rev.routing) {
+        Ok(layer) => layer,
+        Err(e) => {
+            tracing::error!(revision = rev.revision, error = %e, "taxonomy revision unreadable; not applied");
+            return Ok(base);
+        }
+    };
+    match base.with_layer(rev.revision, layer) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            tracing::error!(revision = rev.revision, error = %e, "taxonomy revision does not load; not applied");
+            Ok(base)
+        }
     }
 }
 

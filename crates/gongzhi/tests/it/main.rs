@@ -4,9 +4,11 @@
 mod harness;
 
 mod access;
+mod admin;
 mod attachments;
 mod auth;
 mod browser;
+mod browser_admin;
 mod browser_dispatch;
 mod cases;
 mod cli;

@@ -553,7 +553,10 @@ async fn grouped_intake_isolates_failures(backend: Backend) {
         (actor.clone(), new("三", &g1a), at),
         (actor.clone(), new("一", &g1a), at),
     ];
-    let results = app.db.create_cases_batch(app.state.rules(), batch).await;
+    let results = app
+        .db
+        .create_cases_batch(app.state.rules(&app.state.taxonomies()), batch)
+        .await;
     assert_eq!(results.len(), 4);
     assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
     assert!(

@@ -246,7 +246,7 @@ pub async fn act(
     let acted = state
         .db
         .act(
-            state.rules(),
+            state.rules(&state.taxonomies()),
             &auth.actor,
             &id,
             request,

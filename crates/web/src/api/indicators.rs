@@ -183,7 +183,8 @@ pub async fn report(
         compute_ms = (started.elapsed() - read).as_secs_f64() * 1000.0,
         "indicators computed"
     );
-    let categories = &state.taxonomies.categories;
+    let tax = state.taxonomies();
+    let categories = &tax.categories;
     let names = report
         .groups
         .iter()

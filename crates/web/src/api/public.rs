@@ -134,11 +134,12 @@ pub async fn lookup(
             }))
         })
         .collect();
+    let tax = state.taxonomies();
     let category = case
         .fields
         .get("category")
         .and_then(Value::as_str)
-        .and_then(|c| state.taxonomies.categories.get(c))
+        .and_then(|c| tax.categories.get(c))
         .map(|c| json!({"code": c.code, "zh": c.name.zh, "en": c.name.en}));
     Ok(Json(json!({
         "receipt_code": case.receipt_code,

@@ -88,16 +88,33 @@ pub async fn create(
         }
     };
     let has_geometry = geometry.is_some();
+    let by = gongzhi_store::ChangeBy {
+        actor_id: Some(auth.actor.user_id.clone()),
+        // The narrowest admin grant over the parent is the acting unit.
+        actor_unit_id: auth
+            .actor
+            .assignments
+            .iter()
+            .filter(|a| {
+                a.role == Role::Admin
+                    && gongzhi_domain::unit::path_within(&parent.path, &a.unit_path)
+            })
+            .max_by_key(|a| a.unit_path.len())
+            .map(|a| a.unit_id.clone()),
+    };
     let unit = state
         .db
-        .insert_unit(NewUnit {
-            id: new_id(),
-            parent_id: Some(parent.id),
-            kind,
-            code: req.code,
-            name: req.name,
-            geometry,
-        })
+        .create_unit_logged(
+            NewUnit {
+                id: new_id(),
+                parent_id: Some(parent.id),
+                kind,
+                code: req.code,
+                name: req.name,
+                geometry,
+            },
+            &by,
+        )
         .await?;
     if has_geometry {
         state.reload_places().await?;

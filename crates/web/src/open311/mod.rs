@@ -27,7 +27,7 @@ use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{PublicCase, PublicCaseFilter, PublicUpdate, PublicUpdateFilter};
 
 use crate::intake::{IntakeRequest, intake};
-use crate::state::AppState;
+use crate::state::{AppState, Taxonomies};
 
 pub use render::{Format, Node};
 use status::Extended;
@@ -232,18 +232,20 @@ fn category_name(c: &Category, en: bool) -> String {
 }
 
 /// Services are the leaf categories: what a case is finally filed under.
-fn services(state: &AppState) -> impl Iterator<Item = &Category> {
-    let set = &state.taxonomies.categories;
+fn services(tax: &Taxonomies) -> impl Iterator<Item = &Category> {
+    let set = &tax.categories;
     set.iter().filter(|c| set.children(&c.code).is_empty())
 }
 
 fn is_service(state: &AppState, code: &str) -> bool {
-    let set = &state.taxonomies.categories;
+    let tax = state.taxonomies();
+    let set = &tax.categories;
     set.get(code).is_some() && set.children(code).is_empty()
 }
 
 fn service_node(state: &AppState, c: &Category, en: bool) -> Node {
-    let path = state.taxonomies.categories.path(&c.code);
+    let tax = state.taxonomies();
+    let path = tax.categories.path(&c.code);
     let names: Vec<String> = path.iter().map(|p| category_name(p, en)).collect();
     let group = path.first().map(|r| category_name(r, en));
     Node::Obj(vec![
@@ -331,7 +333,8 @@ pub async fn get_top(
             &discovery(&headers, en),
         ),
         "services" => {
-            let list = services(&state)
+            let tax = state.taxonomies();
+            let list = services(&tax)
                 .map(|c| service_node(&state, c, en))
                 .collect();
             render::respond(
@@ -449,7 +452,8 @@ fn request_node(state: &AppState, public: &PublicCase, en: bool) -> Node {
             .map(str::trim)
             .filter(|s| !s.is_empty())
     };
-    let category = text("category").and_then(|c| state.taxonomies.categories.get(c));
+    let tax = state.taxonomies();
+    let category = text("category").and_then(|c| tax.categories.get(c));
     let notes = with_result(ext, text("result"), en);
     // The handling deadline is the one a citizen waits on; the others are
     // the centre's own steps.
@@ -945,7 +949,7 @@ async fn create_request(
             .map(|l| l.chars().take(80).collect::<String>())
             .or_else(|| {
                 state
-                    .taxonomies
+                    .taxonomies()
                     .categories
                     .get(service_code)
                     .map(|c| c.name.zh.clone())

@@ -213,7 +213,7 @@ pub async fn report(
         state
             .db
             .act(
-                state.rules(),
+                state.rules(&state.taxonomies()),
                 &staff.actor,
                 &case.id,
                 request,

@@ -546,7 +546,7 @@ pub async fn act(
     let acted = state
         .db
         .act(
-            state.rules(),
+            state.rules(&state.taxonomies()),
             &staff.actor,
             &case.id,
             request,

@@ -129,7 +129,7 @@ fn category_name(state: &AppState, lang: Lang, case: &CaseRecord) -> String {
     case.fields
         .get("category")
         .and_then(Value::as_str)
-        .map(|code| match state.taxonomies.categories.get(code) {
+        .map(|code| match state.taxonomies().categories.get(code) {
             Some(cat) => format!("{} {}", cat.code, lang.pick(&cat.name.zh, &cat.name.en)),
             None => code.to_string(),
         })
@@ -421,7 +421,7 @@ async fn dispatch_one(
     state
         .db
         .act(
-            state.rules(),
+            state.rules(&state.taxonomies()),
             &staff.actor,
             &case.id,
             request,

@@ -106,7 +106,7 @@ impl ListFilters {
                 &[("field", lang.t(key)), ("message", lang.t(message))],
             )
         };
-        if !f.category.is_empty() && state.taxonomies.categories.get(&f.category).is_none() {
+        if !f.category.is_empty() && state.taxonomies().categories.get(&f.category).is_none() {
             errors.push(field("filters.category", "filters.unknown_category"));
         }
         if !f.area.is_empty() {

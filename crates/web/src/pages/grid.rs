@@ -329,7 +329,7 @@ pub async fn verify(
     let acted = state
         .db
         .act(
-            state.rules(),
+            state.rules(&state.taxonomies()),
             &staff.actor,
             &case.id,
             request,

@@ -166,10 +166,20 @@ mod tests {
     /// Every key passed as a literal to `t` or `tf` in the templates and the page code.
     fn used_keys() -> BTreeSet<String> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        // Sub-folders too (the admin pages live in `src/pages/admin`).
         let mut files = Vec::new();
-        for dir in ["templates", "src/pages"] {
-            for entry in std::fs::read_dir(root.join(dir)).expect("read dir") {
-                files.push(entry.expect("entry").path());
+        let mut dirs: Vec<std::path::PathBuf> = ["templates", "src/pages"]
+            .iter()
+            .map(|d| root.join(d))
+            .collect();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
             }
         }
         let mut used = BTreeSet::new();

@@ -92,7 +92,7 @@ pub fn narrowed_groups(state: &AppState, lang: Lang, q: &str, keep: &str) -> Vec
         return groups;
     }
     let hits: Vec<String> = state
-        .taxonomies
+        .taxonomies()
         .categories
         .search(q)
         .into_iter()
@@ -251,7 +251,7 @@ pub async fn submit(
         if form.title.trim().is_empty() {
             errors.push(p.t("submit.error_title").to_string());
         }
-        if !category.is_empty() && state.taxonomies.categories.get(&category).is_none() {
+        if !category.is_empty() && state.taxonomies().categories.get(&category).is_none() {
             errors.push(p.t("intake.error_category").to_string());
         }
     }
@@ -305,6 +305,7 @@ pub async fn submit(
     let mut dups = Vec::new();
     let previewed = !searching && errors.is_empty();
     if previewed {
+        let tax = state.taxonomies();
         let text = format!("{}\n{}", form.title, form.description);
         let s = suggest_route(
             &state,
@@ -322,7 +323,7 @@ pub async fn submit(
             category: s
                 .category
                 .as_deref()
-                .and_then(|c| state.taxonomies.categories.get(c))
+                .and_then(|c| tax.categories.get(c))
                 .map(|c| format!("{} {}", c.code, lang.pick(&c.name.zh, &c.name.en)))
                 .unwrap_or_default(),
         });

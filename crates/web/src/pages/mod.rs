@@ -2,6 +2,7 @@
 //! `api`). Templates are compiled by askama; every visible string comes from
 //! the message catalog in `i18n`.
 
+pub mod admin;
 mod assists;
 mod case;
 mod dashboard;
@@ -36,7 +37,9 @@ use serde_json::Value;
 use crate::state::AppState;
 /// Routes whose forms carry files, each with a body limit sized for them.
 pub fn upload_routes(config: &crate::state::ServerConfig) -> Router<AppState> {
-    grid::upload_routes(config).merge(portal::upload_routes(config))
+    grid::upload_routes(config)
+        .merge(portal::upload_routes(config))
+        .merge(admin::upload_routes(config))
 }
 pub use i18n::Lang;
 pub use session::Staff;
@@ -69,6 +72,8 @@ pub fn routes() -> Router<AppState> {
         .route("/dispatch", get(dispatch::page).post(dispatch::act))
         .route("/assists", get(assists::page))
         .route("/assists/report", post(assists::report))
+        // Administration (units, users, taxonomy): its own router.
+        .merge(admin::routes())
 }
 
 async fn app_css() -> Response {
@@ -118,6 +123,8 @@ pub struct Ctx {
     /// Links to the dispatch board and the assist tasks.
     pub dispatcher: bool,
     pub assists: bool,
+    /// The link to the admin pages, for administrators.
+    pub admin: bool,
 }
 
 impl Ctx {
@@ -133,6 +140,7 @@ impl Ctx {
                 .is_some_and(|s| s.actor.has_role(gongzhi_domain::role::Role::GridWorker)),
             dispatcher: staff.is_some_and(dispatch::dispatches),
             assists: staff.is_some_and(assists::handles_assists),
+            admin: staff.is_some_and(admin::is_admin),
         }
     }
 
@@ -241,7 +249,7 @@ pub fn display_value(state: &AppState, lang: Lang, def: &FieldDef, value: &Value
             .map(|o| lang.pick(&o.name.zh, &o.name.en).to_string())
             .unwrap_or_else(|| v.clone()),
         (FieldKind::Category, Value::String(code)) => state
-            .taxonomies
+            .taxonomies()
             .categories
             .get(code)
             .map(|c| format!("{} {}", c.code, lang.pick(&c.name.zh, &c.name.en)))

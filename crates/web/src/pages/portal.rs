@@ -62,7 +62,8 @@ pub struct Choice {
 
 /// The taxonomy as option groups, one per first-level category.
 pub fn category_groups(state: &AppState, lang: Lang) -> Vec<CategoryGroup> {
-    let cats = &state.taxonomies.categories;
+    let tax = state.taxonomies();
+    let cats = &tax.categories;
     let mut groups: Vec<CategoryGroup> = Vec::new();
     let mut all: Vec<_> = cats.iter().collect();
     all.sort_by(|a, b| a.code.cmp(&b.code));
@@ -598,8 +599,13 @@ async fn show_lookup(
             .fields
             .get("category")
             .and_then(Value::as_str)
-            .and_then(|c| state.taxonomies.categories.get(c))
-            .map(|c| lang.pick(&c.name.zh, &c.name.en).to_string())
+            .and_then(|c| {
+                state
+                    .taxonomies()
+                    .categories
+                    .get(c)
+                    .map(|c| lang.pick(&c.name.zh, &c.name.en).to_string())
+            })
             .unwrap_or_default(),
         handled_by: unit_name(Some(&case.holder_unit_id)),
         created: p.datetime(case.created_at),
@@ -699,7 +705,7 @@ pub async fn rate(
         state
             .db
             .act(
-                state.rules(),
+                state.rules(&state.taxonomies()),
                 &actor,
                 &case.id,
                 request,

@@ -121,6 +121,7 @@ async fn build(
     q: WorkQuery,
 ) -> Result<WorkPage, PageError> {
     let now = now_micros();
+    let tax = state.taxonomies();
     let queue = q
         .queue
         .filter(|x| QUEUES.contains(&x.as_str()))
@@ -213,7 +214,7 @@ async fn build(
                     .fields
                     .get("category")
                     .and_then(Value::as_str)
-                    .and_then(|code| state.taxonomies.categories.get(code))
+                    .and_then(|code| tax.categories.get(code))
                     .map(|cat| lang.pick(&cat.name.zh, &cat.name.en).to_string())
                     .unwrap_or_default(),
                 state: case_type

@@ -1,0 +1,517 @@
+//! Users with a role inside the admin's subtrees: create one, grant and
+//! revoke roles, reset a password, disable and enable. A grant is refused
+//! at a unit outside the admin's subtrees (that would reach above their own
+//! scope); a user with any role outside them is managed by a wider admin.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use gongzhi_domain::role::Role;
+use gongzhi_store::UserWithRoles;
+
+use crate::auth::{MIN_PASSWORD_LEN, hash_password};
+use crate::state::AppState;
+
+use super::super::{Ctx, Lang, PageError, Staff, render, see_other};
+use super::units::{UnitRow, units_in_scope};
+use super::{change_by, check_post, covers, done_notice, input_error, is_admin, refuse};
+
+pub struct RoleOption {
+    pub value: &'static str,
+    pub label: &'static str,
+}
+
+pub struct GrantView {
+    pub role: &'static str,
+    pub role_label: &'static str,
+    pub unit_id: String,
+    pub unit: String,
+    /// Inside the admin's subtrees, so they may revoke it.
+    pub mine: bool,
+}
+
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub system: bool,
+    pub disabled: bool,
+    pub grants: Vec<GrantView>,
+    /// Every grant lies inside the admin's subtrees: password and disabling are theirs.
+    pub manageable: bool,
+}
+
+pub fn role_label(lang: Lang, role: Role) -> &'static str {
+    lang.t(&format!("admin.role_{}", role.as_str()))
+}
+
+fn role_options(lang: Lang) -> Vec<RoleOption> {
+    Role::ALL
+        .into_iter()
+        .map(|r| RoleOption {
+            value: r.as_str(),
+            label: role_label(lang, r),
+        })
+        .collect()
+}
+
+/// Users with a grant inside the admin's subtrees.
+async fn users_in_scope(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+) -> Result<Vec<UserView>, PageError> {
+    let units = state.db.units().await?;
+    let paths: HashMap<String, String> = units.into_iter().map(|u| (u.id, u.path)).collect();
+    let users = state.db.users_with_roles().await?;
+    Ok(users
+        .into_iter()
+        .filter(|u| {
+            u.roles
+                .iter()
+                .any(|g| covers(staff, path_of(&paths, &g.unit_id)))
+        })
+        .map(|u| view(lang, staff, u, &paths))
+        .collect())
+}
+
+fn path_of<'a>(paths: &'a HashMap<String, String>, id: &str) -> &'a str {
+    paths.get(id).map(String::as_str).unwrap_or_default()
+}
+
+fn view(lang: Lang, staff: &Staff, u: UserWithRoles, paths: &HashMap<String, String>) -> UserView {
+    let grants: Vec<GrantView> = u
+        .roles
+        .iter()
+        .map(|g| GrantView {
+            role: g.role.as_str(),
+            role_label: role_label(lang, g.role),
+            unit_id: g.unit_id.clone(),
+            unit: format!("{} {}", g.unit_code, g.unit_name),
+            mine: covers(staff, path_of(paths, &g.unit_id)),
+        })
+        .collect();
+    UserView {
+        manageable: grants.iter().all(|g| g.mine),
+        id: u.user.id,
+        username: u.user.username,
+        display_name: u.user.display_name,
+        system: u.user.kind == "system",
+        disabled: u.user.disabled,
+        grants,
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct UserForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    unit_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    p: Ctx,
+    section: &'static str,
+    users: Vec<UserView>,
+    roles: Vec<RoleOption>,
+    units: Vec<UnitRow>,
+    form: UserForm,
+    errors: Vec<String>,
+    notice: String,
+    min_password: usize,
+}
+
+#[derive(Template)]
+#[template(path = "admin_user.html")]
+struct UserPage {
+    p: Ctx,
+    section: &'static str,
+    user: UserView,
+    roles: Vec<RoleOption>,
+    units: Vec<UnitRow>,
+    errors: Vec<String>,
+    notice: String,
+    min_password: usize,
+    is_self: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn list_with(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    mut form: UserForm,
+    errors: Vec<String>,
+    notice: String,
+    status: StatusCode,
+) -> Response {
+    let built = async {
+        Ok::<_, PageError>((
+            users_in_scope(state, lang, staff).await?,
+            units_in_scope(state, lang, staff).await?,
+        ))
+    }
+    .await;
+    let (users, units) = match built {
+        Ok(b) => b,
+        Err(e) => return e.render(state, lang, Some(staff)),
+    };
+    // A password is never sent back into the page.
+    form.password.clear();
+    let page = UsersPage {
+        p: Ctx::new(state, lang, Some(staff), "/admin/users"),
+        section: "users",
+        users,
+        roles: role_options(lang),
+        units,
+        form,
+        errors,
+        notice,
+        min_password: MIN_PASSWORD_LEN,
+    };
+    render(status, &page)
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    if !is_admin(&staff) {
+        return refuse(&state, lang, &staff);
+    }
+    let notice = done_notice(lang, q.done.as_deref());
+    list_with(
+        &state,
+        lang,
+        &staff,
+        UserForm::default(),
+        Vec::new(),
+        notice,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The unit with this id, if inside the admin's subtrees.
+async fn unit_path_in_scope(
+    state: &AppState,
+    staff: &Staff,
+    unit_id: &str,
+) -> Result<Option<String>, PageError> {
+    if unit_id.is_empty() {
+        return Ok(None);
+    }
+    Ok(state
+        .db
+        .unit(unit_id)
+        .await?
+        .map(|u| u.path)
+        .filter(|p| covers(staff, p)))
+}
+
+fn password_error(lang: Lang) -> String {
+    lang.tf(
+        "admin.error_password",
+        &[("n", &MIN_PASSWORD_LEN.to_string())],
+    )
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Form(form): Form<UserForm>,
+) -> Response {
+    if let Some(refused) = check_post(&state, lang, &staff, &form.csrf_token) {
+        return refused;
+    }
+    let mut errors = Vec::new();
+    let role = Role::parse(&form.role);
+    if role.is_none() {
+        errors.push(lang.t("admin.error_role").to_string());
+    }
+    match unit_path_in_scope(&state, &staff, &form.unit_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => errors.push(lang.t("admin.error_grant_scope").to_string()),
+        Err(e) => return e.render(&state, lang, Some(&staff)),
+    }
+    if let Err(e) = gongzhi_store::validate_username(form.username.trim()) {
+        errors.extend(input_error(lang, &e));
+    }
+    let display_name = form.display_name.trim();
+    if display_name.is_empty() || display_name.chars().count() > 100 {
+        errors.push(lang.t("admin.error_display_name").to_string());
+    }
+    let password_ok =
+        form.password.chars().count() >= MIN_PASSWORD_LEN && form.password.len() <= 1024;
+    if !password_ok {
+        errors.push(password_error(lang));
+    }
+    if let (Some(role), true) = (role, errors.is_empty()) {
+        let hash = match hash_password(form.password.clone()).await {
+            Ok(h) => h,
+            Err(_) => return PageError::Internal.render(&state, lang, Some(&staff)),
+        };
+        let created = state
+            .db
+            .create_user_logged(
+                form.username.trim(),
+                display_name,
+                &hash,
+                (role, &form.unit_id),
+                &change_by(&staff),
+            )
+            .await;
+        match created {
+            Ok(_) => return see_other("/admin/users?done=user_created"),
+            Err(e) => match input_error(lang, &e) {
+                Some(message) => errors.push(message),
+                None => return PageError::from(e).render(&state, lang, Some(&staff)),
+            },
+        }
+    }
+    list_with(
+        &state,
+        lang,
+        &staff,
+        form,
+        errors,
+        String::new(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
+
+/// The user as the admin sees them; `None` when no grant of theirs lies
+/// inside the admin's subtrees (such a user does not exist for them).
+async fn user_in_scope(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    id: &str,
+) -> Result<Option<UserView>, PageError> {
+    Ok(users_in_scope(state, lang, staff)
+        .await?
+        .into_iter()
+        .find(|u| u.id == id))
+}
+
+async fn manage_with(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    user: UserView,
+    errors: Vec<String>,
+    notice: String,
+    status: StatusCode,
+) -> Response {
+    let units = match units_in_scope(state, lang, staff).await {
+        Ok(u) => u,
+        Err(e) => return e.render(state, lang, Some(staff)),
+    };
+    let page = UserPage {
+        p: Ctx::new(
+            state,
+            lang,
+            Some(staff),
+            &format!("/admin/users/{}", user.id),
+        ),
+        section: "users",
+        is_self: user.id == staff.actor.user_id,
+        user,
+        roles: role_options(lang),
+        units,
+        errors,
+        notice,
+        min_password: MIN_PASSWORD_LEN,
+    };
+    render(status, &page)
+}
+
+pub async fn manage(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    if !is_admin(&staff) {
+        return refuse(&state, lang, &staff);
+    }
+    match user_in_scope(&state, lang, &staff, &id).await {
+        Ok(Some(user)) => {
+            let notice = done_notice(lang, q.done.as_deref());
+            manage_with(
+                &state,
+                lang,
+                &staff,
+                user,
+                Vec::new(),
+                notice,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Ok(None) => PageError::NotFound.render(&state, lang, Some(&staff)),
+        Err(e) => e.render(&state, lang, Some(&staff)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ChangeForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    unit_id: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// One change to a user: `grant`, `revoke`, `password`, `disable`, `enable`.
+pub async fn change(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Path((id, op)): Path<(String, String)>,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    if let Some(refused) = check_post(&state, lang, &staff, &form.csrf_token) {
+        return refused;
+    }
+    let user = match user_in_scope(&state, lang, &staff, &id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return PageError::NotFound.render(&state, lang, Some(&staff)),
+        Err(e) => return e.render(&state, lang, Some(&staff)),
+    };
+    let by = change_by(&staff);
+    let is_self = user.id == staff.actor.user_id;
+    let mut errors = Vec::new();
+    let result = match op.as_str() {
+        "grant" | "revoke" => {
+            let role = Role::parse(&form.role);
+            let in_scope = match unit_path_in_scope(&state, &staff, &form.unit_id).await {
+                Ok(p) => p.is_some(),
+                Err(e) => return e.render(&state, lang, Some(&staff)),
+            };
+            match (role, in_scope) {
+                (None, _) => {
+                    errors.push(lang.t("admin.error_role").to_string());
+                    None
+                }
+                (_, false) => {
+                    errors.push(lang.t("admin.error_grant_scope").to_string());
+                    None
+                }
+                (Some(role), true) if op == "grant" => Some((
+                    state
+                        .db
+                        .grant_role_logged(&user.id, role, &form.unit_id, &by)
+                        .await,
+                    "role_granted",
+                )),
+                (Some(role), true) => {
+                    let held = user
+                        .grants
+                        .iter()
+                        .any(|g| g.role == role.as_str() && g.unit_id == form.unit_id);
+                    if is_self && role == Role::Admin {
+                        errors.push(lang.t("admin.error_own_admin").to_string());
+                        None
+                    } else if held && user.grants.len() == 1 {
+                        errors.push(lang.t("admin.error_last_grant").to_string());
+                        None
+                    } else {
+                        Some((
+                            state
+                                .db
+                                .revoke_role_logged(&user.id, role, &form.unit_id, &by)
+                                .await,
+                            "role_revoked",
+                        ))
+                    }
+                }
+            }
+        }
+        "password" | "disable" | "enable" if !user.manageable => {
+            errors.push(lang.t("admin.error_user_scope").to_string());
+            None
+        }
+        "password" if user.system => {
+            errors.push(lang.t("admin.error_system_password").to_string());
+            None
+        }
+        "password" => {
+            let ok =
+                form.password.chars().count() >= MIN_PASSWORD_LEN && form.password.len() <= 1024;
+            if ok {
+                match hash_password(form.password.clone()).await {
+                    Ok(hash) => Some((
+                        state.db.reset_password_logged(&user.id, &hash, &by).await,
+                        "password_reset",
+                    )),
+                    Err(_) => return PageError::Internal.render(&state, lang, Some(&staff)),
+                }
+            } else {
+                errors.push(password_error(lang));
+                None
+            }
+        }
+        "disable" if is_self => {
+            errors.push(lang.t("admin.error_disable_self").to_string());
+            None
+        }
+        "disable" => Some((
+            state.db.set_user_disabled(&user.id, true, &by).await,
+            "user_disabled",
+        )),
+        "enable" => Some((
+            state.db.set_user_disabled(&user.id, false, &by).await,
+            "user_enabled",
+        )),
+        _ => return PageError::NotFound.render(&state, lang, Some(&staff)),
+    };
+    if let Some((result, done)) = result {
+        match result {
+            Ok(()) => return see_other(&format!("/admin/users/{}?done={done}", user.id)),
+            Err(e) => match input_error(lang, &e) {
+                Some(message) => errors.push(message),
+                None => return PageError::from(e).render(&state, lang, Some(&staff)),
+            },
+        }
+    }
+    manage_with(
+        &state,
+        lang,
+        &staff,
+        user,
+        errors,
+        String::new(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
