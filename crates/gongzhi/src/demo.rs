@@ -123,6 +123,11 @@ async fn load(state: &AppState, city: &gongzhi_domain::demo::DemoCity) -> Result
     Ok(())
 }
 
+/// The demo `handler` account's bureau (东湖区城市管理局) and its district's
+/// unit-id prefix: open cases there ask it to assist.
+const ASSIST_UNIT: &str = "u-YZ-01-D01";
+const ASSIST_DISTRICT_PREFIX: &str = "u-YZ-01-";
+
 fn fields(pairs: &[(&str, &str)]) -> Map<String, Value> {
     pairs
         .iter()
@@ -195,6 +200,7 @@ async fn replay(
         target_unit: target,
     };
     let mut steps: Vec<(i64, ActionRequest)> = Vec::new();
+    let mut holder: Option<String> = None;
     for history in &seed.history {
         match history {
             DemoStep::Dispatched { at, to_unit_id } => {
@@ -204,6 +210,7 @@ async fn replay(
                     .unit_id
                     .clone()
                     .unwrap_or_else(|| to_unit_id.clone());
+                holder = Some(unit.clone());
                 steps.push((*at, step("dispatch", Map::new(), Some(unit))))
             }
             DemoStep::Accepted { at } => steps.push((*at, step("accept", Map::new(), None))),
@@ -225,6 +232,21 @@ async fn replay(
                 steps.push((*at - MICROS_PER_HOUR, step("verify", verified, None)));
                 steps.push((*at, step("close", Map::new(), None)));
             }
+        }
+    }
+    // Some open cases in the demo handler's district call on its bureau for
+    // joint handling, so /assists has tasks to show.
+    if let (Some(DemoStep::Accepted { at }), Some(holder)) = (seed.history.last(), &holder) {
+        let wanted = seed.grid_id.starts_with(ASSIST_DISTRICT_PREFIX)
+            && holder != ASSIST_UNIT
+            && seed.created_at % 2 == 0
+            && *at + MICROS_PER_HOUR < now_micros();
+        if wanted {
+            let task = fields(&[("assist_task", "请派员协助现场核查，提出处置意见。")]);
+            steps.push((
+                *at + MICROS_PER_HOUR,
+                step("add_assist", task, Some(ASSIST_UNIT.to_string())),
+            ));
         }
     }
     for (at, request) in steps {
