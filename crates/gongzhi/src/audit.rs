@@ -69,6 +69,17 @@ pub struct Summary {
     pub checkpoints: usize,
     /// Entries after the newest checkpoint (not yet signed).
     pub unsigned: u64,
+    /// How the entries were read.
+    pub read_path: ReadPath,
+}
+
+/// Which read path confirmed the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPath {
+    /// The bulk read path ([`Db::log_leaf_batches`]): the usual case.
+    Bulk,
+    /// The regular read path, after the bulk read failed or disagreed with it.
+    Regular,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,14 +169,20 @@ pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, Verify
         .iter()
         .map(|h| (h.size, h.root))
         .collect();
-    let entries = match fast_pass(db, remaining, (tree.size, tree.root)).await {
-        Ok(Some(entries)) => entries,
+    let (entries, read_path) = match fast_pass(db, remaining, (tree.size, tree.root)).await {
+        Ok(Some(entries)) => (entries, ReadPath::Bulk),
         // Something is wrong: the exact pass finds the first bad entry and what
         // happened to it.
-        Ok(None) => exact_pass(db, &heads, next_head, &tree).await?,
+        Ok(None) => (
+            exact_pass(db, &heads, next_head, &tree).await?,
+            ReadPath::Regular,
+        ),
         Err(e) => {
             tracing::warn!("verify: the bulk read failed ({e}); reading through the regular path");
-            exact_pass(db, &heads, next_head, &tree).await?
+            (
+                exact_pass(db, &heads, next_head, &tree).await?,
+                ReadPath::Regular,
+            )
         }
     };
     let signed = heads.last().map(|h| h.size).unwrap_or(0);
@@ -173,6 +190,7 @@ pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, Verify
         entries,
         checkpoints,
         unsigned: entries.saturating_sub(signed),
+        read_path,
     })
 }
 
