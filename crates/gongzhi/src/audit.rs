@@ -210,7 +210,8 @@ async fn fast_pass(
         let mut frontier = Frontier::new();
         let mut heads = heads.into_iter().peekable();
         while let Some(batch) = batches.blocking_next() {
-            for row in batch?.rows() {
+            let batch = batch?;
+            for row in batch.rows() {
                 let leaf = merkle::leaf_hash(row.canonical);
                 if row.seq != frontier.size() || row.stored_leaf != Some(leaf.0) {
                     return Ok(None);
@@ -226,6 +227,7 @@ async fn fast_pass(
                     return Ok(None);
                 }
             }
+            batches.recycle(batch);
         }
         // A checkpoint left over covers entries that are gone.
         Ok(heads.peek().is_none().then(|| frontier.size()))

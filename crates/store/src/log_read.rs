@@ -73,6 +73,11 @@ impl LeafBatch {
         }
     }
 
+    fn clear(&mut self) {
+        self.canonical.clear();
+        self.rows.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.rows.len()
     }
@@ -121,28 +126,56 @@ impl LeafBatch {
     }
 }
 
-/// 64 lowercase hex digits as 32 bytes; anything else is `None`.
-fn parse_lowercase_hash(text: &[u8]) -> Option<[u8; 32]> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
+/// The value of each lowercase hex digit; 0xFF for every other byte.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
     }
+    table
+};
+
+/// 64 lowercase hex digits as 32 bytes; anything else is `None`. By table,
+/// without a branch per digit: this runs for every entry.
+fn parse_lowercase_hash(text: &[u8]) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
     }
     let mut out = [0u8; 32];
+    let mut invalid = 0u8;
     for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        let (high, low) = (HEX_DIGITS[usize::from(pair[0])], HEX_DIGITS[usize::from(pair[1])]);
+        invalid |= high | low;
+        *byte = high << 4 | low;
     }
-    Some(out)
+    (invalid & 0xF0 == 0).then_some(out)
 }
 
 /// The batches of a bulk log read, in seq order. Dropping it stops the reader.
 pub struct LeafBatches {
     receiver: mpsc::Receiver<Result<LeafBatch, StoreError>>,
+    spares: std::sync::mpsc::SyncSender<LeafBatch>,
+}
+
+/// Where the reader takes the buffers of its next batch: batches handed back
+/// through [`LeafBatches::recycle`] first. Reusing them saves allocating (and
+/// the kernel zeroing) megabytes of fresh pages for every batch.
+struct BatchBuffers {
+    spares: std::sync::mpsc::Receiver<LeafBatch>,
+}
+
+impl BatchBuffers {
+    fn next(&self) -> LeafBatch {
+        match self.spares.try_recv() {
+            Ok(mut batch) => {
+                batch.clear();
+                batch
+            }
+            Err(_) => LeafBatch::with_capacity(BATCH_ROWS),
+        }
+    }
 }
 
 impl LeafBatches {
@@ -155,6 +188,11 @@ impl LeafBatches {
     pub async fn next(&mut self) -> Option<Result<LeafBatch, StoreError>> {
         self.receiver.recv().await
     }
+
+    /// Hands a batch that has been used back to the reader, to fill again.
+    pub fn recycle(&self, batch: LeafBatch) {
+        let _ = self.spares.try_send(batch);
+    }
 }
 
 impl Db {
@@ -162,6 +200,10 @@ impl Db {
     /// module documentation). Errors arrive through the batches.
     pub fn log_leaf_batches(&self) -> LeafBatches {
         let (sender, receiver) = mpsc::channel(BATCHES_IN_FLIGHT);
+        let (spares, spare_receiver) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT + 2);
+        let buffers = BatchBuffers {
+            spares: spare_receiver,
+        };
         match self {
             Db::Sqlite(pool) => {
                 let options = pool.connect_options();
@@ -171,12 +213,12 @@ impl Db {
                 let spawned = std::thread::Builder::new()
                     .name("gongzhi-log-read".into())
                     .spawn(move || {
-                        if let Err(e) = read_sqlite(path, &sender) {
+                        if let Err(e) = read_sqlite(path, &buffers, &sender) {
                             let _ = sender.blocking_send(Err(e));
                         }
                     });
                 if let Err(e) = spawned {
-                    return failed(StoreError::Unavailable(format!(
+                    return failed(spares, StoreError::Unavailable(format!(
                         "log reader thread: {e}"
                     )));
                 }
@@ -184,20 +226,20 @@ impl Db {
             Db::Postgres(pool) => {
                 let options = pool.connect_options();
                 tokio::spawn(async move {
-                    if let Err(e) = read_postgres(&options, &sender).await {
+                    if let Err(e) = read_postgres(&options, buffers, &sender).await {
                         let _ = sender.send(Err(e)).await;
                     }
                 });
             }
         }
-        LeafBatches { receiver }
+        LeafBatches { receiver, spares }
     }
 }
 
-fn failed(error: StoreError) -> LeafBatches {
+fn failed(spares: std::sync::mpsc::SyncSender<LeafBatch>, error: StoreError) -> LeafBatches {
     let (sender, receiver) = mpsc::channel(1);
     let _ = sender.try_send(Err(error));
-    LeafBatches { receiver }
+    LeafBatches { receiver, spares }
 }
 
 fn sqlite_error(e: rusqlite::Error) -> StoreError {
@@ -208,6 +250,7 @@ fn sqlite_error(e: rusqlite::Error) -> StoreError {
 /// read transaction, so the whole scan sees one snapshot of the database.
 fn read_sqlite(
     path: PathBuf,
+    buffers: &BatchBuffers,
     sender: &mpsc::Sender<Result<LeafBatch, StoreError>>,
 ) -> Result<(), StoreError> {
     use rusqlite::OpenFlags;
@@ -235,7 +278,7 @@ fn read_sqlite(
         ))
         .map_err(sqlite_error)?;
     let mut rows = statement.query([]).map_err(sqlite_error)?;
-    let mut batch = LeafBatch::with_capacity(BATCH_ROWS);
+    let mut batch = buffers.next();
     while let Some(row) = rows.next().map_err(sqlite_error)? {
         let integer = |i: usize| match row.get_ref(i) {
             Ok(ValueRef::Integer(v)) => Ok(v),
@@ -253,7 +296,7 @@ fn read_sqlite(
         let leaf = text(11)?.ok_or_else(|| column_type_error(11))?;
         batch.push(integer(0)?, integer(1)?, texts, leaf)?;
         if batch.len() == BATCH_ROWS {
-            let full = std::mem::replace(&mut batch, LeafBatch::with_capacity(BATCH_ROWS));
+            let full = std::mem::replace(&mut batch, buffers.next());
             if sender.blocking_send(Ok(full)).is_err() {
                 return Ok(()); // The consumer stopped: nothing more to read.
             }
@@ -275,6 +318,7 @@ fn column_type_error(column: usize) -> StoreError {
 /// one query is one snapshot.
 async fn read_postgres(
     options: &sqlx::postgres::PgConnectOptions,
+    buffers: BatchBuffers,
     sender: &mpsc::Sender<Result<LeafBatch, StoreError>>,
 ) -> Result<(), StoreError> {
     let mut connection = PgConnection::connect_with(options).await?;
@@ -285,7 +329,7 @@ async fn read_postgres(
     {
         let mut stream = connection.copy_out_raw(&statement).await?;
         let mut parser = CopyBinaryParser::new();
-        let mut batch = LeafBatch::with_capacity(BATCH_ROWS);
+        let mut batch = buffers.next();
         while let Some(chunk) = stream.next().await {
             parser.push(&chunk?);
             parser.for_each_row(|fields: [Option<&[u8]>; COLUMNS]| {
@@ -302,7 +346,7 @@ async fn read_postgres(
             })?;
             // Whole chunks are parsed at a time, so a batch may pass BATCH_ROWS a little.
             if batch.len() >= BATCH_ROWS {
-                let full = std::mem::replace(&mut batch, LeafBatch::with_capacity(BATCH_ROWS));
+                let full = std::mem::replace(&mut batch, buffers.next());
                 if sender.send(Ok(full)).await.is_err() {
                     stopped = true;
                     break;
