@@ -197,7 +197,8 @@ impl LeafBatches {
 
 impl Db {
     /// Starts reading every log entry in seq order for verification (see the
-    /// module documentation). Errors arrive through the batches.
+    /// module documentation). Errors arrive through the batches. Call it
+    /// inside a Tokio runtime (the PostgreSQL reader is a task).
     pub fn log_leaf_batches(&self) -> LeafBatches {
         let (sender, receiver) = mpsc::channel(BATCHES_IN_FLIGHT);
         let (spares, spare_receiver) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT + 2);
@@ -331,8 +332,7 @@ async fn read_postgres(
         let mut parser = CopyBinaryParser::new();
         let mut batch = buffers.next();
         while let Some(chunk) = stream.next().await {
-            parser.push(&chunk?);
-            parser.for_each_row(|fields: [Option<&[u8]>; COLUMNS]| {
+            parser.feed(&chunk?, |fields: [Option<&[u8]>; COLUMNS]| {
                 let [seq, at, texts @ .., leaf] = fields;
                 let integer = |value: Option<&[u8]>, column: usize| {
                     value
@@ -399,7 +399,13 @@ const COPY_CRITICAL_FLAGS: u32 = 0xFFFF_0000;
 /// feed it the stream's chunks as they come, wherever they split.
 #[derive(Debug, Default)]
 pub struct CopyBinaryParser {
+    /// The start of a row (or of the header) whose end has not arrived yet.
     pending: Vec<u8>,
+    progress: CopyProgress,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct CopyProgress {
     header_read: bool,
     trailer_read: bool,
 }
@@ -415,32 +421,65 @@ impl CopyBinaryParser {
         Self::default()
     }
 
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.pending.extend_from_slice(chunk);
-    }
-
-    /// Calls `on_row` with the fields of every complete row received so far
-    /// (`None` is SQL NULL), then keeps only the bytes of an incomplete row.
-    pub fn for_each_row<const N: usize, E>(
+    /// Takes the next chunk of the stream and calls `on_row` with the fields
+    /// of every row it completes (`None` is SQL NULL), in order. Rows that
+    /// lie whole in the chunk are read in place; only a row split across
+    /// chunks is copied.
+    pub fn feed<const N: usize, E>(
         &mut self,
+        chunk: &[u8],
         mut on_row: impl FnMut([Option<&[u8]>; N]) -> Result<(), E>,
     ) -> Result<(), E>
     where
         E: From<CopyFormatError>,
     {
+        if self.pending.is_empty() {
+            let used = self.progress.parse(chunk, &mut on_row)?;
+            self.pending
+                .extend_from_slice(chunk.get(used..).unwrap_or_default());
+        } else {
+            let mut pending = std::mem::take(&mut self.pending);
+            pending.extend_from_slice(chunk);
+            let used = self.progress.parse(&pending, &mut on_row)?;
+            pending.drain(..used);
+            self.pending = pending;
+        }
+        Ok(())
+    }
+
+    /// Checks that the stream ended where it should: after the trailer.
+    pub fn finish(&self) -> Result<(), CopyFormatError> {
+        if self.progress.trailer_read && self.pending.is_empty() {
+            Ok(())
+        } else {
+            Err(CopyFormatError::Truncated)
+        }
+    }
+}
+
+impl CopyProgress {
+    /// Parses what is complete at the front of `bytes`; returns how many
+    /// bytes that was.
+    fn parse<const N: usize, E>(
+        &mut self,
+        bytes: &[u8],
+        on_row: &mut impl FnMut([Option<&[u8]>; N]) -> Result<(), E>,
+    ) -> Result<usize, E>
+    where
+        E: From<CopyFormatError>,
+    {
         let mut pos = 0;
         if !self.header_read {
-            match parse_header(&self.pending)? {
+            match parse_header(bytes)? {
                 Step::Done((), used) => {
                     pos = used;
                     self.header_read = true;
                 }
-                Step::NeedMore => return Ok(()),
+                Step::NeedMore => return Ok(0),
             }
         }
-        let pending = &self.pending;
         while !self.trailer_read {
-            let rest = pending.get(pos..).unwrap_or_default();
+            let rest = bytes.get(pos..).unwrap_or_default();
             match parse_row::<N>(rest)? {
                 Step::Done(Some(fields), used) => {
                     pos += used;
@@ -453,20 +492,10 @@ impl CopyBinaryParser {
                 Step::NeedMore => break,
             }
         }
-        if self.trailer_read && pos < self.pending.len() {
+        if self.trailer_read && pos < bytes.len() {
             return Err(CopyFormatError::DataAfterTrailer.into());
         }
-        self.pending.drain(..pos);
-        Ok(())
-    }
-
-    /// Checks that the stream ended where it should: after the trailer.
-    pub fn finish(&self) -> Result<(), CopyFormatError> {
-        if self.trailer_read && self.pending.is_empty() {
-            Ok(())
-        } else {
-            Err(CopyFormatError::Truncated)
-        }
+        Ok(pos)
     }
 }
 
@@ -583,9 +612,9 @@ mod tests {
         points.sort_unstable();
         let mut start = 0;
         for end in points {
-            parser.push(&stream[start..end]);
+            let piece = &stream[start..end];
             start = end;
-            parser.for_each_row(|fields: [Option<&[u8]>; N]| {
+            parser.feed(piece, |fields: [Option<&[u8]>; N]| {
                 rows.push(fields.iter().map(|f| f.map(<[u8]>::to_vec)).collect());
                 Ok::<(), CopyFormatError>(())
             })?;
