@@ -178,7 +178,9 @@ pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, Verify
             ReadPath::Regular,
         ),
         Err(e) => {
-            tracing::warn!("verify: the bulk read stopped ({e}); checking through the regular path");
+            tracing::warn!(
+                "verify: the bulk read stopped ({e}); checking through the regular path"
+            );
             (
                 exact_pass(db, &heads, next_head, &tree).await?,
                 ReadPath::Regular,

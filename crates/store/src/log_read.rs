@@ -146,7 +146,10 @@ fn parse_lowercase_hash(text: &[u8]) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     let mut invalid = 0u8;
     for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        let (high, low) = (HEX_DIGITS[usize::from(pair[0])], HEX_DIGITS[usize::from(pair[1])]);
+        let (high, low) = (
+            HEX_DIGITS[usize::from(pair[0])],
+            HEX_DIGITS[usize::from(pair[1])],
+        );
         invalid |= high | low;
         *byte = high << 4 | low;
     }
@@ -219,9 +222,10 @@ impl Db {
                         }
                     });
                 if let Err(e) = spawned {
-                    return failed(spares, StoreError::Unavailable(format!(
-                        "log reader thread: {e}"
-                    )));
+                    return failed(
+                        spares,
+                        StoreError::Unavailable(format!("log reader thread: {e}")),
+                    );
                 }
             }
             Db::Postgres(pool) => {
@@ -311,7 +315,9 @@ fn read_sqlite(
 
 fn column_type_error(column: usize) -> StoreError {
     let name = SELECT_COLUMNS.split(", ").nth(column).unwrap_or("?");
-    StoreError::Corrupt(format!("log column {name} holds a value of an unexpected type"))
+    StoreError::Corrupt(format!(
+        "log column {name} holds a value of an unexpected type"
+    ))
 }
 
 /// Streams the log with binary `COPY` on a connection of its own (not the
@@ -534,10 +540,11 @@ fn parse_header(bytes: &[u8]) -> Result<Step<()>, CopyFormatError> {
     Ok(Step::Done((), used))
 }
 
+/// The fields of one row; `None` is SQL NULL.
+type Fields<'a, const N: usize> = [Option<&'a [u8]>; N];
+
 /// One row (`Some`) or the trailer (`None`) at the front of `bytes`.
-fn parse_row<const N: usize>(
-    bytes: &[u8],
-) -> Result<Step<Option<[Option<&[u8]>; N]>>, CopyFormatError> {
+fn parse_row<const N: usize>(bytes: &[u8]) -> Result<Step<Option<Fields<'_, N>>>, CopyFormatError> {
     let Some(count) = read_array::<2>(bytes, 0) else {
         return Ok(Step::NeedMore);
     };

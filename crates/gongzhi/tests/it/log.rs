@@ -149,10 +149,10 @@ fn bulk_entry(i: u64) -> LogEntry {
         id: format!("bulk-{i:08}"),
         case_id: format!("case-{}", i / 7),
         at: 1_767_225_600_000_000 + i as i64 * 1_000,
-        actor_id: (i % 3 != 0).then(|| format!("user-{}", i % 11)),
-        actor_unit_id: (i % 5 == 0).then(String::new),
+        actor_id: (!i.is_multiple_of(3)).then(|| format!("user-{}", i % 11)),
+        actor_unit_id: i.is_multiple_of(5).then(String::new),
         action: "assign".into(),
-        from_state: (i % 2 == 0).then(|| "registered".into()),
+        from_state: i.is_multiple_of(2).then(|| "registered".into()),
         to_state: "assigned".into(),
         changes: gongzhi_domain::log::canonical_json(&json!({
             "holder_unit_id": {"before": "u-D1", "after": format!("u-D{}", i % 13)},
@@ -202,10 +202,7 @@ async fn large_log_verifies_through_the_bulk_path(backend: Backend) {
     .await;
     assert_eq!(
         report(&app.db, &key).await.unwrap_err(),
-        Finding::Changed {
-            id: victim.id,
-            seq
-        }
+        Finding::Changed { id: victim.id, seq }
     );
     app.stop().await;
 }
