@@ -188,10 +188,6 @@ impl LeafBatches {
         self.receiver.blocking_recv()
     }
 
-    pub async fn next(&mut self) -> Option<Result<LeafBatch, StoreError>> {
-        self.receiver.recv().await
-    }
-
     /// Hands a batch that has been used back to the reader, to fill again.
     pub fn recycle(&self, batch: LeafBatch) {
         let _ = self.spares.try_send(batch);
@@ -212,8 +208,6 @@ impl Db {
             Db::Sqlite(pool) => {
                 let options = pool.connect_options();
                 let path = options.get_filename().to_path_buf();
-                // The file must be a real file: an in-memory database (sqlx names
-                // those `file:sqlx-in-memory-N`) cannot be opened a second time.
                 let spawned = std::thread::Builder::new()
                     .name("gongzhi-log-read".into())
                     .spawn(move || {
@@ -261,6 +255,9 @@ fn read_sqlite(
     use rusqlite::OpenFlags;
     use rusqlite::types::ValueRef;
 
+    // Only a database file can be opened a second time: an in-memory database
+    // (sqlx names those `file:sqlx-in-memory-N`) cannot, and must not be
+    // mistaken for an empty file of that name.
     if !path.is_file() {
         return Err(StoreError::Unavailable(format!(
             "SQLite bulk read: {} is not a database file",
