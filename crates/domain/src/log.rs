@@ -53,23 +53,27 @@ impl LogEntry {
     /// The canonical bytes of this entry (see the module documentation).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.changes.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&self.at.to_be_bytes());
-        for field in [
-            Some(self.id.as_str()),
-            Some(self.case_id.as_str()),
-            self.actor_id.as_deref(),
-            self.actor_unit_id.as_deref(),
-            Some(self.action.as_str()),
-            self.from_state.as_deref(),
-            Some(self.to_state.as_str()),
-            Some(self.changes.as_str()),
-            self.reason.as_deref(),
-        ] {
-            push_text(&mut out, field);
-        }
+        self.fields().write_canonical(&mut out);
         out
+    }
+
+    /// This entry's fields, borrowed, in canonical order.
+    pub fn fields(&self) -> EntryFields<'_> {
+        EntryFields {
+            seq: self.seq,
+            at: self.at,
+            texts: [
+                Some(self.id.as_bytes()),
+                Some(self.case_id.as_bytes()),
+                self.actor_id.as_deref().map(str::as_bytes),
+                self.actor_unit_id.as_deref().map(str::as_bytes),
+                Some(self.action.as_bytes()),
+                self.from_state.as_deref().map(str::as_bytes),
+                Some(self.to_state.as_bytes()),
+                Some(self.changes.as_bytes()),
+                self.reason.as_deref().map(str::as_bytes),
+            ],
+        }
     }
 
     /// RFC 6962 leaf hash: SHA-256(0x00 ‖ canonical bytes).
@@ -85,7 +89,44 @@ impl LogEntry {
     }
 }
 
-fn push_text(out: &mut Vec<u8>, text: Option<&str>) {
+/// The text fields of an entry in canonical order (see the module documentation).
+pub const TEXT_FIELDS: [&str; 9] = [
+    "id",
+    "case_id",
+    "actor_id",
+    "actor_unit_id",
+    "action",
+    "from_state",
+    "to_state",
+    "changes",
+    "reason",
+];
+
+/// An entry's fields as borrowed bytes, so that a bulk reader (`verify`) can
+/// encode rows straight from the database's buffers without building a
+/// [`LogEntry`]. [`LogEntry::canonical_bytes`] goes through the same encoder,
+/// so the two can never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryFields<'a> {
+    pub seq: u64,
+    pub at: Micros,
+    /// In the order of [`TEXT_FIELDS`]; `None` is an absent optional field.
+    pub texts: [Option<&'a [u8]>; 9],
+}
+
+impl EntryFields<'_> {
+    /// Appends the canonical bytes of these fields to `out`.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.at.to_be_bytes());
+        for field in self.texts {
+            push_text(out, field);
+        }
+    }
+}
+
+fn push_text(out: &mut Vec<u8>, text: Option<&[u8]>) {
     match text {
         None => out.extend_from_slice(&ABSENT.to_be_bytes()),
         Some(t) => {
@@ -93,7 +134,7 @@ fn push_text(out: &mut Vec<u8>, text: Option<&str>) {
             // rather than wrap so an impossible length can never alias another.
             let len = u32::try_from(t.len()).unwrap_or(ABSENT - 1);
             out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(t.as_bytes());
+            out.extend_from_slice(t);
         }
     }
 }

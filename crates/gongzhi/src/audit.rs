@@ -4,8 +4,8 @@
 
 use gongzhi_domain::checkpoint::{CheckpointError, KeyVerifier, open_checkpoint};
 use gongzhi_domain::log::LogEntry;
-use gongzhi_domain::merkle::{EMPTY_HASH, Frontier, Hash, hash_hex};
-use gongzhi_store::{Db, StoreError};
+use gongzhi_domain::merkle::{self, EMPTY_HASH, Frontier, Hash, hash_hex};
+use gongzhi_store::{Db, StoreError, TreeState};
 
 /// What verification found wrong: the first problem only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +69,17 @@ pub struct Summary {
     pub checkpoints: usize,
     /// Entries after the newest checkpoint (not yet signed).
     pub unsigned: u64,
+    /// How the entries were read.
+    pub read_path: ReadPath,
+}
+
+/// Which read path confirmed the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPath {
+    /// The bulk read path ([`Db::log_leaf_batches`]): the usual case.
+    Bulk,
+    /// The regular read path, after the bulk read failed or disagreed with it.
+    Regular,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +105,12 @@ struct SignedHead {
 
 /// Verifies the whole log against `keys` (the first is the current log key,
 /// whose name is the origin).
+///
+/// Two passes over the same checks: a fast one through the bulk read path
+/// that only says whether everything holds, and, when it does not (or the bulk
+/// read is unavailable), the exact one that finds the first bad entry and what
+/// happened to it. An intact log is read once, quickly; a tampered one pays
+/// for the exact diagnosis.
 pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, VerifyError> {
     let origin = keys
         .first()
@@ -137,10 +154,7 @@ pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, Verify
     let checkpoints = heads.len();
     let tree = db.tree_state().await?;
 
-    let mut frontier = Frontier::new();
     let mut next_head = 0;
-    // Entries below this size are proven by a checkpoint that matched.
-    let mut proven = 0u64;
     while next_head < heads.len() && heads[next_head].size == 0 {
         if heads[next_head].root != EMPTY_HASH {
             let h = &heads[next_head];
@@ -151,8 +165,92 @@ pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, Verify
         }
         next_head += 1;
     }
-    // The next batch is read while this one is hashed: reading rows, not
-    // hashing, is the cost, and the two overlap on two cores.
+    let remaining: Vec<(u64, Hash)> = heads[next_head..]
+        .iter()
+        .map(|h| (h.size, h.root))
+        .collect();
+    let (entries, read_path) = match fast_pass(db, remaining, (tree.size, tree.root)).await {
+        Ok(Some(entries)) => (entries, ReadPath::Bulk),
+        // Something is wrong: the exact pass finds the first bad entry and what
+        // happened to it.
+        Ok(None) => (
+            exact_pass(db, &heads, next_head, &tree).await?,
+            ReadPath::Regular,
+        ),
+        Err(e) => {
+            tracing::warn!(
+                "verify: the bulk read stopped ({e}); checking through the regular path"
+            );
+            (
+                exact_pass(db, &heads, next_head, &tree).await?,
+                ReadPath::Regular,
+            )
+        }
+    };
+    let signed = heads.last().map(|h| h.size).unwrap_or(0);
+    Ok(Summary {
+        entries,
+        checkpoints,
+        unsigned: entries.saturating_sub(signed),
+        read_path,
+    })
+}
+
+/// Checks the whole log through the bulk read path ([`Db::log_leaf_batches`]):
+/// every leaf hash against its entry, every checkpoint root (`heads`: size and
+/// root, in size order, none of size 0) and the stored tree's root (`tree`).
+/// `Some(entries)` when all is well; `None` as soon as anything disagrees,
+/// without saying what (the exact pass does). The reader fills the next batch
+/// on one core while this hashes on the other.
+async fn fast_pass(
+    db: &Db,
+    heads: Vec<(u64, Hash)>,
+    tree: (u64, Hash),
+) -> Result<Option<u64>, StoreError> {
+    let mut batches = db.log_leaf_batches();
+    tokio::task::spawn_blocking(move || {
+        let mut frontier = Frontier::new();
+        let mut heads = heads.into_iter().peekable();
+        while let Some(batch) = batches.blocking_next() {
+            let batch = batch?;
+            for row in batch.rows() {
+                let leaf = merkle::leaf_hash(row.canonical);
+                if row.seq != frontier.size() || row.stored_leaf != Some(leaf.0) {
+                    return Ok(None);
+                }
+                frontier.push_only(leaf);
+                let size = frontier.size();
+                while let Some((_, root)) = heads.next_if(|(head_size, _)| *head_size == size) {
+                    if frontier.root() != root {
+                        return Ok(None);
+                    }
+                }
+                if size == tree.0 && frontier.root() != tree.1 {
+                    return Ok(None);
+                }
+            }
+            batches.recycle(batch);
+        }
+        // A checkpoint left over covers entries that are gone.
+        Ok(heads.peek().is_none().then(|| frontier.size()))
+    })
+    .await
+    .map_err(|e| StoreError::Unavailable(format!("verify hasher stopped: {e}")))?
+}
+
+/// Checks the whole log through the regular read path and, at the first
+/// problem, names the bad entry and what is wrong with it. Returns the number
+/// of entries when all is well.
+async fn exact_pass(
+    db: &Db,
+    heads: &[SignedHead],
+    mut next_head: usize,
+    tree: &TreeState,
+) -> Result<u64, VerifyError> {
+    let mut frontier = Frontier::new();
+    // Entries below this size are proven by a checkpoint that matched.
+    let mut proven = 0u64;
+    // The next batch is read while this one is hashed.
     let fetch = |from: i64| {
         let db = db.clone();
         tokio::spawn(async move { db.log_entries(from, BATCH).await })
@@ -205,12 +303,7 @@ pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, Verify
             checkpoint: h.id.clone(),
         }));
     }
-    let signed = heads.last().map(|h| h.size).unwrap_or(0);
-    Ok(Summary {
-        entries,
-        checkpoints,
-        unsigned: entries.saturating_sub(signed),
-    })
+    Ok(entries)
 }
 
 /// Finds the first entry in `from..to` that disagrees with the stored tree or

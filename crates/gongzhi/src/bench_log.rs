@@ -33,6 +33,20 @@ fn synthetic(i: u64) -> LogEntry {
     }
 }
 
+/// This process's CPU time so far (user + system, all threads), from
+/// `/proc/self/stat`; `None` where that is not available. Linux reports it in
+/// clock ticks of 1/100 s (USER_HZ is 100 on every Linux architecture we run on).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) as f64 / 100.0)
+}
+
 struct Target {
     label: &'static str,
     db: Db,
@@ -234,16 +248,30 @@ pub async fn bench_log(
         }
         let built = started.elapsed().as_secs_f64();
         let started = Instant::now();
+        let cpu_before = process_cpu_seconds();
         let summary = crate::audit::verify_log(&t.db, std::slice::from_ref(&verifier))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let secs = started.elapsed().as_secs_f64();
+        if let (Some(before), Some(after)) = (cpu_before, process_cpu_seconds()) {
+            println!(
+                "{:<9} verify CPU time of this process (user+sys, all threads): {:.2} s{}",
+                t.label,
+                after - before,
+                if pg.is_some() {
+                    " (the PostgreSQL server's own CPU is not included)"
+                } else {
+                    ""
+                }
+            );
+        }
         println!(
-            "{:<9} verify {:>8} entries, {} checkpoints: {secs:.2} s = {:>9.0} entries/s (log built in bulk in {built:.1} s)",
+            "{:<9} verify {:>8} entries, {} checkpoints: {secs:.2} s = {:>9.0} entries/s, {:?} read path (log built in bulk in {built:.1} s)",
             t.label,
             summary.entries,
             summary.checkpoints,
-            summary.entries as f64 / secs
+            summary.entries as f64 / secs,
+            summary.read_path
         );
         close_target(t).await?;
         let _ = std::fs::remove_file(&file);
