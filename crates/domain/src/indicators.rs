@@ -469,8 +469,8 @@ fn case_figures(
 /// (按时签收, 按期办结) the unit holding the case when it started, for the
 /// rest the unit holding it at `as_of`. Every share falls in exactly one
 /// group, so the count figures of the groups add up to the total.
-pub fn compute<F>(
-    histories: &[CaseHistory],
+pub fn compute<'a, F>(
+    histories: impl IntoIterator<Item = &'a CaseHistory>,
     period: Period,
     as_of: Micros,
     calendar: &WorkCalendar,

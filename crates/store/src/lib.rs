@@ -25,7 +25,7 @@ pub use cases::*;
 pub use db::{Backend, Db, Tx};
 pub use dispatch::AssistTask;
 pub use error::StoreError;
-pub use indicators::HistoryQuery;
+pub use indicators::{HistoryQuery, HistoryRead};
 pub use log_read::{CopyBinaryParser, CopyFormatError, LeafBatch, LeafBatches, LeafRow};
 pub use migrate::{ColumnDescription, SchemaDescription};
 pub use open311::*;

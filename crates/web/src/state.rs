@@ -226,6 +226,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// The public statistics page's figures, reused for a few minutes.
     pub public_stats: Arc<crate::pages::StatsCache>,
+    /// Case histories the indicators last read, brought up to date from the log.
+    pub histories: Arc<crate::api::indicators::HistoryCache>,
 }
 
 impl AppState {
@@ -260,6 +262,7 @@ impl AppState {
             blobs: BlobStore::new(config.data_dir.join("blobs")),
             config,
             public_stats: Arc::default(),
+            histories: Arc::default(),
         })
     }
 

@@ -257,6 +257,66 @@ async fn figures_from_the_log(backend: Backend) {
 }
 crate::db_test!(figures_from_the_log);
 
+/// The indicators keep the histories they read and bring them up to date
+/// from the log: a case that comes into a scope is counted, one that leaves
+/// it is dropped, and an admin change (which may move units) reads all again.
+async fn figures_follow_the_log_between_reads(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cg = app.unit("D1-CG");
+    let day = today();
+    let q = format!("/api/v1/indicators?from={day}&to={day}");
+    let received = |r: &crate::harness::Reply| r.body["total"]["received"].clone();
+
+    let a = app.create_request("路灯不亮").await;
+    let b = app.create_request("垃圾未清运").await;
+    assert_eq!(received(&app.get(&q, "cg.handler").await), json!(0));
+    assert_eq!(received(&app.get(&q, "d1.supervisor").await), json!(2));
+    for case in [&a, &b] {
+        ok(
+            &app,
+            case,
+            "d1.dispatcher",
+            json!({"action": "dispatch", "target_unit": cg}),
+        )
+        .await;
+    }
+    // Came in; read twice, the same.
+    for _ in 0..2 {
+        let r = app.get(&q, "cg.handler").await;
+        assert_eq!(received(&r), json!(2));
+        assert_eq!(r.body["total"]["accepted_on_time"], ratio(0, 0));
+    }
+    // Accepting one decides its dispatch deadline: the figures move with it.
+    ok(&app, &a, "cg.handler", json!({"action": "accept"})).await;
+    let r = app.get(&q, "cg.handler").await;
+    assert_eq!(r.body["total"]["accepted_on_time"], ratio(1, 1));
+    // Returned: back with the district, out of the bureau's scope.
+    ok(
+        &app,
+        &b,
+        "cg.handler",
+        json!({"action": "return", "reason": "不属于本单位职责"}),
+    )
+    .await;
+    assert_eq!(received(&app.get(&q, "cg.handler").await), json!(1));
+    assert_eq!(received(&app.get(&q, "d1.supervisor").await), json!(2));
+    // An admin change: everything read again, the same figures.
+    let r = app
+        .post(
+            "/api/v1/units",
+            "d1.admin",
+            json!({"parent_id": app.unit("M1"), "kind": "grid", "code": "IND1", "name": "指标网格"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = app.get(&q, "cg.handler").await;
+    assert_eq!(received(&r), json!(1));
+    assert_eq!(r.body["total"]["accepted_on_time"], ratio(1, 1));
+    assert_eq!(received(&app.get(&q, "d1.supervisor").await), json!(2));
+    app.stop().await;
+}
+crate::db_test!(figures_follow_the_log_between_reads);
+
 async fn every_parameter_is_validated(backend: Backend) {
     let app = spawn_app(backend).await;
     for (query, field) in [
