@@ -19,7 +19,6 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::calendar::WorkCalendar;
-use crate::log::LogEntry;
 use crate::time::{MICROS_PER_HOUR, Micros};
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -114,8 +113,21 @@ pub struct DeadlineFact {
 pub struct CaseHistory {
     pub case_id: String,
     /// The case's log entries; any order (they are sorted by `seq`).
-    pub entries: Vec<LogEntry>,
+    pub entries: Vec<HistoryEntry>,
     pub deadlines: Vec<DeadlineFact>,
+}
+
+/// The part of a log entry the figures read: who acted and why never
+/// changes a figure, and leaving them out keeps a year of cases light to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub seq: u64,
+    pub at: Micros,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    /// Canonical JSON: field name → `{"before": …, "after": …}`.
+    pub changes: String,
 }
 
 /// A case as the log shows it at `as_of`: what groupings look at.
@@ -313,11 +325,14 @@ fn kept(d: &DeadlineFact, as_of: Micros) -> Kept {
     }
 }
 
-fn changes_of(entry: &LogEntry) -> Result<serde_json::Map<String, Value>, IndicatorError> {
+fn changes_of(
+    case_id: &str,
+    entry: &HistoryEntry,
+) -> Result<serde_json::Map<String, Value>, IndicatorError> {
     match serde_json::from_str::<Value>(&entry.changes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(IndicatorError::BadChanges {
-            case_id: entry.case_id.clone(),
+            case_id: case_id.to_string(),
             seq: entry.seq,
         }),
     }
@@ -337,7 +352,8 @@ fn case_figures(
     calendar: &WorkCalendar,
     vocab: &Vocabulary,
 ) -> Result<Option<(CaseFacts, Vec<Part>)>, IndicatorError> {
-    let mut entries: Vec<&LogEntry> = history.entries.iter().filter(|e| e.at <= as_of).collect();
+    let mut entries: Vec<&HistoryEntry> =
+        history.entries.iter().filter(|e| e.at <= as_of).collect();
     entries.sort_by_key(|e| e.seq);
     let Some(first) = entries.first() else {
         return Ok(None);
@@ -369,7 +385,7 @@ fn case_figures(
     let mut holders: Vec<(Micros, Option<String>)> = Vec::new();
 
     for e in &entries {
-        for (key, change) in changes_of(e)? {
+        for (key, change) in changes_of(&history.case_id, e)? {
             let after = change.get("after").cloned().unwrap_or(Value::Null);
             fields.insert(key, after);
         }

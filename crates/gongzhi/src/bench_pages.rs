@@ -16,10 +16,13 @@ struct PageRun {
     label: &'static str,
     path: String,
     user: Option<&'static str>,
+    /// Held to the 100 ms goal (a heavier-than-default query is shown, not held).
+    goal: bool,
 }
 
 struct Timing {
     label: &'static str,
+    goal: bool,
     path: String,
     status: u16,
     bytes: usize,
@@ -124,96 +127,136 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
         let _ = stopped.await;
     }));
 
+    let this_year = {
+        use chrono::Datelike;
+        chrono::Utc::now().year()
+    };
     let runs = vec![
         PageRun {
             label: "login (baseline)",
             path: "/login".into(),
             user: None,
+            goal: true,
         },
         PageRun {
             label: "my work",
             path: "/work".into(),
             user: Some("dispatcher"),
+            goal: true,
         },
         PageRun {
             label: "my work, overdue queue",
             path: "/work?queue=overdue".into(),
             user: Some("dispatcher"),
+            goal: true,
         },
         PageRun {
             label: "case page",
             path: format!("/cases/{case_id}"),
             user: Some("dispatcher"),
+            goal: true,
         },
         PageRun {
             label: "intake form",
             path: "/intake".into(),
             user: Some("operator"),
+            goal: true,
         },
         PageRun {
             label: "map (city)",
             path: "/map".into(),
             user: Some("dispatcher"),
+            goal: true,
         },
         PageRun {
             label: "dashboard (by month)",
             path: "/dashboard".into(),
             user: Some("supervisor"),
+            goal: true,
         },
         PageRun {
             label: "dashboard (by district)",
             path: "/dashboard?group=district".into(),
             user: Some("supervisor"),
+            goal: true,
+        },
+        PageRun {
+            // Every request a period not read before (this year from a day in
+            // January, about the default period): the histories are read from
+            // the database, not brought up to date from a kept copy.
+            label: "dashboard, cold read",
+            path: format!("/dashboard?from={this_year}-01-{{day}}&group=district"),
+            user: Some("supervisor"),
+            goal: true,
+        },
+        PageRun {
+            label: "dashboard, cold, 2 years",
+            path: format!(
+                "/dashboard?from={}-01-{{day}}&group=district",
+                this_year - 1
+            ),
+            user: Some("supervisor"),
+            goal: false,
         },
         PageRun {
             label: "dashboard CSV export",
             path: "/dashboard?group=district&format=csv".into(),
             user: Some("supervisor"),
+            goal: true,
         },
         PageRun {
             label: "grid worker",
             path: "/grid".into(),
             user: Some("grid"),
+            goal: true,
         },
         PageRun {
             label: "dispatch board",
             path: "/dispatch".into(),
             user: Some("dispatcher"),
+            goal: true,
         },
         PageRun {
             label: "dispatch board, filtered",
             path: "/dispatch?category=R01&created_from=2020-01-01".into(),
             user: Some("dispatcher"),
+            goal: true,
         },
         PageRun {
             label: "assist tasks",
             path: "/assists".into(),
             user: Some("handler"),
+            goal: true,
         },
         PageRun {
             label: "admin: units and grids",
             path: "/admin/units".into(),
             user: Some("admin"),
+            goal: true,
         },
         PageRun {
             label: "admin: users and roles",
             path: "/admin/users".into(),
             user: Some("admin"),
+            goal: true,
         },
         PageRun {
             label: "admin: categories and routing",
             path: "/admin/taxonomy".into(),
             user: Some("admin"),
+            goal: true,
         },
         PageRun {
             label: "public submit form",
             path: "/submit".into(),
             user: None,
+            goal: true,
         },
         PageRun {
             label: "public statistics",
             path: "/stats".into(),
             user: None,
+            goal: true,
         },
     ];
     let client = reqwest::Client::builder()
@@ -225,9 +268,15 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
             Some(user) => Some(session_cookie(&db, user).await?),
             None => None,
         };
-        let url = format!("http://{addr}{}", page.path);
-        let fetch = || {
-            let mut req = client.get(&url);
+        // `{day}` in a path makes each request ask something new (a cold read).
+        let url_for = |n: usize| {
+            let path = page.path.replace("{day}", &format!("{:02}", n % 28 + 1));
+            format!("http://{addr}{path}")
+        };
+        let mut n = 0;
+        let mut fetch = || {
+            n += 1;
+            let mut req = client.get(url_for(n));
             if let Some(c) = &cookie {
                 req = req.header("cookie", c);
             }
@@ -249,6 +298,7 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
         latencies.sort();
         timings.push(Timing {
             label: page.label,
+            goal: page.goal,
             path: page.path,
             status,
             bytes,
@@ -263,7 +313,7 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
     let baseline = timings.first().map(|t| ms(t.p50)).unwrap_or(1.0).max(1e-3);
     let mut out = format!(
         "bench pages: demo city ({cases} cases, loaded in {:.1} s), SQLite, {requests} sequential requests per page\n\
-         {:<26} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}  path\n",
+         {:<30} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}  path\n",
         load_time.as_secs_f64(),
         "page",
         "status",
@@ -276,7 +326,7 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
     let mut slow = Vec::new();
     for t in &timings {
         out.push_str(&format!(
-            "{:<26} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.1} {:>8.1}  {}\n",
+            "{:<30} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.1} {:>8.1}  {}\n",
             t.label,
             t.status,
             ms(t.p50),
@@ -286,7 +336,7 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
             t.bytes as f64 / 1024.0,
             t.path
         ));
-        if t.p95 >= Duration::from_millis(100) {
+        if t.goal && t.p95 >= Duration::from_millis(100) {
             slow.push(t.label);
         }
         if t.status != 200 {
@@ -294,7 +344,7 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
         }
     }
     if slow.is_empty() {
-        out.push_str("every page answered 200 with p95 under 100 ms");
+        out.push_str("every page answered 200; those held to the goal with p95 under 100 ms");
     } else {
         out.push_str(&format!(
             "NOT MET (p95 >= 100 ms or not 200): {}",

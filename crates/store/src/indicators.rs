@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use gongzhi_domain::indicators::{CaseHistory, DeadlineFact, DeadlineStatus};
-use gongzhi_domain::log::LogEntry;
+use gongzhi_domain::indicators::{CaseHistory, DeadlineFact, DeadlineStatus, HistoryEntry};
 use gongzhi_domain::time::Micros;
 
 use crate::db::{Backend, Db, with_pool};
@@ -78,20 +77,8 @@ pub enum HistoryRead {
 const MAX_PARTIAL_CASES: usize = 500;
 
 /// One log entry as the aggregated read returns it, in `ENTRY_COLUMNS` order.
-type EntryTuple = (
-    i64,
-    String,
-    Micros,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-);
-const ENTRY_COLUMNS: &str =
-    "seq, id, at, actor_id, actor_unit_id, action, from_state, to_state, changes, reason";
+type EntryTuple = (i64, Micros, String, Option<String>, String, String);
+const ENTRY_COLUMNS: &str = "seq, at, action, from_state, to_state, changes";
 
 /// One deadline row, in `DEADLINE_COLUMNS` order (the id only orders them).
 type DeadlineTuple = (
@@ -233,21 +220,14 @@ fn decode_histories(
         let tuples: Vec<EntryTuple> =
             serde_json::from_str(&json).map_err(|e| corrupt(&case_id, "log entries", e))?;
         let mut entries = Vec::with_capacity(tuples.len());
-        for (seq, id, at, actor_id, actor_unit_id, action, from_state, to_state, changes, reason) in
-            tuples
-        {
-            entries.push(LogEntry {
+        for (seq, at, action, from_state, to_state, changes) in tuples {
+            entries.push(HistoryEntry {
                 seq: u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("seq {seq}")))?,
-                id,
-                case_id: case_id.clone(),
                 at,
-                actor_id,
-                actor_unit_id,
                 action,
                 from_state,
                 to_state,
                 changes,
-                reason,
             });
         }
         // Aggregates promise no order.

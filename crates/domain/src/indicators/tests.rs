@@ -67,18 +67,13 @@ impl Log {
             map.insert((*k).into(), json!({"before": null, "after": v}));
         }
         let h = &mut self.cases[case];
-        h.entries.push(LogEntry {
+        h.entries.push(HistoryEntry {
             seq: self.seq,
-            id: format!("e{}", self.seq),
-            case_id: h.case_id.clone(),
             at,
-            actor_id: (!action.starts_with("deadline_")).then(|| "u".into()),
-            actor_unit_id: None,
             action: action.into(),
             from_state: from.map(str::to_string),
             to_state: to.into(),
             changes: crate::log::canonical_json(&Value::Object(map)),
-            reason: None,
         });
         self.seq += 1;
     }
