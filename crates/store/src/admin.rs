@@ -529,7 +529,7 @@ impl Db {
 }
 
 /// Inserts a grant; `false` when it was already held.
-async fn grant_tx(
+pub(crate) async fn grant_tx(
     tx: &mut Tx,
     user_id: &str,
     role: Role,

@@ -155,33 +155,18 @@ impl Db {
         Ok(())
     }
 
+    /// Grants a role at a unit (no change if already held); unlogged, for
+    /// set-up paths (demo, CLI, API) — the admin pages use the logged one.
     pub async fn grant_role(
         &self,
         user_id: &str,
         role: Role,
         unit_id: &str,
     ) -> Result<(), StoreError> {
-        let res = with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO role_assignments (id, user_id, role, unit_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (user_id, role, unit_id) DO NOTHING",
-            )
-            .bind(new_id())
-            .bind(user_id)
-            .bind(role.as_str())
-            .bind(unit_id)
-            .bind(now_micros())
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        });
-        match res {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-                Err(StoreError::invalid("unit_id", format!("no unit {unit_id}")))
-            }
-            Err(e) => Err(e.into()),
-        }
+        let mut tx = self.begin_write().await?;
+        crate::admin::grant_tx(&mut tx, user_id, role, unit_id).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
