@@ -141,6 +141,16 @@ impl Actor {
     pub fn has_role(&self, role: Role) -> bool {
         self.assignments.iter().any(|a| a.role == role)
     }
+
+    /// Whether the actor administers an account whose grants lie at
+    /// `grant_paths`: only when every one of them lies inside the actor's
+    /// admin subtrees. Managing an account (its password, its keys, its
+    /// standing) hands over all of its powers, so one grant beyond the
+    /// administration is enough to refuse; an account without grants has
+    /// no powers to hand over.
+    pub fn administers_account<'a>(&self, mut grant_paths: impl Iterator<Item = &'a str>) -> bool {
+        self.has_role(Role::Admin) && grant_paths.all(|p| self.has_role_over(Role::Admin, p))
+    }
 }
 
 #[cfg(test)]
@@ -224,5 +234,21 @@ mod tests {
             (Role::Mediator, "/x/"),
         ]);
         assert_eq!(a.scope_paths(), vec!["/c/".to_string(), "/x/".to_string()]);
+    }
+
+    #[test]
+    fn an_account_is_administered_only_when_every_grant_lies_inside() {
+        let district_admin = actor(&[(Role::Admin, "/C/D1/")]);
+        let inside = ["/C/D1/S1/", "/C/D1/"];
+        assert!(district_admin.administers_account(inside.into_iter()));
+        // One city-wide grant makes the account someone else's to manage.
+        let wider = ["/C/D1/S1/", "/C/"];
+        assert!(!district_admin.administers_account(wider.into_iter()));
+        let elsewhere = ["/C/D2/"];
+        assert!(!district_admin.administers_account(elsewhere.into_iter()));
+        assert!(district_admin.administers_account(std::iter::empty()));
+        // A non-admin administers nothing, not even an empty account.
+        let handler = actor(&[(Role::Handler, "/C/")]);
+        assert!(!handler.administers_account(std::iter::empty()));
     }
 }

@@ -661,12 +661,14 @@ async fn user(settings: &Settings, command: UserCommand) -> Result<()> {
             let hash = gongzhi_web::auth::hash_password(password)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
-            let user = db
-                .create_user(&username, name.as_deref().unwrap_or(&username), Some(&hash))
+            // Logged like the admin pages' changes, as the system's.
+            let account = gongzhi_store::NewAccount {
+                username: &username,
+                display_name: name.as_deref().unwrap_or(&username),
+                password_hash: Some(&hash),
+            };
+            db.create_account_logged(account, &grants, &gongzhi_store::ChangeBy::system())
                 .await?;
-            for (role, unit) in grants {
-                db.grant_role(&user.id, role, &unit).await?;
-            }
             println!("added {username}");
         }
         UserCommand::Passwd { username } => {
@@ -674,7 +676,12 @@ async fn user(settings: &Settings, command: UserCommand) -> Result<()> {
             let hash = gongzhi_web::auth::hash_password(password)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
-            db.set_password_hash(&username, &hash).await?;
+            let user = db
+                .user_by_username(&username)
+                .await?
+                .with_context(|| format!("no user {username}"))?;
+            db.reset_password_logged(&user.id, &hash, &gongzhi_store::ChangeBy::system())
+                .await?;
             println!("password changed for {username}; their sessions were ended");
         }
         UserCommand::List => {

@@ -10,6 +10,7 @@ use geo::BoundingRect;
 use serde_json::{Value, json};
 use sqlx::Row;
 
+use gongzhi_domain::access::Actor;
 use gongzhi_domain::ids::new_id;
 use gongzhi_domain::log::{LogEntry, canonical_json};
 use gongzhi_domain::places::{
@@ -19,11 +20,12 @@ use gongzhi_domain::role::Role;
 use gongzhi_domain::time::{Micros, now_micros};
 use gongzhi_domain::unit::UnitKind;
 
+use crate::accounts::{NewAccount, insert_user_tx};
 use crate::cases::append_log;
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
 use crate::units::{NewUnit, Unit, insert_unit_tx};
-use crate::users::{User, validate_username};
+use crate::users::User;
 
 /// Prefix of the `case_id` of admin log entries.
 pub const ADMIN_SUBJECT_PREFIX: &str = "admin:";
@@ -41,6 +43,20 @@ pub struct ChangeBy {
 impl ChangeBy {
     pub fn system() -> ChangeBy {
         ChangeBy::default()
+    }
+
+    /// A user's change, made at their widest admin unit.
+    pub fn from_actor(actor: &Actor) -> ChangeBy {
+        let unit = actor
+            .assignments
+            .iter()
+            .filter(|a| a.role == Role::Admin)
+            .min_by_key(|a| a.unit_path.len())
+            .map(|a| a.unit_id.clone());
+        ChangeBy {
+            actor_id: Some(actor.user_id.clone()),
+            actor_unit_id: unit,
+        }
     }
 }
 
@@ -64,7 +80,7 @@ pub struct TaxonomyRevision {
 }
 
 /// Appends one `admin.*` entry inside the caller's transaction.
-async fn log_admin(
+pub(crate) async fn log_admin(
     tx: &mut Tx,
     by: &ChangeBy,
     action: &str,
@@ -249,56 +265,27 @@ impl Db {
         first_grant: (Role, &str),
         by: &ChangeBy,
     ) -> Result<User, StoreError> {
-        validate_username(username)?;
-        let display_name = display_name.trim();
-        if display_name.is_empty() || display_name.chars().count() > 100 {
-            return Err(StoreError::invalid(
-                "display_name",
-                "must be 1 to 100 characters",
-            ));
-        }
-        let id = new_id();
-        let now = now_micros();
         let mut tx = self.begin_write().await?;
-        let inserted = with_tx!(&mut tx, conn => {
-            sqlx::query(
-                "INSERT INTO users (id, username, display_name, password_hash, kind, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'person', $5, $5)",
-            )
-            .bind(&id)
-            .bind(username)
-            .bind(display_name)
-            .bind(password_hash)
-            .bind(now)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-        });
-        if let Err(e) = inserted {
-            let err = StoreError::from(e);
-            if err.is_unique_violation() {
-                return Err(StoreError::invalid(
-                    "username",
-                    format!("user {username} already exists"),
-                ));
+        let account = NewAccount {
+            username,
+            display_name,
+            password_hash: Some(password_hash),
+        };
+        let user = match insert_user_tx(&mut tx, account).await {
+            Err(StoreError::Conflict(message)) => {
+                return Err(StoreError::invalid("username", message));
             }
-            return Err(err);
-        }
+            other => other?,
+        };
+        let id = user.id.clone();
         grant_tx(&mut tx, &id, first_grant.0, first_grant.1).await?;
         let changes = json!({
-            "username": username, "display_name": display_name,
+            "username": user.username, "display_name": user.display_name,
             "role": first_grant.0.as_str(), "unit_id": first_grant.1,
         });
         log_admin(&mut tx, by, "user.create", &format!("user:{id}"), changes).await?;
         tx.commit().await?;
-        Ok(User {
-            id,
-            username: username.to_string(),
-            display_name: display_name.to_string(),
-            kind: "person".into(),
-            disabled: false,
-            created_at: now,
-        })
+        Ok(user)
     }
 
     /// Grants a role at a unit (no change if already held), logged.

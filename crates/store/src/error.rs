@@ -18,6 +18,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// The author may not make this change (it reaches beyond their scope).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("conflict: {0}")]
     Conflict(String),
     /// The database could not take the write just now; retrying may succeed.

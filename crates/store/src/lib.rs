@@ -2,6 +2,7 @@
 //! backend, and every SQL statement the product runs. Portable SQL only: `$N`
 //! placeholders, `RETURNING`, `ON CONFLICT`, app-made ids, integer times.
 
+mod accounts;
 mod admin;
 mod attachments;
 mod bench;
@@ -18,6 +19,7 @@ mod tree;
 mod units;
 mod users;
 
+pub use accounts::{ApiKeyInfo, IssueKey, NewAccount};
 pub use admin::*;
 pub use attachments::*;
 pub use blobs::{BlobError, BlobStore, StoredBlob, sha256_hex};

@@ -59,6 +59,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_admin.sql"),
         postgres: include_str!("../migrations/postgres/0007_admin.sql"),
     },
+    Migration {
+        version: 8,
+        name: "api_key_audit",
+        sqlite: include_str!("../migrations/sqlite/0008_api_key_audit.sql"),
+        postgres: include_str!("../migrations/postgres/0008_api_key_audit.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -179,6 +179,15 @@ pub struct ApiKeyCache {
     entries: Mutex<HashMap<String, (Instant, Actor)>>,
 }
 
+impl ApiKeyCache {
+    /// Forgets every resolved key, so a revocation bites at once here.
+    pub fn clear(&self) {
+        if let Ok(mut cache) = self.entries.lock() {
+            cache.clear();
+        }
+    }
+}
+
 /// The actor an API key stands for, if the key is live.
 pub async fn actor_for_api_key(state: &AppState, key: &str) -> Result<Option<Actor>, ApiError> {
     let hash = token_hash(key.trim());
@@ -192,6 +201,10 @@ pub async fn actor_for_api_key(state: &AppState, key: &str) -> Result<Option<Act
     let Some(user_id) = state.db.api_key_user(&hash).await? else {
         return Ok(None);
     };
+    // Last use, once per cache period; a failed write must not refuse the key.
+    if let Err(e) = state.db.touch_api_key(&hash, now_micros()).await {
+        tracing::warn!(error = %e, "could not record an API key's use");
+    }
     let actor = state.db.actor(&user_id).await?;
     if let (Some(actor), Ok(mut cache)) = (&actor, state.api_keys.entries.lock()) {
         // Bounded: stale entries go when the cache grows.

@@ -82,6 +82,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Invalid { field, message } => ApiError::invalid(&field, message),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Forbidden(m) => ApiError::forbidden(m),
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)

@@ -281,3 +281,291 @@ async fn scope_follows_the_holder(backend: Backend) {
     app.stop().await;
 }
 crate::db_test!(scope_follows_the_holder);
+
+/// A request with a raw bearer key (one issued during the test).
+async fn with_key(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The `admin.*` entries of the log: (action, actor id, changes).
+async fn admin_entries(app: &TestApp) -> Vec<(String, Option<String>, String)> {
+    app.db
+        .log_entries(0, 100_000)
+        .await
+        .expect("log")
+        .into_iter()
+        .map(|(e, _)| e)
+        .filter(|e| e.action.starts_with("admin."))
+        .map(|e| (e.action, e.actor_id, e.changes))
+        .collect()
+}
+
+/// An admin of one district reaches, through every admin route, only what lies
+/// wholly inside the district. Above all: a key for an existing account hands
+/// over that account's powers, so a district admin cannot issue one for an
+/// account that holds a city-wide role (the escalation found in review).
+async fn admin_routes_stay_inside_the_administration(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let case_id = app.create_item("东区的案件").await;
+    let d1_admin = app
+        .db
+        .user_by_username("d1.admin")
+        .await
+        .expect("db")
+        .expect("d1.admin");
+
+    // The city's own feed: a system account with a city-wide role.
+    let r = app
+        .post(
+            "/api/v1/api-keys",
+            "city.admin",
+            json!({"username": "city-feed", "name": "市级接口",
+            "roles": [{"role": "dispatcher", "unit_id": app.unit("C")}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let city_key = r.body["key"].as_str().expect("key").to_string();
+    let city_feed = r.body["user_id"].as_str().expect("user").to_string();
+    let city_key_id = r.body["id"].as_str().expect("id").to_string();
+
+    // The district admin asks for a key of that account, with no roles or
+    // with roles inside the district: refused, and nothing is stored.
+    let before = admin_entries(&app).await.len();
+    for roles in [
+        json!([]),
+        json!([{"role": "operator", "unit_id": app.unit("D1")}]),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/api-keys",
+                "d1.admin",
+                json!({"username": "city-feed", "name": "借用", "roles": roles}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "{:?}",
+            r.body
+        );
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("outside your administration")
+        );
+    }
+    assert_eq!(
+        admin_entries(&app).await.len(),
+        before,
+        "a refusal changes nothing"
+    );
+    let keys = app
+        .get(&format!("/api/v1/users/{city_feed}/api-keys"), "city.admin")
+        .await;
+    assert_eq!(keys.body["api_keys"].as_array().map(Vec::len), Some(1));
+    let grants = app.db.grant_paths(&city_feed).await.expect("grants");
+    assert_eq!(grants.len(), 1, "no grant was added to the city's account");
+
+    // A feed of the district's own, issued by its admin.
+    let r = app
+        .post(
+            "/api/v1/api-keys",
+            "d1.admin",
+            json!({"username": "d1-feed", "name": "区级接口",
+            "roles": [{"role": "operator", "unit_id": app.unit("D1")}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let d1_key = r.body["key"].as_str().expect("key").to_string();
+    let d1_key_id = r.body["id"].as_str().expect("id").to_string();
+    let d1_feed = r.body["user_id"].as_str().expect("user").to_string();
+    let (status, _) = with_key(&app, Method::GET, "/api/v1/me", &d1_key, None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Every admin route, as the admin of D1 and of D2, at a target inside D1
+    // and at one outside it. A new admin route must be added here.
+    for route in ROUTES.iter().filter(|r| r.access == Access::Admin) {
+        let label = format!("{} {}", route.method, route.path);
+        match (route.method, route.path) {
+            ("get", "/api/v1/users") => {
+                let names = |r: &crate::harness::Reply| -> Vec<String> {
+                    r.body["users"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|u| u["username"].as_str().map(str::to_string))
+                        .collect()
+                };
+                let d1 = names(&app.get(route.path, "d1.admin").await);
+                assert!(d1.contains(&"d1-feed".to_string()), "{label}: {d1:?}");
+                assert!(!d1.contains(&"city-feed".to_string()), "{label}: {d1:?}");
+                assert!(!d1.iter().any(|n| n.starts_with("d2.")), "{label}: {d1:?}");
+                let d2 = names(&app.get(route.path, "d2.admin").await);
+                assert!(!d2.contains(&"d1-feed".to_string()), "{label}: {d2:?}");
+            }
+            ("post", "/api/v1/users") => {
+                for (unit, want) in [
+                    ("D1", StatusCode::CREATED),
+                    ("D2", StatusCode::FORBIDDEN),
+                    ("C", StatusCode::FORBIDDEN),
+                ] {
+                    let r = app
+                        .post(route.path, "d1.admin", json!({"username": format!("new-{unit}"), "display_name": "新",
+                            "password": "long enough password", "roles": [{"role": "handler", "unit_id": app.unit(unit)}]}))
+                        .await;
+                    assert_eq!(r.status, want, "{label} at {unit}: {:?}", r.body);
+                }
+            }
+            ("post", "/api/v1/api-keys") => {
+                // Inside and outside: shown above, and grants of new accounts too.
+                let r = app
+                    .post(
+                        route.path,
+                        "d1.admin",
+                        json!({"username": "d2-feed", "name": "x",
+                        "roles": [{"role": "operator", "unit_id": app.unit("D2")}]}),
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{label}");
+                assert!(
+                    app.db
+                        .user_by_username("d2-feed")
+                        .await
+                        .expect("db")
+                        .is_none()
+                );
+            }
+            ("get", "/api/v1/users/{id}/api-keys") => {
+                let inside = app
+                    .get(&route.path.replace("{id}", &d1_feed), "d1.admin")
+                    .await;
+                assert_eq!(inside.status, StatusCode::OK, "{label}");
+                let key = &inside.body["api_keys"][0];
+                assert_eq!(key["created_by"], "d1.admin", "{label}: {key:?}");
+                assert!(
+                    key["last_used_at"].is_i64(),
+                    "{label}: the use above is recorded"
+                );
+                assert!(
+                    key.get("key_hash").is_none() && key.get("key").is_none(),
+                    "{label}"
+                );
+                for (user, target) in [("d1.admin", &city_feed), ("d2.admin", &d1_feed)] {
+                    let r = app.get(&route.path.replace("{id}", target), user).await;
+                    assert_eq!(
+                        (r.status, r.code()),
+                        (StatusCode::NOT_FOUND, "not_found"),
+                        "{label} as {user}"
+                    );
+                }
+            }
+            ("post", "/api/v1/api-keys/{id}/revoke") => {
+                for (user, key_id) in [("d1.admin", &city_key_id), ("d2.admin", &d1_key_id)] {
+                    let r = app
+                        .call(
+                            Method::POST,
+                            &route.path.replace("{id}", key_id),
+                            Some(user),
+                            None,
+                        )
+                        .await;
+                    assert_eq!(r.status, StatusCode::NOT_FOUND, "{label} as {user}");
+                }
+                let (status, _) = with_key(&app, Method::GET, "/api/v1/me", &city_key, None).await;
+                assert_eq!(
+                    status,
+                    StatusCode::OK,
+                    "{label}: the city's key still works"
+                );
+                let r = app
+                    .call(
+                        Method::POST,
+                        &route.path.replace("{id}", &d1_key_id),
+                        Some("d1.admin"),
+                        None,
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{label}: {:?}", r.body);
+                assert!(r.body["api_key"]["revoked_at"].is_i64());
+                assert_eq!(r.body["api_key"]["revoked_by"], "d1.admin");
+                let (status, _) = with_key(&app, Method::GET, "/api/v1/me", &d1_key, None).await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{label}: a revoked key stops at once"
+                );
+                let again = app
+                    .call(
+                        Method::POST,
+                        &route.path.replace("{id}", &d1_key_id),
+                        Some("d1.admin"),
+                        None,
+                    )
+                    .await;
+                assert_eq!(again.status, StatusCode::CONFLICT, "{label}");
+            }
+            ("post", "/api/v1/units") => {
+                for (parent, want) in [("M1", StatusCode::CREATED), ("M2", StatusCode::FORBIDDEN)] {
+                    let r = app
+                        .post(
+                            route.path,
+                            "d1.admin",
+                            json!({"parent_id": app.unit(parent), "kind": "grid",
+                            "code": format!("X-{parent}"), "name": "新网格"}),
+                        )
+                        .await;
+                    assert_eq!(r.status, want, "{label} under {parent}: {:?}", r.body);
+                }
+            }
+            _ => panic!("{label}: add this admin route's inside and outside targets to this test"),
+        }
+    }
+    // The city's key still reads the district's case; the district's admin never could through it.
+    let (status, _) = with_key(
+        &app,
+        Method::GET,
+        &format!("/api/v1/cases/{case_id}"),
+        &city_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Every change above is in the log, by its author; no key or hash in it.
+    let entries = admin_entries(&app).await;
+    let by_d1: Vec<&str> = entries
+        .iter()
+        .filter(|(_, by, _)| by.as_deref() == Some(d1_admin.id.as_str()))
+        .map(|(a, _, _)| a.as_str())
+        .collect();
+    for action in [
+        "admin.user.create",
+        "admin.role.grant",
+        "admin.api_key.create",
+        "admin.api_key.revoke",
+        "admin.unit.create",
+    ] {
+        assert!(by_d1.contains(&action), "{action} by d1.admin in {by_d1:?}");
+    }
+    assert!(
+        entries
+            .iter()
+            .all(|(_, _, c)| !c.contains(&d1_key) && !c.contains(&city_key))
+    );
+    app.stop().await;
+}
+crate::db_test!(admin_routes_stay_inside_the_administration);

@@ -852,3 +852,130 @@ async fn admin_entries_stay_out_of_cases(backend: Backend) {
     assert_eq!(after.body["groups"][0]["name"]["zh"], "一区新名");
 }
 crate::db_test!(admin_entries_stay_out_of_cases);
+
+/// A system account's keys on its admin page: issued (shown once), listed with
+/// who issued them, revoked; an account with a role beyond the admin's units
+/// is not theirs to open.
+async fn api_keys_on_the_admin_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .post(
+            "/api/v1/api-keys",
+            "d1.admin",
+            json!({"username": "d1-feed", "name": "区级接口",
+            "roles": [{"role": "operator", "unit_id": app.unit("D1")}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let feed = r.body["user_id"].as_str().expect("user").to_string();
+    let (d1_admin, csrf) = session(&app, "d1.admin").await;
+    let page = format!("/admin/users/{feed}");
+    let (status, html) = get(&d1_admin, &app, &page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("id=\"user-keys\"") && html.contains("区级接口"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"new-key\""));
+
+    // Issue a second key: the page shows it this once.
+    let r = post(
+        &d1_admin,
+        &app,
+        &format!("{page}/key"),
+        &[("csrf_token", &csrf), ("key_name", "备用")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.expect("text");
+    let shown = html
+        .split("<code>gz_")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .map(|k| format!("gz_{k}"))
+        .expect("the new key is shown");
+    let me = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&shown)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), StatusCode::OK);
+    let (_, html) = get(&d1_admin, &app, &page).await;
+    assert!(!html.contains(&shown), "a key is shown only once");
+
+    // Revoke it from the page.
+    let keys = app.db.api_keys_of(&feed).await.expect("keys");
+    let spare = keys.iter().find(|k| k.name == "备用").expect("spare key");
+    let r = post(
+        &d1_admin,
+        &app,
+        &format!("{page}/key_revoke"),
+        &[("csrf_token", &csrf), ("key_id", &spare.id)],
+    )
+    .await;
+    assert_eq!(location(&r), format!("{page}?done=key_revoked"));
+    let me = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&shown)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    // A key of another account cannot be revoked through this one's page.
+    let other = app
+        .post(
+            "/api/v1/api-keys",
+            "d1.admin",
+            json!({"username": "d1-other", "name": "另一个", "roles": []}),
+        )
+        .await;
+    let other_id = other.body["id"].as_str().expect("id").to_string();
+    let r = post(
+        &d1_admin,
+        &app,
+        &format!("{page}/key_revoke"),
+        &[("csrf_token", &csrf), ("key_id", &other_id)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        app.db
+            .api_key(&other_id)
+            .await
+            .expect("key")
+            .expect("exists")
+            .revoked_at
+            .is_none()
+    );
+
+    // The city's feed holds a city-wide role: its page does not exist for D1's admin.
+    let city = app
+        .post("/api/v1/api-keys", "city.admin", json!({"username": "city-feed", "name": "市级",
+            "roles": [{"role": "dispatcher", "unit_id": app.unit("C")}, {"role": "operator", "unit_id": app.unit("D1")}]}))
+        .await;
+    let city_feed = city.body["user_id"].as_str().expect("user").to_string();
+    let (status, html) = get(&d1_admin, &app, &format!("/admin/users/{city_feed}")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "it holds a role in D1, so it is listed"
+    );
+    assert!(
+        !html.contains("id=\"key-issue\""),
+        "but its keys are not D1's to manage"
+    );
+    let r = post(
+        &d1_admin,
+        &app,
+        &format!("/admin/users/{city_feed}/key"),
+        &[("csrf_token", &csrf), ("key_name", "借用")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.db.api_keys_of(&city_feed).await.expect("keys").len(), 1);
+    app.stop().await;
+}
+crate::db_test!(api_keys_on_the_admin_page);

@@ -111,6 +111,37 @@ fn users_and_grids_from_the_command_line() {
         .output()
         .expect("passwd");
     assert!(!out.status.success(), "short passwords are refused");
+    let out = gongzhi(&data)
+        .args(["user", "passwd", "chen"])
+        .env("GONGZHI_PASSWORD", "another long password")
+        .output()
+        .expect("passwd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Accounts made and passwords set from the command line are in the log,
+    // as the system's changes, without the password.
+    let admin_entries = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let url = format!("sqlite://{}", data.path.join("gongzhi.db").display());
+            let db = gongzhi_store::Db::connect(&url).await.expect("connect");
+            let entries = db.log_entries(0, 1000).await.expect("log");
+            db.close().await;
+            entries
+                .into_iter()
+                .map(|(e, _)| e)
+                .filter(|e| e.action.starts_with("admin."))
+                .map(|e| (e.action, e.actor_id, e.changes))
+                .collect::<Vec<_>>()
+        });
+    let actions: Vec<&str> = admin_entries.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(actions, ["admin.user.create", "admin.user.password_reset"]);
+    assert!(admin_entries.iter().all(|(_, by, changes)| by.is_none()
+        && !changes.contains("argon2")
+        && !changes.contains("password")));
 
     // Grids need their parent community: without one, nothing is imported.
     let file = data.path.join("grids.geojson");

@@ -34,6 +34,8 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
         .route("/api/v1/packs", get(meta::packs))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/api-keys", post(users::create_api_key))
+        .route("/api/v1/users/{id}/api-keys", get(users::list_api_keys))
+        .route("/api/v1/api-keys/{id}/revoke", post(users::revoke_api_key))
         .route("/api/v1/cases", get(cases::list).post(cases::create))
         .route("/api/v1/cases/{id}", get(cases::get_one))
         .route("/api/v1/cases/{id}/actions", post(cases::act))

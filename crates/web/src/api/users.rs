@@ -1,11 +1,12 @@
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::role::Role;
+use gongzhi_store::{ChangeBy, IssueKey, NewAccount};
 
 use crate::auth::{Auth, hash_password, random_token, token_hash};
 use crate::error::ApiError;
@@ -103,13 +104,15 @@ pub async fn create(
     let grants = check_grants(&state, &auth.actor, &req.roles).await?;
     gongzhi_store::validate_username(&req.username)?;
     let hash = hash_password(req.password).await?;
+    let account = NewAccount {
+        username: &req.username,
+        display_name: &req.display_name,
+        password_hash: Some(&hash),
+    };
     let user = state
         .db
-        .create_user(&req.username, &req.display_name, Some(&hash))
+        .create_account_logged(account, &grants, &ChangeBy::from_actor(&auth.actor))
         .await?;
-    for (role, unit) in grants {
-        state.db.grant_role(&user.id, role, &unit).await?;
-    }
     tracing::info!(admin = %auth.actor.username, user = %user.username, "user created");
     Ok((StatusCode::CREATED, Json(json!({"user": user}))))
 }
@@ -124,8 +127,10 @@ pub struct CreateApiKey {
     roles: Vec<RoleRequest>,
 }
 
-/// Creates a system account with the given grants and an API key for it. The
-/// key is shown once; only its hash is kept.
+/// Issues an API key for a system account, creating the account if new and
+/// adding the requested grants. A key hands over every power its account
+/// holds, so an existing account must lie wholly inside the caller's
+/// administration. The key is shown once; only its hash is kept.
 pub async fn create_api_key(
     State(state): State<AppState>,
     auth: Auth,
@@ -133,27 +138,77 @@ pub async fn create_api_key(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     require_admin(&auth.actor)?;
     let grants = check_grants(&state, &auth.actor, &req.roles).await?;
-    let user = match state.db.user_by_username(&req.username).await? {
-        Some(u) if u.kind == "system" => u,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "username",
-                "names a person; API keys belong to system accounts",
-            ));
-        }
-        None => state.db.create_user(&req.username, &req.name, None).await?,
-    };
-    for (role, unit) in grants {
-        state.db.grant_role(&user.id, role, &unit).await?;
-    }
+    gongzhi_store::validate_username(&req.username)?;
     let key = format!("gz_{}", random_token());
     let prefix: String = key.chars().take(10).collect();
-    let id = state
+    let hash = token_hash(&key);
+    let issue = IssueKey {
+        username: &req.username,
+        name: &req.name,
+        key_hash: &hash,
+        prefix: &prefix,
+    };
+    let actor = &auth.actor;
+    let (id, user) = state
         .db
-        .create_api_key(&user.id, &req.name, &token_hash(&key), &prefix)
+        .issue_api_key_logged(
+            issue,
+            &grants,
+            |paths| actor.administers_account(paths.iter().map(String::as_str)),
+            &ChangeBy::from_actor(actor),
+        )
         .await?;
+    tracing::info!(admin = %actor.username, account = %user.username, key = %prefix, "api key issued");
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": id, "key": key, "prefix": prefix, "user_id": user.id})),
     ))
+}
+
+/// Whether the caller administers the account: every grant it holds lies
+/// inside the caller's administration.
+async fn administers(state: &AppState, actor: &Actor, user_id: &str) -> Result<bool, ApiError> {
+    let paths = state.db.grant_paths(user_id).await?;
+    Ok(actor.administers_account(paths.iter().map(String::as_str)))
+}
+
+/// An account's API keys (never the keys themselves). An account beyond the
+/// caller's administration answers as a missing one.
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&auth.actor)?;
+    let exists = state.db.user_by_id(&user_id).await?.is_some();
+    if !exists || !administers(&state, &auth.actor, &user_id).await? {
+        return Err(ApiError::not_found("user"));
+    }
+    let keys = state.db.api_keys_of(&user_id).await?;
+    Ok(Json(json!({"api_keys": keys})))
+}
+
+/// Revokes a key. A key of an account beyond the caller's administration
+/// answers as a missing one.
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(key_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&auth.actor)?;
+    let Some(key) = state.db.api_key(&key_id).await? else {
+        return Err(ApiError::not_found("api key"));
+    };
+    if !administers(&state, &auth.actor, &key.user_id).await? {
+        return Err(ApiError::not_found("api key"));
+    }
+    state
+        .db
+        .revoke_api_key_logged(&key_id, &ChangeBy::from_actor(&auth.actor))
+        .await?;
+    // This process stops honouring it at once; others within the cache time.
+    state.api_keys.clear();
+    tracing::info!(admin = %auth.actor.username, key = %key.prefix, "api key revoked");
+    let key = state.db.api_key(&key_id).await?;
+    Ok(Json(json!({"api_key": key})))
 }

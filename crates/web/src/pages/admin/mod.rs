@@ -57,17 +57,7 @@ fn covers(staff: &Staff, path: &str) -> bool {
 
 /// The change's author for the log: the user, at their widest admin unit.
 fn change_by(staff: &Staff) -> ChangeBy {
-    let unit = staff
-        .actor
-        .assignments
-        .iter()
-        .filter(|a| a.role == Role::Admin)
-        .min_by_key(|a| a.unit_path.len())
-        .map(|a| a.unit_id.clone());
-    ChangeBy {
-        actor_id: Some(staff.actor.user_id.clone()),
-        actor_unit_id: unit,
-    }
+    ChangeBy::from_actor(&staff.actor)
 }
 
 /// Refuses non-administrators as out-of-scope case pages are refused: the
@@ -123,7 +113,7 @@ async fn index(State(state): State<AppState>, lang: Lang, staff: Staff) -> Respo
 
 /// The notice for `?done=KEY` after a change, from a fixed list.
 fn done_notice(lang: Lang, done: Option<&str>) -> String {
-    const DONE: [&str; 12] = [
+    const DONE: [&str; 13] = [
         "unit_created",
         "unit_renamed",
         "user_created",
@@ -132,6 +122,7 @@ fn done_notice(lang: Lang, done: Option<&str>) -> String {
         "password_reset",
         "user_disabled",
         "user_enabled",
+        "key_revoked",
         "category_saved",
         "rule_saved",
         "grids_imported",

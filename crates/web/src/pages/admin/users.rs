@@ -150,6 +150,48 @@ struct UserPage {
     notice: String,
     min_password: usize,
     is_self: bool,
+    /// The account's API keys, for a system account the admin manages.
+    keys: Vec<KeyView>,
+    /// A key just issued: shown this once, never stored.
+    new_key: String,
+}
+
+/// One API key as the admin page lists it.
+struct KeyView {
+    id: String,
+    name: String,
+    prefix: String,
+    created: String,
+    created_by: String,
+    last_used: String,
+    revoked: String,
+}
+
+fn key_views(state: &AppState, lang: Lang, keys: Vec<gongzhi_store::ApiKeyInfo>) -> Vec<KeyView> {
+    let tz = state.calendar.tz();
+    let when = |at: Option<i64>| {
+        at.map(|m| super::super::format_time(tz, lang, m, "date.datetime"))
+            .unwrap_or_default()
+    };
+    keys.into_iter()
+        .map(|k| KeyView {
+            created: when(Some(k.created_at)),
+            created_by: k
+                .created_by
+                .unwrap_or_else(|| lang.t("admin.key_by_system").to_string()),
+            last_used: match k.last_used_at {
+                Some(at) => when(Some(at)),
+                None => lang.t("admin.key_never_used").to_string(),
+            },
+            revoked: match (k.revoked_at, k.revoked_by) {
+                (Some(at), by) => format!("{} {}", when(Some(at)), by.unwrap_or_default()),
+                (None, _) => String::new(),
+            },
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+        })
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
@@ -328,9 +370,38 @@ async fn manage_with(
     notice: String,
     status: StatusCode,
 ) -> Response {
+    manage_page(
+        state,
+        lang,
+        staff,
+        user,
+        (errors, notice, String::new()),
+        status,
+    )
+    .await
+}
+
+/// The user page; `said` is (errors, notice, a key just issued).
+async fn manage_page(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    user: UserView,
+    said: (Vec<String>, String, String),
+    status: StatusCode,
+) -> Response {
+    let (errors, notice, new_key) = said;
     let units = match units_in_scope(state, lang, staff).await {
         Ok(u) => u,
         Err(e) => return e.render(state, lang, Some(staff)),
+    };
+    let keys = if user.system && user.manageable {
+        match state.db.api_keys_of(&user.id).await {
+            Ok(keys) => key_views(state, lang, keys),
+            Err(e) => return PageError::from(e).render(state, lang, Some(staff)),
+        }
+    } else {
+        Vec::new()
     };
     let page = UserPage {
         p: Ctx::new(
@@ -347,6 +418,8 @@ async fn manage_with(
         errors,
         notice,
         min_password: MIN_PASSWORD_LEN,
+        keys,
+        new_key,
     };
     render(status, &page)
 }
@@ -390,9 +463,14 @@ pub struct ChangeForm {
     unit_id: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    key_name: String,
+    #[serde(default)]
+    key_id: String,
 }
 
-/// One change to a user: `grant`, `revoke`, `password`, `disable`, `enable`.
+/// One change to a user: `grant`, `revoke`, `password`, `disable`, `enable`,
+/// `key` (issue an API key to a system account), `key_revoke`.
 pub async fn change(
     State(state): State<AppState>,
     lang: Lang,
@@ -457,6 +535,26 @@ pub async fn change(
                 }
             }
         }
+        "password" | "disable" | "enable" | "key" | "key_revoke" if !user.manageable => {
+            errors.push(lang.t("admin.error_user_scope").to_string());
+            None
+        }
+        "key" | "key_revoke" if !user.system => {
+            errors.push(lang.t("admin.error_key_person").to_string());
+            None
+        }
+        "key" => return issue_key(&state, lang, &staff, user, &form.key_name, &by).await,
+        "key_revoke" => {
+            let owned =
+                matches!(state.db.api_key(&form.key_id).await, Ok(Some(k)) if k.user_id == user.id);
+            if owned {
+                let done = state.db.revoke_api_key_logged(&form.key_id, &by).await;
+                state.api_keys.clear();
+                Some((done, "key_revoked"))
+            } else {
+                return PageError::NotFound.render(&state, lang, Some(&staff));
+            }
+        }
         "password" | "disable" | "enable" if !user.manageable => {
             errors.push(lang.t("admin.error_user_scope").to_string());
             None
@@ -514,4 +612,62 @@ pub async fn change(
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await
+}
+
+/// Issues an API key to the system account and shows it once.
+async fn issue_key(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    user: UserView,
+    name: &str,
+    by: &gongzhi_store::ChangeBy,
+) -> Response {
+    let key = format!("gz_{}", crate::auth::random_token());
+    let prefix: String = key.chars().take(10).collect();
+    let hash = crate::auth::token_hash(&key);
+    let issue = gongzhi_store::IssueKey {
+        username: &user.username,
+        name,
+        key_hash: &hash,
+        prefix: &prefix,
+    };
+    let actor = &staff.actor;
+    let issued = state
+        .db
+        .issue_api_key_logged(
+            issue,
+            &[],
+            |paths| actor.administers_account(paths.iter().map(String::as_str)),
+            by,
+        )
+        .await;
+    match issued {
+        Ok(_) => {
+            let notice = lang.t("admin.done_key_issued").to_string();
+            manage_page(
+                state,
+                lang,
+                staff,
+                user,
+                (Vec::new(), notice, key),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => match input_error(lang, &e) {
+            Some(message) => {
+                manage_page(
+                    state,
+                    lang,
+                    staff,
+                    user,
+                    (vec![message], String::new(), String::new()),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await
+            }
+            None => PageError::from(e).render(state, lang, Some(staff)),
+        },
+    }
 }
