@@ -5,7 +5,7 @@
 use gongzhi_domain::checkpoint::{CheckpointError, KeyVerifier, open_checkpoint};
 use gongzhi_domain::log::LogEntry;
 use gongzhi_domain::merkle::{self, EMPTY_HASH, Frontier, Hash, hash_hex};
-use gongzhi_store::{Db, StoreError, TreeState};
+use gongzhi_store::{CaseLogGap, Db, StoreError, TreeState};
 
 /// What verification found wrong: the first problem only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +61,20 @@ pub enum Finding {
     RootMismatch { id: String, size: u64 },
     #[error("stored tree (size {size}): root does not match the entries")]
     TreeMismatch { size: u64 },
+    #[error(
+        "the log holds no case entries, but {cases} cases remain: the log was wiped or replaced"
+    )]
+    LogWiped { cases: u64 },
+    #[error("case {case_id}: no creation entry in the log; the case row is not accounted for")]
+    NoCreationEntry { case_id: String },
+    #[error(
+        "case {case_id}: its row says state {row_state:?}, its log says {log_state:?}: the case row was changed outside the engine"
+    )]
+    CaseStateDiffers {
+        case_id: String,
+        row_state: String,
+        log_state: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +201,7 @@ pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, Verify
             )
         }
     };
+    check_cases_against_log(db, entries).await?;
     let signed = heads.last().map(|h| h.size).unwrap_or(0);
     Ok(Summary {
         entries,
@@ -194,6 +209,31 @@ pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, Verify
         unsigned: entries.saturating_sub(signed),
         read_path,
     })
+}
+
+/// The case rows that pages and the API read must be where the (verified)
+/// log put them: each with its creation entry, each in the state its newest
+/// entry left it in.
+async fn check_cases_against_log(db: &Db, entries: u64) -> Result<(), VerifyError> {
+    let cases = u64::try_from(db.case_count().await?).unwrap_or(0);
+    if cases > 0 && entries == 0 {
+        return Err(VerifyError::Found(Finding::LogWiped { cases }));
+    }
+    match db.first_case_log_gap().await? {
+        None => Ok(()),
+        Some(CaseLogGap::NoCreationEntry { case_id }) => {
+            Err(VerifyError::Found(Finding::NoCreationEntry { case_id }))
+        }
+        Some(CaseLogGap::StateDiffers {
+            case_id,
+            row_state,
+            log_state,
+        }) => Err(VerifyError::Found(Finding::CaseStateDiffers {
+            case_id,
+            row_state,
+            log_state,
+        })),
+    }
 }
 
 /// Checks the whole log through the bulk read path ([`Db::log_leaf_batches`]):

@@ -664,3 +664,76 @@ async fn postgres_app_role_cannot_rewrite_the_log() {
         pool.close().await;
     }
 }
+
+/// What people see is the case row: an edit of it outside the engine, a case
+/// row with no history, or a log wiped while the cases remain, each fails
+/// `verify` with a message naming what is wrong.
+async fn case_rows_must_match_their_log(backend: Backend) {
+    let (mut app, key) = logged_app(backend).await;
+    app.stop_server().await;
+    report(&app.db, &key).await.expect("intact");
+    let victim = entry(&app.db, 2).await.case_id;
+
+    // A row edit: the case is made to look closed.
+    app.exec(&format!(
+        "UPDATE cases SET state = 'closed' WHERE id = '{victim}'"
+    ))
+    .await;
+    let err = report(&app.db, &key).await.unwrap_err();
+    assert_eq!(
+        err,
+        Finding::CaseStateDiffers {
+            case_id: victim.clone(),
+            row_state: "closed".into(),
+            log_state: entry(&app.db, 2).await.to_state,
+        }
+    );
+    assert!(
+        err.to_string().contains("changed outside the engine"),
+        "{err}"
+    );
+    app.exec(&format!(
+        "UPDATE cases SET state = '{}' WHERE id = '{victim}'",
+        entry(&app.db, 2).await.to_state
+    ))
+    .await;
+    report(&app.db, &key).await.expect("restored");
+
+    // A case row with no history: a copy of the victim under a new id.
+    let forged = "00000000-0000-7000-8000-00000000f0f0";
+    app.exec(&format!(
+        "INSERT INTO cases (id, receipt_code, pack_id, pack_version, case_type, state, fields, holder_unit_id, \
+         area_unit_id, lng, lat, overdue_since, personal_salt, version, created_at, updated_at, closed_at) \
+         SELECT '{forged}', 'FORGED-1', pack_id, pack_version, case_type, state, fields, holder_unit_id, \
+         area_unit_id, lng, lat, overdue_since, personal_salt, version, created_at, updated_at, closed_at \
+         FROM cases WHERE id = '{victim}'"
+    ))
+    .await;
+    let err = report(&app.db, &key).await.unwrap_err();
+    assert_eq!(
+        err,
+        Finding::NoCreationEntry {
+            case_id: forged.into()
+        }
+    );
+
+    // The whole log wiped, tree and checkpoints with it, the cases kept.
+    unlock(&app).await;
+    if app.backend() == Backend::Sqlite {
+        app.exec(
+            "DROP TRIGGER log_tree_hashes_no_update; DROP TRIGGER log_tree_hashes_no_delete; \
+             DROP TRIGGER log_checkpoints_no_update; DROP TRIGGER log_checkpoints_no_delete;",
+        )
+        .await;
+    }
+    app.exec(
+        "DELETE FROM log_cosignatures; DELETE FROM log_checkpoints; DELETE FROM log_tree_hashes; \
+         DELETE FROM log_entries; UPDATE log_head SET next_seq = 0; \
+         UPDATE log_tree SET size = 0, root_hash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'",
+    )
+    .await;
+    let err = report(&app.db, &key).await.unwrap_err();
+    assert_eq!(err, Finding::LogWiped { cases: 6 }, "{err}");
+    app.stop().await;
+}
+crate::db_test!(case_rows_must_match_their_log);
