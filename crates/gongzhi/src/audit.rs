@@ -5,7 +5,7 @@
 use gongzhi_domain::checkpoint::{CheckpointError, KeyVerifier, open_checkpoint};
 use gongzhi_domain::log::LogEntry;
 use gongzhi_domain::merkle::{self, EMPTY_HASH, Frontier, Hash, hash_hex};
-use gongzhi_store::{CaseLogGap, Db, StoreError, TreeState};
+use gongzhi_store::{CaseLogGap, Db, Integrity, StoreError, TreeState};
 
 /// What verification found wrong: the first problem only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +65,8 @@ pub enum Finding {
         "the log holds no case entries, but {cases} cases remain: the log was wiped or replaced"
     )]
     LogWiped { cases: u64 },
+    #[error("the database is damaged: {detail}")]
+    Damaged { detail: String },
     #[error("case {case_id}: no creation entry in the log; the case row is not accounted for")]
     NoCreationEntry { case_id: String },
     #[error(
@@ -85,6 +87,12 @@ pub struct Summary {
     pub unsigned: u64,
     /// How the entries were read.
     pub read_path: ReadPath,
+    /// Which integrity check of the database engine ran, or why none could.
+    pub integrity: Integrity,
+    /// Witness cosignatures on the newest checkpoint. Without one, a rollback
+    /// of the whole log (entries, tree and checkpoints together) cannot be
+    /// detected from this database alone.
+    pub witnessed: i64,
 }
 
 /// Which read path confirmed the log.
@@ -126,6 +134,11 @@ struct SignedHead {
 /// happened to it. An intact log is read once, quickly; a tampered one pays
 /// for the exact diagnosis.
 pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, VerifyError> {
+    // Damaged pages first: every later read would be of damaged data.
+    let integrity = db.integrity_check().await?;
+    if let Integrity::Damaged(detail) = integrity {
+        return Err(VerifyError::Found(Finding::Damaged { detail }));
+    }
     let origin = keys
         .first()
         .map(|k| k.name().to_string())
@@ -203,7 +216,10 @@ pub async fn verify_log(db: &Db, keys: &[KeyVerifier]) -> Result<Summary, Verify
     };
     check_cases_against_log(db, entries).await?;
     let signed = heads.last().map(|h| h.size).unwrap_or(0);
+    let witnessed = db.newest_checkpoint_cosignatures().await?;
     Ok(Summary {
+        integrity,
+        witnessed,
         entries,
         checkpoints,
         unsigned: entries.saturating_sub(signed),

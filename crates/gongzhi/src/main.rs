@@ -296,6 +296,20 @@ async fn main() -> Result<()> {
                         started.elapsed().as_secs_f64(),
                         s.unsigned
                     );
+                    match &s.integrity {
+                        gongzhi_store::Integrity::Sound(check) => {
+                            println!("ok: {check}: no damage")
+                        }
+                        gongzhi_store::Integrity::Unchecked(why) => println!("warning: {why}"),
+                        gongzhi_store::Integrity::Damaged(_) => {}
+                    }
+                    if s.witnessed == 0 {
+                        println!(
+                            "warning: the newest checkpoint has no witness cosignature: a rollback of the \
+                             whole log cannot be detected without a witness or a copy of the checkpoints \
+                             kept elsewhere (docs/ARCHITECTURE.md, \"Keeping a witness\")"
+                        );
+                    }
                     Ok(())
                 }
                 Err(gongzhi::audit::VerifyError::Found(finding)) => {

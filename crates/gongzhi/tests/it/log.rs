@@ -737,3 +737,49 @@ async fn case_rows_must_match_their_log(backend: Backend) {
     app.stop().await;
 }
 crate::db_test!(case_rows_must_match_their_log);
+
+/// A damaged database file fails `verify` before anything is read from it.
+#[tokio::test]
+async fn a_damaged_database_file_is_reported() {
+    let (db, url, dir) = crate::harness::fresh_db(Backend::Sqlite).await;
+    assert_eq!(
+        db.integrity_check().await.expect("check"),
+        gongzhi_store::Integrity::Sound("SQLite quick_check")
+    );
+    // Where a table's b-tree starts: its page is about to be damaged.
+    let page_size: i64 = db_scalar(&db, "PRAGMA page_size").await;
+    let root: i64 = db_scalar(
+        &db,
+        "SELECT rootpage FROM sqlite_master WHERE name = 'log_tree'",
+    )
+    .await;
+    db.close().await;
+    let file = dir.as_ref().expect("dir").path.join("test.db");
+    // Closing checkpointed the WAL into the file; scribble over the page's header.
+    let mut bytes = std::fs::read(&file).expect("read");
+    let at = usize::try_from((root - 1) * page_size).expect("offset");
+    for b in bytes[at..at + 12].iter_mut() {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&file, &bytes).expect("write");
+    let db = Db::connect(&url).await.expect("open damaged");
+    let key = signer(ORIGIN, false);
+    match verify_log(&db, &[verifier(&key)]).await {
+        Err(VerifyError::Found(Finding::Damaged { detail })) => assert!(!detail.is_empty()),
+        other => panic!("expected damage, got {other:?}"),
+    }
+    db.close().await;
+}
+
+async fn db_scalar(db: &Db, sql: &str) -> i64 {
+    match db {
+        Db::Sqlite(pool) => sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await
+            .expect("scalar"),
+        Db::Postgres(pool) => sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await
+            .expect("scalar"),
+    }
+}
