@@ -15,6 +15,7 @@ pub mod media;
 pub mod merkle;
 pub mod pack;
 pub mod places;
+pub mod replay;
 pub mod role;
 pub mod routing;
 pub mod suggest;

@@ -32,7 +32,7 @@ pub use indicators::{HistoryQuery, HistoryRead};
 pub use log_read::{CopyBinaryParser, CopyFormatError, LeafBatch, LeafBatches, LeafRow};
 pub use migrate::{ColumnDescription, SchemaDescription};
 pub use open311::*;
-pub use replay::{CaseLogGap, Integrity};
+pub use replay::{Integrity, StoredCase, StoredCaseEntry};
 pub use tree::*;
 pub use units::*;
 pub use users::*;

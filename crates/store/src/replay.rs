@@ -6,50 +6,82 @@ use sqlx::Row;
 use crate::db::{Db, with_pool};
 use crate::error::StoreError;
 
-/// The first case row that its log does not account for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CaseLogGap {
-    /// The case has no creation entry (an entry without a from-state).
-    NoCreationEntry { case_id: String },
-    /// The case row's state is not where its newest entry left it.
-    StateDiffers {
-        case_id: String,
-        row_state: String,
-        log_state: String,
-    },
+/// A case row as replay compares it.
+#[derive(Debug, Clone)]
+pub struct StoredCase {
+    pub id: String,
+    pub state: String,
+    pub holder_unit_id: String,
+    pub area_unit_id: Option<String>,
+    pub fields: String,
+    pub personal_salt: String,
+}
+
+/// One case entry as replay applies it.
+#[derive(Debug, Clone)]
+pub struct StoredCaseEntry {
+    pub case_id: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub changes: String,
 }
 
 impl Db {
-    /// The first case (by id) whose row the log does not account for: no
-    /// creation entry, or a state other than its newest entry's.
-    pub async fn first_case_log_gap(&self) -> Result<Option<CaseLogGap>, StoreError> {
+    /// Up to `limit` case rows with ids after `after`, in id order.
+    pub async fn cases_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredCase>, StoreError> {
         with_pool!(self, pool => {
-            let missing = sqlx::query(
-                "SELECT c.id FROM cases c WHERE NOT EXISTS \
-                 (SELECT 1 FROM log_entries e WHERE e.case_id = c.id AND e.from_state IS NULL) \
-                 ORDER BY c.id LIMIT 1",
+            let rows = sqlx::query(
+                "SELECT id, state, holder_unit_id, area_unit_id, fields, personal_salt FROM cases \
+                 WHERE id > $1 ORDER BY id LIMIT $2",
             )
-            .fetch_optional(pool)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
             .await?;
-            if let Some(row) = missing {
-                return Ok(Some(CaseLogGap::NoCreationEntry { case_id: row.try_get("id")? }));
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(StoredCase {
+                    id: r.try_get("id")?,
+                    state: r.try_get("state")?,
+                    holder_unit_id: r.try_get("holder_unit_id")?,
+                    area_unit_id: r.try_get("area_unit_id")?,
+                    fields: r.try_get("fields")?,
+                    personal_salt: r.try_get("personal_salt")?,
+                });
             }
-            let differs = sqlx::query(
-                "SELECT c.id, c.state, e.to_state FROM cases c \
-                 JOIN log_entries e ON e.case_id = c.id \
-                 AND e.seq = (SELECT MAX(l.seq) FROM log_entries l WHERE l.case_id = c.id) \
-                 WHERE c.state <> e.to_state ORDER BY c.id LIMIT 1",
+            Ok(out)
+        })
+    }
+
+    /// The entries of the cases with ids in (`after`, `last`], by case and seq.
+    pub async fn case_entries_between(
+        &self,
+        after: &str,
+        last: &str,
+    ) -> Result<Vec<StoredCaseEntry>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT case_id, from_state, to_state, changes FROM log_entries \
+                 WHERE case_id > $1 AND case_id <= $2 ORDER BY case_id, seq",
             )
-            .fetch_optional(pool)
+            .bind(after)
+            .bind(last)
+            .fetch_all(pool)
             .await?;
-            match differs {
-                Some(row) => Ok(Some(CaseLogGap::StateDiffers {
-                    case_id: row.try_get("id")?,
-                    row_state: row.try_get("state")?,
-                    log_state: row.try_get("to_state")?,
-                })),
-                None => Ok(None),
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(StoredCaseEntry {
+                    case_id: r.try_get("case_id")?,
+                    from_state: r.try_get("from_state")?,
+                    to_state: r.try_get("to_state")?,
+                    changes: r.try_get("changes")?,
+                });
             }
+            Ok(out)
         })
     }
 }

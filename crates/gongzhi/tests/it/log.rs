@@ -682,10 +682,11 @@ async fn case_rows_must_match_their_log(backend: Backend) {
     let err = report(&app.db, &key).await.unwrap_err();
     assert_eq!(
         err,
-        Finding::CaseStateDiffers {
+        Finding::CaseDiffers {
             case_id: victim.clone(),
-            row_state: "closed".into(),
-            log_state: entry(&app.db, 2).await.to_state,
+            what: "state".into(),
+            row: "closed".into(),
+            log: entry(&app.db, 2).await.to_state,
         }
     );
     assert!(
@@ -695,6 +696,45 @@ async fn case_rows_must_match_their_log(backend: Backend) {
     app.exec(&format!(
         "UPDATE cases SET state = '{}' WHERE id = '{victim}'",
         entry(&app.db, 2).await.to_state
+    ))
+    .await;
+    report(&app.db, &key).await.expect("restored");
+
+    // The holder and a field, edited the same way.
+    app.exec(&format!(
+        "UPDATE cases SET holder_unit_id = '{}' WHERE id = '{victim}'",
+        app.unit("D2")
+    ))
+    .await;
+    let err = report(&app.db, &key).await.unwrap_err();
+    assert!(
+        matches!(&err, Finding::CaseDiffers { what, .. } if what == "holder"),
+        "{err}"
+    );
+    app.exec(&format!(
+        "UPDATE cases SET holder_unit_id = '{}' WHERE id = '{victim}'",
+        app.unit("D1")
+    ))
+    .await;
+    report(&app.db, &key).await.expect("restored");
+    let fields: String = db_text(
+        &app.db,
+        &format!("SELECT fields FROM cases WHERE id = '{victim}'"),
+    )
+    .await;
+    let edited = fields.replacen("路灯", "井盖", 1);
+    assert_ne!(edited, fields);
+    app.exec(&format!(
+        "UPDATE cases SET fields = '{edited}' WHERE id = '{victim}'"
+    ))
+    .await;
+    let err = report(&app.db, &key).await.unwrap_err();
+    assert!(
+        matches!(&err, Finding::CaseDiffers { what, .. } if what == "field \"title\""),
+        "{err}"
+    );
+    app.exec(&format!(
+        "UPDATE cases SET fields = '{fields}' WHERE id = '{victim}'"
     ))
     .await;
     report(&app.db, &key).await.expect("restored");
@@ -781,5 +821,12 @@ async fn db_scalar(db: &Db, sql: &str) -> i64 {
             .fetch_one(pool)
             .await
             .expect("scalar"),
+    }
+}
+
+async fn db_text(db: &Db, sql: &str) -> String {
+    match db {
+        Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.expect("text"),
+        Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.expect("text"),
     }
 }
