@@ -13,7 +13,7 @@ use gongzhi_domain::time::{Micros, now_micros};
 use crate::admin::{ChangeBy, grant_tx, log_admin};
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
-use crate::users::{User, validate_username};
+use crate::users::{User, user_from_row, validate_username};
 
 /// A new account: a person (with a password hash) or a system account
 /// (API keys only, `password_hash` is `None`).
@@ -164,16 +164,10 @@ async fn user_by_username_tx(tx: &mut Tx, username: &str) -> Result<Option<User>
         .bind(username)
         .fetch_optional(conn)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let disabled_at: Option<i64> = row.try_get("disabled_at")?;
-        Ok(Some(User {
-            id: row.try_get("id")?,
-            username: row.try_get("username")?,
-            display_name: row.try_get("display_name")?,
-            kind: row.try_get("kind")?,
-            disabled: disabled_at.is_some(),
-            created_at: row.try_get("created_at")?,
-        }))
+        match row {
+            Some(row) => Ok(Some(user_from_row!(row))),
+            None => Ok(None),
+        }
     })
 }
 

@@ -25,7 +25,7 @@ use crate::cases::append_log;
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
 use crate::units::{NewUnit, Unit, insert_unit_tx};
-use crate::users::User;
+use crate::users::{User, user_from_row};
 
 /// Prefix of the `case_id` of admin log entries.
 pub const ADMIN_SUBJECT_PREFIX: &str = "admin:";
@@ -421,17 +421,7 @@ impl Db {
                 .fetch_optional(pool)
                 .await?
             {
-                Some(row) => {
-                    let disabled_at: Option<i64> = row.try_get("disabled_at")?;
-                    Ok(Some(User {
-                        id: row.try_get("id")?,
-                        username: row.try_get("username")?,
-                        display_name: row.try_get("display_name")?,
-                        kind: row.try_get("kind")?,
-                        disabled: disabled_at.is_some(),
-                        created_at: row.try_get("created_at")?,
-                    }))
-                }
+                Some(row) => Ok(Some(user_from_row!(row))),
                 None => Ok(None),
             }
         })

@@ -59,6 +59,7 @@ macro_rules! user_from_row {
         }
     }};
 }
+pub(crate) use user_from_row;
 
 pub fn validate_username(username: &str) -> Result<(), StoreError> {
     let ok = (2..=64).contains(&username.len())
@@ -84,52 +85,15 @@ impl Db {
         display_name: &str,
         password_hash: Option<&str>,
     ) -> Result<User, StoreError> {
-        validate_username(username)?;
-        if display_name.trim().is_empty() || display_name.chars().count() > 100 {
-            return Err(StoreError::invalid(
-                "display_name",
-                "must be 1 to 100 characters",
-            ));
-        }
-        let id = new_id();
-        let now = now_micros();
-        let kind = if password_hash.is_some() {
-            "person"
-        } else {
-            "system"
+        let mut tx = self.begin_write().await?;
+        let account = crate::accounts::NewAccount {
+            username,
+            display_name,
+            password_hash,
         };
-        let res = with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO users (id, username, display_name, password_hash, kind, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
-            )
-            .bind(&id)
-            .bind(username)
-            .bind(display_name)
-            .bind(password_hash)
-            .bind(kind)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        });
-        if let Err(e) = res {
-            let err = StoreError::from(e);
-            if err.is_unique_violation() {
-                return Err(StoreError::Conflict(format!(
-                    "user {username} already exists"
-                )));
-            }
-            return Err(err);
-        }
-        Ok(User {
-            id,
-            username: username.to_string(),
-            display_name: display_name.to_string(),
-            kind: kind.to_string(),
-            disabled: false,
-            created_at: now,
-        })
+        let user = crate::accounts::insert_user_tx(&mut tx, account).await?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     pub async fn set_password_hash(&self, username: &str, hash: &str) -> Result<(), StoreError> {
