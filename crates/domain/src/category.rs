@@ -33,8 +33,19 @@ pub const BUILTIN_SOURCES: [(&str, &str); 2] = [
 
 /// The header every category file starts with (after comments).
 pub const HEADER: [&str; 6] = [
-    "code", "name_zh", "name_en", "urgency", "dispatch", "handling",
+    "code",
+    "name_zh",
+    "name_en",
+    "urgency",
+    DISPATCH_TIME,
+    HANDLING_TIME,
 ];
+
+/// The column (and the pack deadlines' `category = "…"`) for the time allowed
+/// to dispatch a case of the category.
+pub const DISPATCH_TIME: &str = "dispatch_time";
+/// The column for the time allowed to handle a case of the category.
+pub const HANDLING_TIME: &str = "handling_time";
 
 /// Longest category code accepted.
 pub const MAX_CODE_LEN: usize = 32;
@@ -97,11 +108,11 @@ impl crate::pack::CategoryDeadlines for CategorySet {
     fn deadline(&self, category: &str, kind: &str, urgency: Option<&str>) -> Option<DurationRule> {
         let c = self.get(category)?;
         match kind {
-            "dispatch" => Some(match urgency.and_then(Urgency::parse) {
+            DISPATCH_TIME => Some(match urgency.and_then(Urgency::parse) {
                 Some(u) if u != c.urgency => u.default_dispatch(),
                 _ => c.dispatch,
             }),
-            "handling" => Some(c.handling),
+            HANDLING_TIME => Some(c.handling),
             _ => None,
         }
     }
@@ -440,8 +451,8 @@ impl Builder {
                 parsed
             }
         };
-        let dispatch = self.duration(file, line, "dispatch", f[4], &mut ok);
-        let handling = self.duration(file, line, "handling", f[5], &mut ok);
+        let dispatch = self.duration(file, line, DISPATCH_TIME, f[4], &mut ok);
+        let handling = self.duration(file, line, HANDLING_TIME, f[5], &mut ok);
 
         if let Some(&i) = self.index.get(code) {
             // An override of a category from an earlier file.
@@ -742,13 +753,13 @@ mod tests {
         assert!(a.version().starts_with("cat-") && a.version().len() == 20);
         let b = CategorySet::with_extensions(&[(
             "city.csv",
-            "code,name_zh,name_en,urgency,dispatch,handling\nR05,,,,,3 working_days\n",
+            "code,name_zh,name_en,urgency,dispatch_time,handling_time\nR05,,,,,3 working_days\n",
         )])
         .unwrap();
         assert_ne!(a.version(), b.version());
     }
 
-    const HEAD: &str = "code,name_zh,name_en,urgency,dispatch,handling\n";
+    const HEAD: &str = "code,name_zh,name_en,urgency,dispatch_time,handling_time\n";
 
     #[test]
     fn a_city_extends_and_overrides() {

@@ -19,6 +19,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::calendar::WorkCalendar;
+use crate::pack::CaseType;
 use crate::time::{MICROS_PER_HOUR, Micros};
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -27,56 +28,68 @@ pub enum IndicatorError {
     BadChanges { case_id: String, seq: u64 },
 }
 
-/// The states, actions and field values the figures are read from. The
-/// engine is generic; these name the requests pack's workflow.
-#[derive(Debug, Clone, Copy)]
-pub struct Vocabulary {
-    pub create: &'static str,
-    pub dispatch: &'static str,
-    pub return_action: &'static str,
-    pub report: &'static str,
-    pub follow_up: &'static str,
-    pub verify: &'static str,
-    pub reopen: &'static str,
+/// The states, actions and field values the figures are read from: the
+/// parts a case type binds (see `pack::Bindings`), by the pack's own names.
+#[derive(Debug, Clone)]
+pub struct Vocabulary<'a> {
+    pub dispatch: &'a str,
+    pub return_action: &'a str,
+    pub report: &'a str,
+    pub follow_up: &'a str,
+    pub verify: &'a str,
+    pub reopen: &'a str,
     /// State awaiting acceptance (签收): its deadlines give 按时签收率.
-    pub to_accept: &'static str,
+    pub to_accept: &'a str,
     /// State of handling (办理): its deadlines give 按期办结率, its time the handling time.
-    pub handling: &'static str,
-    pub closed: &'static str,
-    pub void: &'static str,
-    pub satisfaction_field: &'static str,
-    pub satisfied_values: &'static [&'static str],
-    pub unsatisfied_value: &'static str,
-    pub verification_field: &'static str,
-    pub verification_failed: &'static str,
+    pub handling: &'a str,
+    pub closed: &'a str,
+    pub void: &'a str,
+    pub satisfaction_field: &'a str,
+    pub satisfied_values: Vec<&'a str>,
+    pub unsatisfied_value: &'a str,
+    pub verification_field: &'a str,
+    pub verification_failed: &'a str,
 }
 
-impl Vocabulary {
-    pub const REQUESTS: Vocabulary = Vocabulary {
-        create: "create",
-        dispatch: "dispatch",
-        return_action: "return",
-        report: "report",
-        follow_up: "follow_up",
-        verify: "verify",
-        reopen: "reopen",
-        to_accept: "dispatched",
-        handling: "in_progress",
-        closed: "closed",
-        void: "void",
-        satisfaction_field: "satisfaction",
-        satisfied_values: &["satisfied", "basically_satisfied"],
-        unsatisfied_value: "unsatisfied",
-        verification_field: "verification",
-        verification_failed: "failed",
-    };
+impl<'a> Vocabulary<'a> {
+    /// The figures' vocabulary from a case type's bindings, or the name of
+    /// the first binding the type lacks (its figures cannot be computed).
+    pub fn of(t: &'a CaseType) -> Result<Vocabulary<'a>, &'static str> {
+        let b = &t.bindings;
+        let rating = b.rating.as_ref().ok_or("rating")?;
+        let verification = b.verification.as_ref().ok_or("verification")?;
+        Ok(Vocabulary {
+            dispatch: b.dispatch.as_deref().ok_or("dispatch_action")?,
+            return_action: b.return_action.as_deref().ok_or("return_action")?,
+            report: b.result.as_deref().ok_or("result_action")?,
+            follow_up: &rating.action,
+            verify: &verification.action,
+            reopen: b.reopen.as_deref().ok_or("reopen_action")?,
+            to_accept: b.acceptance.as_deref().ok_or("acceptance_state")?,
+            handling: b.handling.as_deref().ok_or("handling_state")?,
+            closed: b.done.as_deref().ok_or("done_state")?,
+            void: b.discarded.as_deref().ok_or("discarded_state")?,
+            satisfaction_field: &rating.field,
+            satisfied_values: rating.satisfied.iter().map(String::as_str).collect(),
+            unsatisfied_value: &rating.unsatisfied,
+            verification_field: &verification.field,
+            verification_failed: &verification.failed,
+        })
+    }
+}
+
+/// The vocabulary of the first case type of `pack` that binds every part the
+/// figures read.
+pub fn pack_vocabulary(pack: &crate::pack::Pack) -> Option<Vocabulary<'_>> {
+    pack.types.values().find_map(|t| Vocabulary::of(t).ok())
 }
 
 /// Where a deadline row stands (`deadlines.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadlineStatus {
     Active,
-    Suspended,
+    /// The clock is stopped (挂起); stored as `paused`.
+    Paused,
     /// Closed by the case leaving the state (not necessarily in time).
     Met,
     /// Fired by the deadline worker before the case left the state.
@@ -87,7 +100,7 @@ impl DeadlineStatus {
     pub fn parse(text: &str) -> Option<DeadlineStatus> {
         match text {
             "active" => Some(DeadlineStatus::Active),
-            "suspended" => Some(DeadlineStatus::Suspended),
+            "paused" => Some(DeadlineStatus::Paused),
             "met" => Some(DeadlineStatus::Met),
             "expired" => Some(DeadlineStatus::Expired),
             _ => None,
@@ -262,7 +275,7 @@ pub struct Figures {
     /// 重办率: reported cases sent back at least once (unsatisfied, failed, reopened).
     pub redone: Ratio,
     /// 退回率: dispatched cases returned at least once.
-    pub returned: Ratio,
+    pub returns: Ratio,
     /// 满意率: rated cases whose latest rating is satisfied or basically satisfied.
     pub satisfied: Ratio,
     /// First-round handling time in office time.
@@ -278,7 +291,7 @@ impl Figures {
         self.closed.add(other.closed);
         self.rework.add(other.rework);
         self.redone.add(other.redone);
-        self.returned.add(other.returned);
+        self.returns.add(other.returns);
         self.satisfied.add(other.satisfied);
         self.handling_time.extend(&other.handling_time);
     }
@@ -315,7 +328,7 @@ fn kept(d: &DeadlineFact, as_of: Micros) -> Kept {
             Some(due) if closed > due => Kept::Late,
             _ => Kept::OnTime,
         },
-        (DeadlineStatus::Suspended, _, _) => Kept::Pending,
+        (DeadlineStatus::Paused, _, _) => Kept::Pending,
         // Running at `as_of` (or left it only later, or expired since):
         // missed once the due time has passed.
         (_, _, Some(due)) if due <= as_of => Kept::Late,
@@ -350,7 +363,7 @@ fn case_figures(
     period: Period,
     as_of: Micros,
     calendar: &WorkCalendar,
-    vocab: &Vocabulary,
+    vocab: &Vocabulary<'_>,
 ) -> Result<Option<(CaseFacts, Vec<Part>)>, IndicatorError> {
     let mut entries: Vec<&HistoryEntry> =
         history.entries.iter().filter(|e| e.at <= as_of).collect();
@@ -465,7 +478,7 @@ fn case_figures(
     f.closed.count(!void, facts.state == vocab.closed);
     f.rework.count(dispatched, returned || redone);
     f.redone.count(reported, redone);
-    f.returned.count(dispatched, returned);
+    f.returns.count(dispatched, returned);
     f.satisfied.count(
         latest_rating.is_some(),
         latest_rating
@@ -490,7 +503,7 @@ pub fn compute<'a, F>(
     period: Period,
     as_of: Micros,
     calendar: &WorkCalendar,
-    vocab: &Vocabulary,
+    vocab: &Vocabulary<'_>,
     key: F,
 ) -> Result<Report, IndicatorError>
 where
@@ -605,7 +618,7 @@ pub const DEFINITIONS: &[Definition] = &[
         definition: "reported cases sent back at least once (follow-up unsatisfied, verification failed, or reopened) / cases reported at least once",
     },
     Definition {
-        id: "returned",
+        id: "returns",
         zh: "退回率",
         en: "Return rate",
         definition: "cases returned at least once / cases dispatched at least once",

@@ -17,6 +17,10 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use crate::duration::{DurationRule, DurationUnit};
 use crate::role::Role;
 
+mod bindings;
+
+pub use bindings::{Bindings, PublicStatus, RatingBinding, VerificationBinding};
+
 /// Upper bound for a deadline amount; anything larger is almost surely a typo.
 pub const MAX_DEADLINE_AMOUNT: u32 = 10_000;
 /// Default `max_length` of a `text` field.
@@ -65,6 +69,8 @@ pub struct CaseType {
     pub fields: BTreeMap<String, FieldDef>,
     pub states: BTreeMap<String, StateDef>,
     pub actions: BTreeMap<String, ActionDef>,
+    /// Which of the above play the engine's parts.
+    pub bindings: Bindings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,6 +117,8 @@ pub enum FieldKind {
 pub struct ChoiceOption {
     pub value: String,
     pub name: Names,
+    /// How a finished case with this value reads in public (see `Bindings::outcome`).
+    pub public: Option<PublicStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,6 +127,8 @@ pub struct StateDef {
     pub name: Names,
     pub terminal: bool,
     pub deadline: Option<DeadlineDef>,
+    /// How a case in this state reads in public and in Open311.
+    pub public: PublicStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,7 +137,7 @@ pub struct DeadlineDef {
     /// Fraction of the allowed time after which a warning is raised, in (0, 1).
     pub warn_at: Option<f64>,
     pub on_expiry: Expiry,
-    /// Which of the case category's own deadlines (e.g. `dispatch`, `handling`)
+    /// Which of the case category's own deadlines (`dispatch_time`, `handling_time`)
     /// replaces `rule` when the case has a category that sets one.
     pub category_rule: Option<String>,
 }
@@ -192,15 +202,27 @@ pub enum Effect {
     ExtendDeadline,
 }
 
+/// The registry of effects by the engine's own names (`part.verb`), which a
+/// pack's `effect = "…"` refers to.
 pub const EFFECTS: [(&str, Effect); 7] = [
     ("none", Effect::None),
-    ("add_assist", Effect::AddAssist),
-    ("report_assist", Effect::ReportAssist),
-    ("release_assist", Effect::ReleaseAssist),
-    ("suspend_clock", Effect::SuspendClock),
-    ("resume_clock", Effect::ResumeClock),
-    ("extend_deadline", Effect::ExtendDeadline),
+    ("assist.add", Effect::AddAssist),
+    ("assist.report", Effect::ReportAssist),
+    ("assist.release", Effect::ReleaseAssist),
+    ("clock.suspend", Effect::SuspendClock),
+    ("clock.resume", Effect::ResumeClock),
+    ("clock.extend", Effect::ExtendDeadline),
 ];
+
+impl Effect {
+    /// The effect's name in the registry.
+    pub fn name(self) -> &'static str {
+        EFFECTS
+            .iter()
+            .find(|(_, e)| *e == self)
+            .map_or("none", |(n, _)| n)
+    }
+}
 
 /// Preconditions that need more than the case's own fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -210,7 +232,7 @@ pub enum Guard {
     AssistsDone,
 }
 
-/// `branch = { field = "satisfaction", to = { unsatisfied = "in_progress" } }`.
+/// `branch = { field = "…", to = { value = "state" } }`: a choice field's value picks the next state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Branch {
     pub field: String,
@@ -243,7 +265,10 @@ impl CategoryDeadlines for NoCategoryDeadlines {
 }
 
 /// The deadlines a category may set for a state (see `DeadlineDef::category_rule`).
-pub const CATEGORY_DEADLINES: [&str; 2] = ["dispatch", "handling"];
+pub const CATEGORY_DEADLINES: [&str; 2] = [
+    crate::category::DISPATCH_TIME,
+    crate::category::HANDLING_TIME,
+];
 
 /// The field an `extend_deadline` action reads.
 pub const EXTENSION_FIELD: &str = "extension_working_days";
@@ -1116,7 +1141,7 @@ fn parse_type(
     let loc = entry_loc(key, node);
     check_id(ctx, &key.name, &key.span, "case type id");
     let t = Table::new(ctx, node, loc.clone(), format!("type `{}`", key.name))?;
-    t.check_keys(ctx, &["name", "fields", "states", "actions"]);
+    t.check_keys(ctx, &["name", "fields", "states", "actions", "bindings"]);
     let name = t.names(ctx, "name");
 
     let mut fields = BTreeMap::new();
@@ -1173,6 +1198,18 @@ fn parse_type(
         None => graph.complete = false,
     }
     check_graph(ctx, &key.name, &loc, &states, &graph);
+    let action_ids: BTreeSet<String> = graph.action_locs.keys().cloned().collect();
+    let bindings = bindings::parse_bindings(
+        ctx,
+        &t,
+        &bindings::Declared {
+            type_id: &key.name,
+            states: &states,
+            actions: &actions,
+            action_ids: &action_ids,
+            fields: &fields,
+        },
+    );
 
     Some(CaseType {
         pack_id: pack_id.to_owned(),
@@ -1182,6 +1219,7 @@ fn parse_type(
         fields,
         states,
         actions,
+        bindings,
     })
 }
 
@@ -1326,16 +1364,19 @@ fn parse_options(ctx: &mut Ctx, t: &Table) -> Option<Vec<ChoiceOption>> {
                     zh: s.trim().to_owned(),
                     en: s.trim().to_owned(),
                 },
+                public: None,
             }),
             Raw::Table(_) => {
                 let what = format!("an option of {}", t.what);
                 Table::new(ctx, item, item_loc.clone(), what).and_then(|ot| {
-                    ot.check_keys(ctx, &["value", "name"]);
+                    ot.check_keys(ctx, &["value", "name", "public"]);
                     let value = ot.string(ctx, "value", true);
                     let name = ot.names(ctx, "name");
+                    let public = bindings::parse_public(ctx, &ot, false, true);
                     Some(ChoiceOption {
                         value: value?.0,
                         name: name?,
+                        public,
                     })
                 })
             }
@@ -1374,6 +1415,7 @@ fn parse_state(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> StateDef
         },
         terminal: false,
         deadline: None,
+        public: PublicStatus::Open,
     };
     let Some(t) = Table::new(
         ctx,
@@ -1383,11 +1425,17 @@ fn parse_state(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> StateDef
     ) else {
         return state;
     };
-    t.check_keys(ctx, &["name", "terminal", "deadline"]);
+    t.check_keys(ctx, &["name", "terminal", "deadline", "public"]);
     if let Some(name) = t.names(ctx, "name") {
         state.name = name;
     }
     state.terminal = t.boolean(ctx, "terminal").unwrap_or(false);
+    state.public =
+        bindings::parse_public(ctx, &t, true, state.terminal).unwrap_or(if state.terminal {
+            PublicStatus::Closed
+        } else {
+            PublicStatus::Open
+        });
     if let Some((dk, dnode)) = t.get("deadline") {
         let dloc = entry_loc(dk, dnode);
         if state.terminal {
@@ -1729,7 +1777,7 @@ fn parse_action(
         ctx.err(
             &t.loc,
             format!(
-                "{} has effect extend_deadline but does not require `{EXTENSION_FIELD}`",
+                "{} has effect clock.extend but does not require `{EXTENSION_FIELD}`",
                 t.what
             ),
         );
@@ -2349,6 +2397,7 @@ roles = ["handler"]
         let choice = field(FieldKind::Choice {
             options: vec![ChoiceOption {
                 value: "a".into(),
+                public: None,
                 name: Names {
                     zh: "甲".into(),
                     en: "A".into(),

@@ -22,9 +22,9 @@ fn synthetic(i: u64) -> LogEntry {
         at: 1_767_225_600_000_000 + i as i64,
         actor_id: Some("0190a1b2-0000-7000-a000-000000000001".into()),
         actor_unit_id: Some("u-D1".into()),
-        action: "assign".into(),
-        from_state: Some("registered".into()),
-        to_state: "assigned".into(),
+        action: "hand_over".into(),
+        from_state: Some("intake".into()),
+        to_state: "handed_over".into(),
         changes: canonical_json(&serde_json::json!({
             "holder_unit_id": {"before": "u-D1", "after": "u-D1-CG"},
             "contact_phone": {"before": null, "after": format!("sha256:{:064x}", i)},

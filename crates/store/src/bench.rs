@@ -24,7 +24,7 @@ impl Db {
             with_tx!(&mut tx, conn => {
                 sqlx::query(
                     "INSERT INTO cases (id, receipt_code, pack_id, pack_version, case_type, state, fields, holder_unit_id, \
-                     personal_salt, version, created_at, updated_at) VALUES ($1, $2, 'requests', 'bench', 'request', 'registered', \
+                     personal_salt, version, created_at, updated_at) VALUES ($1, $2, 'requests', 'bench', 'request', 'bench', \
                      '{\"title\":\"bench\"}', $3, 'salt', 1, $4, $4)",
                 )
                 .bind(&id)
@@ -35,7 +35,7 @@ impl Db {
                 .await?;
                 sqlx::query(
                     "INSERT INTO deadlines (id, case_id, state, rule, calendar_version, started_at, due_at, provisional, on_expiry, status) \
-                     VALUES ($1, $2, 'registered', '24 calendar_hours', 'bench', $3, $3, 0, 'warn', 'active')",
+                     VALUES ($1, $2, 'bench', '24 calendar_hours', 'bench', $3, $3, 0, 'warn', 'active')",
                 )
                 .bind(new_id())
                 .bind(&id)
@@ -47,7 +47,7 @@ impl Db {
                     .await?;
                 sqlx::query(
                     "INSERT INTO log_entries (seq, id, case_id, at, action, to_state, changes, leaf_hash) \
-                     VALUES ($1, $2, $3, $4, 'create', 'registered', '{}', 'bench')",
+                     VALUES ($1, $2, $3, $4, 'create', 'bench', '{}', 'bench')",
                 )
                 .bind(seq - 1)
                 .bind(new_id())
@@ -96,12 +96,12 @@ impl Db {
                 let mut q = sqlx::query(&cases);
                 for (i, id) in ids.iter().enumerate() {
                     q = q.bind(id).bind(format!("GRP-{:09}", done + i)).bind("requests").bind("bench").bind("request")
-                        .bind("registered").bind("{\"title\":\"bench\"}").bind(holder_unit_id).bind("salt").bind(1_i64).bind(now).bind(now);
+                        .bind("bench").bind("{\"title\":\"bench\"}").bind(holder_unit_id).bind("salt").bind(1_i64).bind(now).bind(now);
                 }
                 q.execute(&mut *conn).await?;
                 let mut q = sqlx::query(&deadlines);
                 for id in &ids {
-                    q = q.bind(new_id()).bind(id).bind("registered").bind("24 calendar_hours").bind("bench").bind(now).bind(now)
+                    q = q.bind(new_id()).bind(id).bind("bench").bind("24 calendar_hours").bind("bench").bind(now).bind(now)
                         .bind(0_i64).bind("warn").bind("active");
                 }
                 q.execute(&mut *conn).await?;
@@ -112,7 +112,7 @@ impl Db {
                 let first = next - rows as i64;
                 let mut q = sqlx::query(&log);
                 for (i, id) in ids.iter().enumerate() {
-                    q = q.bind(first + i as i64).bind(new_id()).bind(id).bind(now).bind("create").bind("registered").bind("{}").bind("bench");
+                    q = q.bind(first + i as i64).bind(new_id()).bind(id).bind(now).bind("create").bind("bench").bind("{}").bind("bench");
                 }
                 q.execute(&mut *conn).await?;
             });

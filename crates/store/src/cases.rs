@@ -458,7 +458,7 @@ async fn unit_id_by_code_tx(tx: &mut Tx, code: &str) -> Result<Option<String>, S
 /// Closes the case's open deadlines (the state they measured has ended).
 async fn close_deadlines_tx(tx: &mut Tx, case_id: &str, at: Micros) -> Result<(), StoreError> {
     with_tx!(tx, conn => {
-        sqlx::query("UPDATE deadlines SET status = 'met', closed_at = $1 WHERE case_id = $2 AND status IN ('active', 'suspended')")
+        sqlx::query("UPDATE deadlines SET status = 'met', closed_at = $1 WHERE case_id = $2 AND status IN ('active', 'paused')")
             .bind(at)
             .bind(case_id)
             .execute(conn)
@@ -1717,7 +1717,7 @@ pub async fn act_tx(
             extra.push((
                 "assist",
                 json!({"unit_id": unit, "status": "open"}),
-                json!({"unit_id": unit, "status": "reported"}),
+                json!({"unit_id": unit, "status": "answered"}),
             ));
         }
         Effect::ReleaseAssist => {
@@ -1875,7 +1875,7 @@ async fn report_assist_tx(
             )
         })?;
     with_tx!(tx, conn => {
-        sqlx::query("UPDATE case_assists SET status = 'reported', result = $1, closed_at = $2 WHERE id = $3")
+        sqlx::query("UPDATE case_assists SET status = 'answered', result = $1, closed_at = $2 WHERE id = $3")
             .bind(result).bind(at).bind(&id).execute(conn).await?;
     });
     Ok(unit)
@@ -1909,7 +1909,7 @@ async fn suspend_deadlines_tx(
         let remaining =
             serde_json::to_string(&remaining).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         with_tx!(tx, conn => {
-            sqlx::query("UPDATE deadlines SET status = 'suspended', remaining = $1, due_at = NULL, warn_at = NULL WHERE id = $2")
+            sqlx::query("UPDATE deadlines SET status = 'paused', remaining = $1, due_at = NULL, warn_at = NULL WHERE id = $2")
                 .bind(remaining).bind(&id).execute(conn).await?;
         });
     }
@@ -1924,7 +1924,7 @@ async fn resume_deadlines_tx(
     at: Micros,
 ) -> Result<usize, StoreError> {
     let paused: Vec<(String, Option<String>, Option<f64>)> = with_tx!(tx, conn => {
-        let rows = sqlx::query("SELECT id, remaining, warn_ratio FROM deadlines WHERE case_id = $1 AND status = 'suspended'")
+        let rows = sqlx::query("SELECT id, remaining, warn_ratio FROM deadlines WHERE case_id = $1 AND status = 'paused'")
             .bind(case_id).fetch_all(conn).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {

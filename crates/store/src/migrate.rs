@@ -65,6 +65,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_api_key_audit.sql"),
         postgres: include_str!("../migrations/postgres/0008_api_key_audit.sql"),
     },
+    Migration {
+        version: 9,
+        name: "engine_statuses",
+        sqlite: include_str!("../migrations/sqlite/0009_engine_statuses.sql"),
+        postgres: include_str!("../migrations/postgres/0009_engine_statuses.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

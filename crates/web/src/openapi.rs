@@ -34,11 +34,11 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/api/v1/grid/reports",
-        summary: "A grid worker's report from a phone: multipart `report` (JSON with client_key, title, lng, lat, ...) and up to 4 `photo` parts; retry-safe on client_key",
+        summary: "A grid worker's report from a phone: multipart `event` (JSON with client_key, title, lng, lat, ...) and up to 4 `photo` parts; retry-safe on client_key",
         tag: "intake",
         access: Access::Staff,
         body: Some(
-            r#"{"type":"object","required":["report"],"properties":{"report":{"type":"string","description":"JSON: client_key, title, lng, lat, description?, category?, address?"},"photo":{"type":"array","items":{"type":"string","format":"binary"}}}}"#,
+            r#"{"type":"object","required":["event"],"properties":{"event":{"type":"string","description":"JSON: client_key, title, lng, lat, description?, category?, address?"},"photo":{"type":"array","items":{"type":"string","format":"binary"}}}}"#,
         ),
         ok_status: 201,
     },

@@ -12,6 +12,20 @@ use super::*;
 
 const HOUR: Micros = MICROS_PER_HOUR;
 
+/// The figures' vocabulary as the requests pack binds it.
+fn requests() -> Vocabulary<'static> {
+    static PACKS: std::sync::OnceLock<crate::pack::PackSet> = std::sync::OnceLock::new();
+    let packs = PACKS.get_or_init(|| {
+        let source = include_str!("../../../../packs/requests/pack.toml");
+        crate::pack::PackSet::from_sources(&[("pack.toml".into(), source.into())])
+            .expect("the requests pack loads")
+    });
+    let t = packs
+        .case_type("requests", "request")
+        .expect("request type");
+    Vocabulary::of(t).expect("the request type binds every part the figures read")
+}
+
 /// Local time in Shanghai on a day of 2025 (month, day, hour, minute).
 fn t(month: u32, day: u32, h: u32, m: u32) -> Micros {
     chrono::FixedOffset::east_opt(8 * 3600)
@@ -571,7 +585,7 @@ fn run<F: Fn(&CaseFacts, Option<&str>) -> Option<String>>(key: F) -> Report {
         march(),
         as_of(),
         &WorkCalendar::builtin(),
-        &Vocabulary::REQUESTS,
+        &requests(),
         key,
     )
     .unwrap()
@@ -604,7 +618,7 @@ fn totals_match_the_hand_computation() {
     assert_eq!(f.rework, r(3, 5));
     // Reported: c1..c4; redone: c3 (unsatisfied), c4 (verification failed).
     assert_eq!(f.redone, r(2, 4));
-    assert_eq!(f.returned, r(1, 5));
+    assert_eq!(f.returns, r(1, 5));
     // Latest ratings: c1 satisfied, c2 basically, c3 unsatisfied, c4 satisfied.
     assert_eq!(f.satisfied, r(3, 4));
     // First-round handling: 7.5, 3, 3, 5.5 h → mean 4.75 h; p90 rank ⌈3.6⌉ = 4 → 7.5 h.
@@ -629,7 +643,7 @@ fn by_holding_unit() {
     assert_eq!(a.closed, r(1, 3));
     assert_eq!(a.rework, r(1, 3));
     assert_eq!(a.redone, r(0, 2));
-    assert_eq!(a.returned, r(1, 3));
+    assert_eq!(a.returns, r(1, 3));
     assert_eq!(a.satisfied, r(2, 2));
     // [3, 7.5] h: mean 5.25 h, p90 rank ⌈1.8⌉ = 2 → 7.5 h.
     assert_eq!(a.handling_time.mean(), Some(21 * HOUR / 4));
@@ -642,7 +656,7 @@ fn by_holding_unit() {
     assert_eq!(b.closed, r(0, 2));
     assert_eq!(b.rework, r(2, 2));
     assert_eq!(b.redone, r(2, 2));
-    assert_eq!(b.returned, r(0, 2));
+    assert_eq!(b.returns, r(0, 2));
     assert_eq!(b.satisfied, r(1, 2));
     assert_eq!(b.handling_time.p90(), Some(11 * HOUR / 2));
     // The centre holds only the void c5: every rate is 0 of 0, never 100%.
@@ -693,7 +707,7 @@ fn figures_follow_as_of() {
         march(),
         mar(4, 12, 0),
         &WorkCalendar::builtin(),
-        &Vocabulary::REQUESTS,
+        &requests(),
         |_, _| None,
     )
     .unwrap();
@@ -774,7 +788,7 @@ fn reopening_counts_as_redone() {
         march(),
         as_of(),
         &WorkCalendar::builtin(),
-        &Vocabulary::REQUESTS,
+        &requests(),
         |_, _| None,
     )
     .unwrap();
@@ -798,7 +812,7 @@ fn bad_changes_are_an_error() {
         march(),
         as_of(),
         &WorkCalendar::builtin(),
-        &Vocabulary::REQUESTS,
+        &requests(),
         |_, _| None,
     )
     .unwrap_err();
@@ -929,7 +943,7 @@ fn arb_history(id: usize) -> impl Strategy<Value = CaseHistory> {
                 let state = ["dispatched", "in_progress", "returned", "reported"][s];
                 let status = [
                     DeadlineStatus::Active,
-                    DeadlineStatus::Suspended,
+                    DeadlineStatus::Paused,
                     DeadlineStatus::Met,
                     DeadlineStatus::Expired,
                 ][st];
@@ -954,7 +968,7 @@ fn ratios(f: &Figures) -> [Ratio; 8] {
         f.closed,
         f.rework,
         f.redone,
-        f.returned,
+        f.returns,
         f.satisfied,
         r(f.voided, f.received),
     ]
@@ -969,7 +983,7 @@ proptest! {
         by_holder in any::<bool>(),
     ) {
         let cal = WorkCalendar::builtin();
-        let report = compute(&histories, march(), as_of(), &cal, &Vocabulary::REQUESTS, |c, unit| {
+        let report = compute(&histories, march(), as_of(), &cal, &requests(), |c, unit| {
             if by_holder { unit.map(str::to_string) } else { month_key(c.created_at, &cal) }
         }).unwrap();
         let mut sum = Figures::default();

@@ -544,7 +544,7 @@ async fn assist_tasks_are_listed_and_reported(backend: Backend) {
     let assists = app.db.assists_of(&id).await.expect("assists");
     assert_eq!(
         (assists[0].status.as_str(), assists[0].result.as_deref()),
-        ("reported", Some("管线正常，已处置"))
+        ("answered", Some("管线正常，已处置"))
     );
     let last = app.db.timeline(&id).await.expect("t").pop().expect("entry");
     assert_eq!(last.action, "report_assist");

@@ -13,7 +13,7 @@ async fn send(
     report: Value,
     photos: Vec<(Vec<u8>, &'static str)>,
 ) -> (StatusCode, Value) {
-    let mut form = Form::new().text("report", report.to_string());
+    let mut form = Form::new().text("event", report.to_string());
     for (bytes, name) in photos {
         form = form.part("photo", Part::bytes(bytes).file_name(name));
     }

@@ -140,7 +140,7 @@ async fn figures_from_the_log(backend: Backend) {
     assert_eq!(total["closed"], ratio(1, 3));
     assert_eq!(total["rework"], ratio(1, 2));
     assert_eq!(total["redone"], ratio(1, 2));
-    assert_eq!(total["returned"], ratio(1, 2));
+    assert_eq!(total["returns"], ratio(1, 2));
     assert_eq!(total["satisfied"], ratio(2, 2));
     assert_eq!(total["handling_time"]["count"], 2);
     assert_eq!(r.body["period"]["time_zone"], "Asia/Shanghai");
@@ -164,7 +164,7 @@ async fn figures_from_the_log(backend: Backend) {
     assert_eq!(groups.len(), 2);
     let named = groups.iter().find(|g| g["key"] == cg.as_str()).expect("cg");
     assert_eq!(named["name"]["zh"], "一区城管局");
-    assert_eq!(named["figures"]["returned"], ratio(1, 2));
+    assert_eq!(named["figures"]["returns"], ratio(1, 2));
 
     // The groups add up to the total, whatever the grouping.
     for grouping in [

@@ -20,6 +20,7 @@ mod grid;
 mod indicators;
 mod log;
 mod open311;
+mod pack_boundary;
 mod pages;
 mod places;
 mod requests;

@@ -130,7 +130,7 @@ async fn full_request_with_rework(backend: Backend) {
         .into_iter()
         .find(|d| d.id == before.id)
         .expect("same");
-    assert_eq!((paused.status.as_str(), paused.due_at), ("suspended", None));
+    assert_eq!((paused.status.as_str(), paused.due_at), ("paused", None));
     ok(&app, &id, "d1.dispatcher", json!({"action": "resume"})).await;
     let resumed = app
         .db

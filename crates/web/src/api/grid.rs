@@ -19,6 +19,9 @@ use crate::error::ApiError;
 use crate::intake::{IntakeRequest, Suggestion, intake};
 use crate::state::AppState;
 
+/// The multipart part holding the event as JSON.
+const EVENT_PART: &str = "event";
+
 /// Photos one report may carry.
 pub const MAX_PHOTOS: usize = 4;
 
@@ -56,13 +59,13 @@ pub async fn report(
         .map_err(|e| multipart_error(e, limit))?
     {
         match field.name() {
-            Some("report") if report.is_none() => {
+            Some(EVENT_PART) if report.is_none() => {
                 let text = field.text().await.map_err(|e| multipart_error(e, limit))?;
                 let parsed: GridReport = serde_json::from_str(&text).map_err(|e| {
                     ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "invalid_body",
-                        format!("report: {e}"),
+                        format!("{EVENT_PART}: {e}"),
                     )
                 })?;
                 report = Some(parsed);
@@ -80,12 +83,12 @@ pub async fn report(
             other => {
                 return Err(ApiError::invalid(
                     other.unwrap_or("(unnamed)"),
-                    "expected one `report` part (JSON) and `photo` parts",
+                    "expected one `event` part (JSON) and `photo` parts",
                 ));
             }
         }
     }
-    let report = report.ok_or_else(|| ApiError::invalid("report", "is required"))?;
+    let report = report.ok_or_else(|| ApiError::invalid(EVENT_PART, "is required"))?;
     let filed = file_report(&state, &auth.actor, report, photos).await?;
     let (case, created, suggestion) = (filed.case, filed.created, filed.suggestion);
     let attachments: Vec<Value> = filed.attachments.iter().map(attachment_json).collect();

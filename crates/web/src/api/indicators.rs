@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::indicators::{
-    self, CaseFacts, CaseHistory, DEFINITIONS, DateRange, Report, Vocabulary, category_prefix,
-    month_key,
+    self, CaseFacts, CaseHistory, DEFINITIONS, DateRange, Report, category_prefix, month_key,
 };
 use gongzhi_domain::time::{now_micros, to_rfc3339};
 use gongzhi_domain::unit::UnitKind;
@@ -25,7 +24,7 @@ use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::state::{AppState, Places};
 
-/// The pack whose workflow the figures read (see `Vocabulary::REQUESTS`).
+/// The pack whose workflow the figures read, through its bindings.
 const PACK: &str = "requests";
 
 #[derive(Deserialize)]
@@ -271,12 +270,20 @@ pub async fn report(
         }
     };
     let read = started.elapsed();
+    let vocabulary = state
+        .packs
+        .pack(PACK)
+        .and_then(indicators::pack_vocabulary)
+        .ok_or_else(|| {
+            tracing::error!(pack = PACK, "no case type binds the indicators' parts");
+            ApiError::internal()
+        })?;
     let report = indicators::compute(
         histories.values().map(Arc::as_ref),
         period,
         now,
         &state.calendar,
-        &Vocabulary::REQUESTS,
+        &vocabulary,
         key,
     )
     .map_err(|e| {

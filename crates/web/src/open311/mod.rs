@@ -30,7 +30,7 @@ use crate::intake::{IntakeRequest, intake};
 use crate::state::{AppState, Taxonomies};
 
 pub use render::{Format, Node};
-use status::Extended;
+use status::{Extended, Label};
 
 /// The pack and case type Open311 speaks for.
 const PACK: &str = "requests";
@@ -441,10 +441,9 @@ fn request_node(state: &AppState, public: &PublicCase, en: bool) -> Node {
     let tz = state.calendar.tz();
     let case = &public.case;
     let case_type = state.packs.case_type(&case.pack, &case.case_type);
-    let terminal = case_type
-        .and_then(|t| t.states.get(&case.state))
-        .is_some_and(|s| s.terminal);
-    let ext = status::extended(&case.state, terminal, &case.fields);
+    let ext = case_type.map_or(Extended::Open, |t| {
+        t.public_status(&case.state, &case.fields)
+    });
     let text = |key: &str| {
         case.fields
             .get(key)
@@ -457,7 +456,7 @@ fn request_node(state: &AppState, public: &PublicCase, en: bool) -> Node {
     let notes = with_result(ext, text("result"), en);
     // The handling deadline is the one a citizen waits on; the others are
     // the centre's own steps.
-    let expected = if case.state == "in_progress" {
+    let expected = if case_type.and_then(|t| t.bindings.handling.as_deref()) == Some(&case.state) {
         public.state_due_at.map(|t| w3c(tz, t))
     } else {
         None
@@ -716,17 +715,18 @@ pub async fn get_token(State(state): State<AppState>, Path(file): Path<String>) 
 /// changes nothing a citizen would see.
 fn update_node(state: &AppState, u: &PublicUpdate, en: bool) -> Option<Node> {
     let case_type = case_type(state)?;
-    let terminal = |s: &str| case_type.states.get(s).is_some_and(|d| d.terminal);
     // The outcome this entry set, else the one the case holds now.
     let mut fields = u.case_fields.clone();
-    if let Some(after) = u.changes.get("outcome").and_then(|c| c.get("after")) {
-        fields.insert("outcome".into(), after.clone());
+    if let Some(outcome) = &case_type.bindings.outcome
+        && let Some(after) = u.changes.get(outcome).and_then(|c| c.get("after"))
+    {
+        fields.insert(outcome.clone(), after.clone());
     }
-    let to = status::extended(&u.to_state, terminal(&u.to_state), &fields);
+    let to = case_type.public_status(&u.to_state, &fields);
     let from = u
         .from_state
         .as_deref()
-        .map(|s| status::extended(s, terminal(s), &fields));
+        .map(|s| case_type.public_status(s, &fields));
     let result = u
         .changes
         .get("result")

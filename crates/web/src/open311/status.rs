@@ -1,49 +1,18 @@
-//! How a request's state and outcome read in Open311: the standard `open` /
-//! `closed`, and the mySociety (FixMyStreet) extended statuses. The mapping is
-//! documented in `docs/OPEN311.md`; change both together.
+//! How a case reads in Open311: the standard `open` / `closed` and the
+//! mySociety (FixMyStreet) extended statuses, which each pack assigns to its
+//! states and outcome options (`public = "…"`, see `packs/README.md`). The
+//! public labels are here; `docs/OPEN311.md` documents the mapping.
 
-use serde_json::{Map, Value};
+pub use gongzhi_domain::pack::PublicStatus as Extended;
 
-/// A mySociety extended status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Extended {
-    Open,
-    Investigating,
-    InProgress,
-    Fixed,
-    NotCouncilsResponsibility,
-    Duplicate,
-    UnableToFix,
-    NoFurtherAction,
-    Closed,
+/// A short public label, for `status_notes` and update descriptions.
+/// Internal steps (returns between units, follow-up calls) never show.
+pub trait Label {
+    fn label(self, en: bool) -> &'static str;
 }
 
-impl Extended {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Extended::Open => "open",
-            Extended::Investigating => "investigating",
-            Extended::InProgress => "in_progress",
-            Extended::Fixed => "fixed",
-            Extended::NotCouncilsResponsibility => "not_councils_responsibility",
-            Extended::Duplicate => "duplicate",
-            Extended::UnableToFix => "unable_to_fix",
-            Extended::NoFurtherAction => "no_further_action",
-            Extended::Closed => "closed",
-        }
-    }
-
-    /// The GeoReport v2 status: `open` or `closed`.
-    pub fn standard(self) -> &'static str {
-        match self {
-            Extended::Open | Extended::Investigating | Extended::InProgress => "open",
-            _ => "closed",
-        }
-    }
-
-    /// A short public label, for `status_notes` and update descriptions.
-    /// Internal steps (returns between units, follow-up calls) never show.
-    pub fn label(self, en: bool) -> &'static str {
+impl Label for Extended {
+    fn label(self, en: bool) -> &'static str {
         match (self, en) {
             (Extended::Open, false) => "已受理",
             (Extended::Open, true) => "Received",
@@ -67,66 +36,48 @@ impl Extended {
     }
 }
 
-/// The extended status of a request in `state` (terminal or not) with these
-/// fields. Open states say how far handling has got; "closed" never claims
-/// "fixed" unless the recorded outcome says so.
-pub fn extended(state: &str, terminal: bool, fields: &Map<String, Value>) -> Extended {
-    let outcome = fields.get("outcome").and_then(Value::as_str);
-    match state {
-        "registered" | "dispatched" | "returned" => Extended::Open,
-        "suspended" => Extended::Investigating,
-        // Reported, followed up, verified: a result exists but may still be
-        // sent back for re-handling, so the request stays in progress.
-        "in_progress" | "reported" | "rated" | "verified" => Extended::InProgress,
-        "void" => {
-            if fields.get("duplicate_of").is_some_and(|v| !v.is_null()) {
-                Extended::Duplicate
-            } else {
-                Extended::Closed
-            }
-        }
-        _ if terminal => match outcome {
-            Some("resolved") => Extended::Fixed,
-            Some("explained") => Extended::NoFurtherAction,
-            Some("not_responsible") => Extended::NotCouncilsResponsibility,
-            Some("no_action") => Extended::UnableToFix,
-            _ => Extended::Closed,
-        },
-        _ => Extended::Open,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::{Map, Value, json};
+
     use super::*;
-    use serde_json::json;
+    use gongzhi_domain::pack::{CaseType, PackSet};
+
+    fn request_type() -> CaseType {
+        let source = include_str!("../../../../packs/requests/pack.toml");
+        let set = PackSet::from_sources(&[("pack.toml".into(), source.into())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        set.case_type("requests", "request")
+            .cloned()
+            .unwrap_or_else(|| panic!("request type"))
+    }
 
     fn fields(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
     }
 
     #[test]
-    fn states_and_outcomes_map() {
+    fn the_requests_pack_maps_states_and_outcomes() {
+        let t = request_type();
         let none = Map::new();
-        assert_eq!(extended("registered", false, &none).standard(), "open");
-        assert_eq!(extended("in_progress", false, &none), Extended::InProgress);
+        assert_eq!(t.public_status("registered", &none).standard(), "open");
+        assert_eq!(t.public_status("in_progress", &none), Extended::InProgress);
+        assert_eq!(t.public_status("suspended", &none), Extended::Investigating);
         let resolved = fields(json!({"outcome": "resolved"}));
-        assert_eq!(extended("reported", false, &resolved), Extended::InProgress);
-        assert_eq!(extended("closed", true, &resolved), Extended::Fixed);
-        assert_eq!(extended("closed", true, &resolved).standard(), "closed");
+        assert_eq!(t.public_status("reported", &resolved), Extended::InProgress);
+        assert_eq!(t.public_status("closed", &resolved), Extended::Fixed);
+        assert_eq!(t.public_status("closed", &resolved).standard(), "closed");
+        let not_ours = fields(json!({"outcome": "not_responsible"}));
         assert_eq!(
-            extended(
-                "closed",
-                true,
-                &fields(json!({"outcome": "not_responsible"}))
-            ),
+            t.public_status("closed", &not_ours),
             Extended::NotCouncilsResponsibility
         );
-        assert_eq!(extended("closed", true, &none), Extended::Closed);
-        assert_eq!(
-            extended("void", true, &fields(json!({"duplicate_of": "K7M-4Q9X-2"}))),
-            Extended::Duplicate
-        );
-        assert_eq!(extended("void", true, &none).standard(), "closed");
+        assert_eq!(t.public_status("closed", &none), Extended::Closed);
+        let duplicate = fields(json!({"duplicate_of": "K7M-4Q9X-2"}));
+        assert_eq!(t.public_status("void", &duplicate), Extended::Duplicate);
+        // A voided case never reads as fixed, whatever outcome it carries.
+        assert_eq!(t.public_status("void", &resolved), Extended::Closed);
+        assert_eq!(t.public_status("void", &none).standard(), "closed");
+        assert_eq!(Extended::Fixed.label(true), "Closed: resolved");
     }
 }

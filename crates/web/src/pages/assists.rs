@@ -1,6 +1,6 @@
 //! Assist tasks (协办, 吹哨报到): what other units asked the user's unit to
 //! help with, each with its own deadline, and the report back through the
-//! engine's `report_assist` action.
+//! action of the case's pack that has the `assist.report` effect.
 
 use askama::Template;
 use axum::Form;
@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use gongzhi_domain::engine::ActionRequest;
+use gongzhi_domain::pack::Effect;
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::AssistTask;
@@ -70,7 +71,7 @@ pub fn status_name(lang: Lang, task: &AssistTask, now: i64) -> String {
             lang.t("assists.status_overdue")
         }
         "open" => lang.t("assists.status_open"),
-        "reported" => lang.t("assists.status_reported"),
+        "answered" => lang.t("assists.status_reported"),
         "released" => lang.t("assists.status_released"),
         other => return other.to_string(),
     }
@@ -88,7 +89,7 @@ pub fn assist_row(state: &AppState, p: &Ctx, task: &AssistTask, now: i64) -> Ass
         && state
             .packs
             .case_type(&task.pack, &task.case_type)
-            .and_then(|t| t.actions.get("report_assist"))
+            .and_then(|t| t.action_with_effect(Effect::ReportAssist))
             .is_some_and(|a| a.from.iter().any(|s| s == &task.case_state));
     AssistRow {
         case_id: task.case_id.clone(),
@@ -199,12 +200,20 @@ pub async fn report(
             }
             Err(e) => return Err(failure("", ApiError::from(e))),
         };
+        // The pack's action with the assist-report effect; the result goes
+        // into the first field it requires.
+        let action = state
+            .packs
+            .case_type(&case.pack, &case.case_type)
+            .and_then(|t| t.action_with_effect(Effect::ReportAssist));
         let mut fields = Map::new();
-        if !result.is_empty() {
-            fields.insert("assist_result".into(), Value::String(result.to_string()));
+        if let Some(field) = action.and_then(|a| a.requires.first())
+            && !result.is_empty()
+        {
+            fields.insert(field.clone(), Value::String(result.to_string()));
         }
         let request = ActionRequest {
-            action: "report_assist".into(),
+            action: action.map(|a| a.id.clone()).unwrap_or_default(),
             fields,
             reason: None,
             target_unit: None,

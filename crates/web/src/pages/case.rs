@@ -145,7 +145,7 @@ fn names(lang: Lang, n: &gongzhi_domain::pack::Names) -> String {
 fn deadline_status(lang: Lang, status: &str) -> String {
     match status {
         "active" => lang.t("deadline.active"),
-        "suspended" => lang.t("deadline.suspended"),
+        "paused" => lang.t("deadline.suspended"),
         "met" => lang.t("deadline.met"),
         "expired" => lang.t("deadline.expired"),
         other => return other.to_string(),

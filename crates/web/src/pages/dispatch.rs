@@ -77,8 +77,8 @@ pub struct BoardRow {
 }
 
 pub struct Section {
-    pub id: &'static str,
-    pub title: &'static str,
+    pub id: String,
+    pub title: String,
     pub hint: &'static str,
     pub count: i64,
     pub extra: String,
@@ -149,9 +149,85 @@ fn dispatch_allowed(state: &AppState, case: &CaseRecord) -> bool {
     state
         .packs
         .case_type(&case.pack, &case.case_type)
-        .and_then(|t| t.actions.get("dispatch"))
+        .and_then(|t| t.dispatch_action())
         .is_some_and(|a| a.from.iter().any(|s| s == &case.state))
 }
+
+/// Which cases a section of the board lists, and what it adds to them.
+struct SectionSpec {
+    id: String,
+    title: String,
+    hint: &'static str,
+    case_state: String,
+    due: Option<DueFilter>,
+    /// New cases: the ones routing could not place are counted apart.
+    counts_manual: bool,
+    /// Returned cases: the return's reason is shown.
+    shows_returns: bool,
+}
+
+/// The board's sections from the packs' bindings: one per state the bound
+/// dispatch action starts from, then the cases whose acceptance is due.
+fn section_specs(state: &AppState, p: &Ctx, now: i64) -> Vec<SectionSpec> {
+    let mut out: Vec<SectionSpec> = Vec::new();
+    let name = |t: &gongzhi_domain::pack::CaseType, id: &str| {
+        t.states.get(id).map_or(id.to_string(), |s| {
+            p.lang.pick(&s.name.zh, &s.name.en).to_string()
+        })
+    };
+    let mut accept_due = Vec::new();
+    for t in state.packs.case_types() {
+        let Some(dispatch) = t.dispatch_action() else {
+            continue;
+        };
+        let returned_to = t
+            .bindings
+            .return_action
+            .as_ref()
+            .and_then(|a| t.actions.get(a))
+            .map(|a| a.to.as_str());
+        let created_in = t.creation_action().to.as_str();
+        for from in &dispatch.from {
+            if out.iter().any(|s| &s.id == from) {
+                continue;
+            }
+            let returned = returned_to == Some(from.as_str());
+            out.push(SectionSpec {
+                id: from.clone(),
+                title: name(t, from),
+                hint: if returned {
+                    p.t("dispatch.returned_hint")
+                } else {
+                    p.t("dispatch.new_hint")
+                },
+                case_state: from.clone(),
+                due: None,
+                counts_manual: from == created_in,
+                shows_returns: returned,
+            });
+        }
+        if let Some(acceptance) = &t.bindings.acceptance
+            && !accept_due.contains(acceptance)
+        {
+            accept_due.push(acceptance.clone());
+        }
+    }
+    for acceptance in accept_due {
+        out.push(SectionSpec {
+            id: ACCEPT_DUE.into(),
+            title: p.t("dispatch.accept_due").into(),
+            hint: p.t("dispatch.accept_due_hint"),
+            case_state: acceptance,
+            due: Some(DueFilter::Warned { now }),
+            counts_manual: false,
+            shows_returns: false,
+        });
+    }
+    out
+}
+
+/// The section of dispatched cases not accepted in time (no dispatch from it).
+const ACCEPT_DUE: &str = "accept_due";
 
 async fn build(
     state: &AppState,
@@ -180,27 +256,18 @@ async fn build(
         .collect();
     let p = Ctx::new(state, lang, Some(staff), "/dispatch");
     let back = format!("/dispatch?{}", filters.query_tail().trim_start_matches('&'));
-    let specs: [(&'static str, &str, Option<DueFilter>); 3] = [
-        ("registered", "registered", None),
-        ("returned", "returned", None),
-        ("accept_due", "dispatched", Some(DueFilter::Warned { now })),
-    ];
+    let specs = section_specs(state, &p, now);
     let mut sections = Vec::with_capacity(specs.len());
     let status = if filters.error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    for (id, case_state, due) in specs {
-        let (title, hint) = match id {
-            "registered" => (p.t("dispatch.registered"), p.t("dispatch.registered_hint")),
-            "returned" => (p.t("dispatch.returned"), p.t("dispatch.returned_hint")),
-            _ => (p.t("dispatch.accept_due"), p.t("dispatch.accept_due_hint")),
-        };
+    for spec in specs {
         let mut section = Section {
-            id,
-            title,
-            hint,
+            id: spec.id.clone(),
+            title: spec.title.clone(),
+            hint: spec.hint,
             count: 0,
             extra: String::new(),
             rows: Vec::new(),
@@ -211,15 +278,15 @@ async fn build(
             continue;
         }
         let filter = filters.apply(CaseFilter {
-            state: Some(case_state.to_string()),
-            due,
+            state: Some(spec.case_state.clone()),
+            due: spec.due,
             open_only: true,
             sort: CaseSort::DueFirst,
             limit: SECTION_ROWS,
             ..CaseFilter::default()
         });
         section.count = state.db.count_cases_for(&actor, &filter).await?;
-        if id == "registered" {
+        if spec.counts_manual {
             let manual = CaseFilter {
                 manual_queue: true,
                 ..filter.clone()
@@ -236,7 +303,7 @@ async fn build(
         };
         let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
         let deadlines = state.db.running_deadlines(&ids).await?;
-        let returns = if id == "returned" {
+        let returns = if spec.shows_returns {
             state.db.last_return_reasons(&ids).await?
         } else {
             Default::default()
@@ -409,8 +476,15 @@ async fn dispatch_one(
         }
         Err(e) => return Err(fail(id, ApiError::from(e))),
     };
+    // A case of a type with no dispatch binding is refused by the engine as
+    // an unknown action, like any action its pack does not declare.
+    let action = state
+        .packs
+        .case_type(&case.pack, &case.case_type)
+        .and_then(|t| t.bindings.dispatch.clone())
+        .unwrap_or_default();
     let request = ActionRequest {
-        action: "dispatch".into(),
+        action,
         fields: Map::new(),
         reason,
         // No unit chosen: the one routing suggested (none for the manual queue,

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use gongzhi_domain::engine::ActionRequest;
 use gongzhi_domain::ids::new_id;
+use gongzhi_domain::pack::FieldKind;
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::CaseFilter;
@@ -22,7 +23,7 @@ use crate::api::grid::{GridReport, MAX_PHOTOS, file_report, read_photo};
 use crate::error::ApiError;
 use crate::state::{AppState, ServerConfig};
 
-use super::portal::{CategoryGroup, category_groups};
+use super::portal::{CategoryGroup, Choice, category_groups};
 use super::{Ctx, Lang, PageError, Staff, render, see_other};
 
 /// The report form's route, with a body limit sized for its photos.
@@ -53,6 +54,8 @@ pub struct Task {
     pub address: String,
     pub outcome: String,
     pub version: i64,
+    /// The verification field's options, from the case's pack.
+    pub options: Vec<Choice>,
 }
 
 #[derive(Template)]
@@ -78,14 +81,53 @@ fn is_grid_worker(staff: &Staff) -> bool {
     staff.actor.has_role(Role::GridWorker)
 }
 
-async fn tasks(state: &AppState, staff: &Staff) -> Result<Vec<Task>, PageError> {
-    let filter = CaseFilter {
-        state: Some("rated".into()),
-        open_only: true,
-        limit: 100,
-        ..CaseFilter::default()
+/// The options of a type's bound verification field, in the reader's language.
+fn verification_options(state: &AppState, lang: Lang, pack: &str, case_type: &str) -> Vec<Choice> {
+    let Some(t) = state.packs.case_type(pack, case_type) else {
+        return Vec::new();
     };
-    let cases = state.db.cases_for(&staff.actor, &filter).await?;
+    let field = t
+        .bindings
+        .verification
+        .as_ref()
+        .and_then(|v| t.fields.get(&v.field));
+    match field.map(|f| &f.kind) {
+        Some(FieldKind::Choice { options }) => options
+            .iter()
+            .map(|o| Choice {
+                value: o.value.clone(),
+                label: lang.pick(&o.name.zh, &o.name.en).to_string(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Most cases listed for verification at once.
+const TASK_ROWS: i64 = 100;
+
+async fn tasks(state: &AppState, lang: Lang, staff: &Staff) -> Result<Vec<Task>, PageError> {
+    // Cases waiting for the on-site check: in a state the packs' bound
+    // verification action starts from.
+    let mut waiting: Vec<&str> = Vec::new();
+    for t in state.packs.case_types() {
+        for from in t.verification_action().map_or(&[][..], |a| &a.from[..]) {
+            if !waiting.contains(&from.as_str()) {
+                waiting.push(from);
+            }
+        }
+    }
+    let mut cases = Vec::new();
+    for st in waiting {
+        let filter = CaseFilter {
+            state: Some(st.to_string()),
+            open_only: true,
+            limit: TASK_ROWS,
+            ..CaseFilter::default()
+        };
+        cases.extend(state.db.cases_for(&staff.actor, &filter).await?);
+    }
+    cases.truncate(TASK_ROWS as usize);
     let text = |fields: &Map<String, Value>, key: &str| {
         fields
             .get(key)
@@ -102,6 +144,7 @@ async fn tasks(state: &AppState, staff: &Staff) -> Result<Vec<Task>, PageError> 
             address: text(&c.fields, "address"),
             outcome: text(&c.fields, "result"),
             version: c.version,
+            options: verification_options(state, lang, &c.pack, &c.case_type),
         })
         .collect())
 }
@@ -124,7 +167,7 @@ async fn page_with(
             .map(|code| lang.tf("grid.reported", &[("code", &code)]))
             .unwrap_or_default(),
         verified: q.verified.is_some(),
-        tasks: tasks(state, staff).await?,
+        tasks: tasks(state, lang, staff).await?,
         photos_label: lang.tf("grid.photos", &[("n", &MAX_PHOTOS.to_string())]),
     })
 }
@@ -312,16 +355,24 @@ pub async fn verify(
         Ok(None) => return PageError::NotFound.render(&state, lang, Some(&staff)),
         Err(e) => return PageError::from(e).render(&state, lang, Some(&staff)),
     };
+    let Some(binding) = state
+        .packs
+        .case_type(&case.pack, &case.case_type)
+        .and_then(|t| t.bindings.verification.clone())
+    else {
+        return PageError::NotFound.render(&state, lang, Some(&staff));
+    };
     let mut fields = Map::new();
-    if matches!(form.verification.as_str(), "passed" | "failed") {
-        fields.insert("verification".into(), Value::String(form.verification));
+    // The engine checks the value against the field's options.
+    if !form.verification.is_empty() {
+        fields.insert(binding.field.clone(), Value::String(form.verification));
     }
     let note = form.verify_note.trim();
     if !note.is_empty() {
         fields.insert("verify_note".into(), Value::String(note.to_string()));
     }
     let request = ActionRequest {
-        action: "verify".into(),
+        action: binding.action,
         fields,
         reason: None,
         target_unit: None,

@@ -396,6 +396,8 @@ struct LookupPage {
 pub struct RateProof {
     pub receipt_code: String,
     pub phone_last4: String,
+    /// The rating's values, from the pack.
+    pub options: Vec<Choice>,
 }
 
 pub struct LookupView {
@@ -618,9 +620,10 @@ async fn show_lookup(
             .unwrap_or_default(),
         timeline,
     };
-    let rate = (case.state == RATE_FROM_STATE).then(|| RateProof {
+    let rate = rating_now(&state, &case).map(|_| RateProof {
         receipt_code: case.receipt_code.clone(),
         phone_last4: form.phone_last4.trim().to_string(),
+        options: rating_options(&state, lang, &case),
     });
     render(
         StatusCode::OK,
@@ -636,9 +639,44 @@ async fn show_lookup(
     )
 }
 
-/// The state in which the caller may rate the outcome, and the pack's action.
-const RATE_FROM_STATE: &str = "reported";
-const RATE_ACTION: &str = "follow_up";
+/// The case type's bound rating, when the case may be rated now.
+fn rating_now<'a>(
+    state: &'a AppState,
+    case: &gongzhi_store::CaseRecord,
+) -> Option<&'a gongzhi_domain::pack::RatingBinding> {
+    let t = state.packs.case_type(&case.pack, &case.case_type)?;
+    let action = t.rating_action()?;
+    action
+        .from
+        .iter()
+        .any(|s| s == &case.state)
+        .then_some(t.bindings.rating.as_ref())
+        .flatten()
+}
+
+/// The rating field's options, in the reader's language.
+fn rating_options(state: &AppState, lang: Lang, case: &gongzhi_store::CaseRecord) -> Vec<Choice> {
+    let Some(t) = state.packs.case_type(&case.pack, &case.case_type) else {
+        return Vec::new();
+    };
+    let options = t
+        .bindings
+        .rating
+        .as_ref()
+        .and_then(|r| t.fields.get(&r.field))
+        .map(|f| match &f.kind {
+            gongzhi_domain::pack::FieldKind::Choice { options } => options.as_slice(),
+            _ => &[],
+        })
+        .unwrap_or_default();
+    options
+        .iter()
+        .map(|o| Choice {
+            value: o.value.clone(),
+            label: lang.pick(&o.name.zh, &o.name.en).to_string(),
+        })
+        .collect()
+}
 
 #[derive(Deserialize)]
 pub struct RateForm {
@@ -674,11 +712,12 @@ pub async fn rate(
         phone_last4: form.phone_last4,
         form_token: None,
     };
-    let valid = matches!(
-        form.satisfaction.as_str(),
-        "satisfied" | "basically_satisfied" | "unsatisfied"
-    );
-    if case.state != RATE_FROM_STATE || !valid {
+    let rating = rating_now(&state, &case).filter(|_| {
+        rating_options(&state, lang, &case)
+            .iter()
+            .any(|o| o.value == form.satisfaction)
+    });
+    let Some(rating) = rating.cloned() else {
         let notice = Some(lang.t("rate.not_now"));
         return show_lookup(
             &state,
@@ -691,13 +730,13 @@ pub async fn rate(
             notice,
         )
         .await;
-    }
+    };
     let acted = async {
         let actor = portal_actor(&state).await?;
         let mut fields = Map::new();
-        fields.insert("satisfaction".into(), Value::String(form.satisfaction));
+        fields.insert(rating.field, Value::String(form.satisfaction));
         let request = gongzhi_domain::engine::ActionRequest {
-            action: RATE_ACTION.into(),
+            action: rating.action,
             fields,
             reason: None,
             target_unit: None,

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Datelike, Months, TimeZone};
 
-use gongzhi_domain::indicators::{self, CaseFacts, Figures, Ratio, Vocabulary, month_key};
+use gongzhi_domain::indicators::{self, CaseFacts, Figures, Ratio, month_key};
 use gongzhi_domain::time::now_micros;
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::HistoryQuery;
@@ -160,18 +160,19 @@ async fn compute(state: &AppState) -> Result<StatsData, PageError> {
         let month = month_key(c.created_at, calendar)?;
         Some(format!("{district}|{month}"))
     };
-    let report = indicators::compute(
-        &histories,
-        period,
-        now,
-        calendar,
-        &Vocabulary::REQUESTS,
-        key,
-    )
-    .map_err(|e| {
-        tracing::error!(error = %e, "public statistics");
-        PageError::Internal
-    })?;
+    let vocabulary = state
+        .packs
+        .pack(PACK)
+        .and_then(indicators::pack_vocabulary)
+        .ok_or_else(|| {
+            tracing::error!(pack = PACK, "no case type binds the indicators' parts");
+            PageError::Internal
+        })?;
+    let report =
+        indicators::compute(&histories, period, now, calendar, &vocabulary, key).map_err(|e| {
+            tracing::error!(error = %e, "public statistics");
+            PageError::Internal
+        })?;
     let groups = report
         .groups
         .into_iter()

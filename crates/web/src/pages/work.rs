@@ -17,36 +17,59 @@ use super::filters::{FilterQuery, ListFilters, area_units};
 use super::portal::{CategoryGroup, Choice, category_groups};
 use super::{Ctx, Lang, PageError, Staff, render, time_left, urlencode};
 
-/// The queues, in the order a handler works through them.
-const QUEUES: [&str; 7] = [
-    "all",
-    "registered",
-    "dispatched",
-    "in_progress",
-    "due_soon",
-    "overdue",
-    "rated",
-];
+/// Queues that are not a state: every open case, and the deadline views.
+const ALL: &str = "all";
+const DUE_SOON: &str = "due_soon";
+const OVERDUE: &str = "overdue";
 
-fn queue_label(lang: Lang, queue: &str) -> &'static str {
-    match queue {
-        "registered" => lang.t("work.queue_registered"),
-        "dispatched" => lang.t("work.queue_dispatched"),
-        "in_progress" => lang.t("work.queue_in_progress"),
-        "due_soon" => lang.t("work.queue_due_soon"),
-        "overdue" => lang.t("work.queue_overdue"),
-        "rated" => lang.t("work.queue_rated"),
-        _ => lang.t("work.queue_all"),
-    }
+/// One queue: its id in the URL and what it shows.
+struct Queue {
+    id: String,
+    label: String,
+    state: Option<String>,
+    due: Option<DueFilter>,
 }
 
-fn queue_filter(queue: &str, now: i64) -> (Option<String>, Option<DueFilter>) {
-    match queue {
-        "registered" | "dispatched" | "in_progress" | "rated" => (Some(queue.to_string()), None),
-        "due_soon" => (None, Some(DueFilter::Soon { now })),
-        "overdue" => (None, Some(DueFilter::Overdue { now })),
-        _ => (None, None),
+/// The queues in the order a handler works through them: all, the states the
+/// loaded packs bind as work queues (by the pack's own names), then the
+/// deadline views.
+fn queues(state: &AppState, lang: Lang, now: i64) -> Vec<Queue> {
+    let mut out = vec![Queue {
+        id: ALL.into(),
+        label: lang.t("work.queue_all").into(),
+        state: None,
+        due: None,
+    }];
+    for t in state.packs.case_types() {
+        for id in &t.bindings.work_queues {
+            if out.iter().any(|q| &q.id == id) {
+                continue;
+            }
+            let label = t
+                .states
+                .get(id)
+                .map_or(id.as_str(), |s| lang.pick(&s.name.zh, &s.name.en));
+            out.push(Queue {
+                id: id.clone(),
+                label: label.to_string(),
+                state: Some(id.clone()),
+                due: None,
+            });
+        }
     }
+    out.push(Queue {
+        id: DUE_SOON.into(),
+        label: lang.t("work.queue_due_soon").into(),
+        state: None,
+        due: Some(DueFilter::Soon { now }),
+    });
+    out.push(Queue {
+        id: OVERDUE.into(),
+        label: lang.t("work.queue_overdue").into(),
+        state: None,
+        due: Some(DueFilter::Overdue { now }),
+    });
+    out
 }
 
 #[derive(Deserialize, Default)]
@@ -59,8 +82,8 @@ pub struct WorkQuery {
 }
 
 pub struct QueueTab {
-    pub id: &'static str,
-    pub label: &'static str,
+    pub id: String,
+    pub label: String,
     pub count: i64,
     pub href: String,
     pub current: bool,
@@ -122,10 +145,11 @@ async fn build(
 ) -> Result<WorkPage, PageError> {
     let now = now_micros();
     let tax = state.taxonomies();
+    let all_queues = queues(state, lang, now);
     let queue = q
         .queue
-        .filter(|x| QUEUES.contains(&x.as_str()))
-        .unwrap_or_else(|| "all".into());
+        .and_then(|x| all_queues.iter().position(|q| q.id == x))
+        .unwrap_or(0);
     let all_units = state.db.units().await?;
     let areas = area_units(&all_units, &staff.actor);
     let filters = ListFilters::parse(state, lang, &q.filters, &all_units, &areas);
@@ -147,12 +171,11 @@ async fn build(
     );
     // A bad filter is reported by field and lists nothing.
     let valid = filters.error.is_none();
-    let mut queues = Vec::with_capacity(QUEUES.len());
-    for id in QUEUES {
-        let (st, due) = queue_filter(id, now);
+    let mut tabs = Vec::with_capacity(all_queues.len());
+    for (i, q) in all_queues.iter().enumerate() {
         let filter = CaseFilter {
-            state: st,
-            due,
+            state: q.state.clone(),
+            due: q.due,
             ..base.clone()
         };
         let count = if valid {
@@ -160,19 +183,19 @@ async fn build(
         } else {
             0
         };
-        queues.push(QueueTab {
-            id,
-            label: queue_label(lang, id),
+        tabs.push(QueueTab {
+            id: q.id.clone(),
+            label: q.label.clone(),
             count,
-            href: format!("/work?queue={id}{query_tail}"),
-            current: id == queue,
-            alert: id == "overdue" && count > 0,
+            href: format!("/work?queue={}{query_tail}", urlencode(&q.id)),
+            current: i == queue,
+            alert: q.id == OVERDUE && count > 0,
         });
     }
-    let (st, due) = queue_filter(&queue, now);
+    let current = &all_queues[queue];
     let filter = CaseFilter {
-        state: st,
-        due,
+        state: current.state.clone(),
+        due: current.due,
         sort: if sort == "due" {
             CaseSort::DueFirst
         } else {
@@ -230,7 +253,7 @@ async fn build(
             }
         })
         .collect();
-    let total = queues
+    let total = tabs
         .iter()
         .find(|t| t.current)
         .map(|t| lang.tf("work.count", &[("n", &t.count.to_string())]))
@@ -255,8 +278,8 @@ async fn build(
         .collect();
     Ok(WorkPage {
         p,
-        queues,
-        queue,
+        queues: tabs,
+        queue: current.id.clone(),
         filters,
         unit: unit.unwrap_or_default(),
         sort: sort.to_string(),

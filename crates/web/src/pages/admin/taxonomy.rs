@@ -97,9 +97,7 @@ impl TaxonomyLayer {
         if !self.categories.is_empty() {
             let mut writer = csv::Writer::from_writer(Vec::new());
             writer
-                .write_record([
-                    "code", "name_zh", "name_en", "urgency", "dispatch", "handling",
-                ])
+                .write_record(gongzhi_domain::category::HEADER)
                 .map_err(|e| e.to_string())?;
             for c in &self.categories {
                 writer

@@ -446,7 +446,7 @@ pub async fn import(
     let features = match parse_feature_collection(&text, &mapping) {
         Ok(f) => f,
         Err(report) => {
-            let message = lang.tf("admin.error_geojson", &[("report", &report.to_string())]);
+            let message = lang.tf("admin.error_geojson", &[("problems", &report.to_string())]);
             return refused(
                 &state,
                 lang,
