@@ -10,6 +10,7 @@ pub mod duration;
 pub mod engine;
 pub mod ids;
 pub mod indicators;
+pub mod link;
 pub mod log;
 pub mod media;
 pub mod merkle;

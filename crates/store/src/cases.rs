@@ -18,6 +18,7 @@ use gongzhi_domain::engine::{
     self, ActionRequest, CaseSnapshot, EngineError, TargetDecision, Transition,
 };
 use gongzhi_domain::ids::{new_id, new_salt, random_receipt_code};
+use gongzhi_domain::link::{LinkKind, NewLink};
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
 use gongzhi_domain::pack::{
     CategoryDeadlines, DeadlineDef, EXTENSION_FIELD, Effect, EscalateTo, Expiry, FieldKind, Guard,
@@ -1368,24 +1369,28 @@ async fn link_cases_tx(
     transition: &Transition,
     at: Micros,
 ) -> Result<(), ActError> {
-    for (linked, kind) in resolve_case_refs_tx(tx, case_type, transition).await? {
-        if linked == case_id {
-            return Err(invalid(&kind, "a case cannot refer to itself"));
-        }
-        with_tx!(tx, conn => {
-            sqlx::query(
-                "INSERT INTO case_links (case_id, linked_case_id, kind, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (case_id, linked_case_id, kind) DO NOTHING",
-            )
-            .bind(case_id)
-            .bind(&linked)
-            .bind(&kind)
-            .bind(at)
-            .execute(conn)
-            .await?;
-        });
+    for (linked, key) in resolve_case_refs_tx(tx, case_type, transition).await? {
+        let link = ref_link(case_type, case_id, &linked, &key)?;
+        crate::links::insert_link_tx(tx, &link, None, at).await?;
     }
     Ok(())
+}
+
+/// The link a case-reference field makes: `duplicate` for the field the type
+/// binds as its duplicate reference, `related` for any other.
+pub(crate) fn ref_link(
+    case_type: &gongzhi_domain::pack::CaseType,
+    case_id: &str,
+    linked: &str,
+    key: &str,
+) -> Result<NewLink, ActError> {
+    let kind = if case_type.bindings.duplicate.as_deref() == Some(key) {
+        LinkKind::Duplicate
+    } else {
+        LinkKind::Related
+    };
+    NewLink::new(kind.as_str(), case_id, linked, None)
+        .map_err(|_| invalid(key, "a case cannot refer to itself"))
 }
 
 /// The cases that changed case-reference fields name, as (case id, field):
@@ -2099,7 +2104,7 @@ struct PreparedCase {
     route_reason_en: Option<String>,
     category: Option<String>,
     idempotency: Option<(String, String)>,
-    links: Vec<(String, String)>,
+    links: Vec<NewLink>,
     deadline: Option<PreparedDeadline>,
     entry: LogEntry,
 }
@@ -2183,8 +2188,12 @@ async fn prepare_case_tx(
     validate_place(&new.place)?;
     // The area comes from the place index; the foreign key guards the rest.
     let holder = resolve_target(tx, &transition, &assignment.unit_id, None).await?;
-    let links = resolve_case_refs_tx(tx, case_type, &transition).await?;
     let case_id = new_id();
+    let links = resolve_case_refs_tx(tx, case_type, &transition)
+        .await?
+        .iter()
+        .map(|(linked, key)| ref_link(case_type, &case_id, linked, key))
+        .collect::<Result<Vec<_>, _>>()?;
     let salt = new_salt();
     let fields_text =
         serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
@@ -2311,22 +2320,10 @@ async fn write_prepared_tx(
             q.execute(conn).await?;
         });
     }
-    let links: Vec<(&PreparedCase, &(String, String))> = cases
-        .iter()
-        .flat_map(|c| c.links.iter().map(move |l| (*c, l)))
-        .collect();
-    if !links.is_empty() {
-        let sql = format!(
-            "INSERT INTO case_links (case_id, linked_case_id, kind, created_at) VALUES {} ON CONFLICT (case_id, linked_case_id, kind) DO NOTHING",
-            values_clause(links.len(), 4)
-        );
-        with_tx!(tx, conn => {
-            let mut q = sqlx::query(&sql);
-            for (c, (linked, kind)) in &links {
-                q = q.bind(&c.case_id).bind(linked).bind(kind).bind(c.at);
-            }
-            q.execute(conn).await?;
-        });
+    for c in cases {
+        for link in &c.links {
+            crate::links::insert_link_tx(tx, link, None, c.at).await?;
+        }
     }
     let deadlines: Vec<(&PreparedCase, &PreparedDeadline)> = cases
         .iter()

@@ -71,6 +71,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_engine_statuses.sql"),
         postgres: include_str!("../migrations/postgres/0009_engine_statuses.sql"),
     },
+    Migration {
+        version: 10,
+        name: "case_links",
+        sqlite: include_str!("../migrations/sqlite/0010_case_links.sql"),
+        postgres: include_str!("../migrations/postgres/0010_case_links.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -246,6 +246,37 @@ pub const ROUTES: &[RouteDoc] = &[
         ok_status: 200,
     },
     RouteDoc {
+        method: "get",
+        path: "/api/v1/cases/{id}/links",
+        summary: "The case's links to other cases (referral, duplicate, conversion, related), from both ends",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/cases/{id}/links",
+        summary: "Link the case to another case the caller can see; written into both cases' logs",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: Some(
+            r#"{"type":"object","required":["kind","case"],"properties":{"kind":{"type":"string","enum":["referral","duplicate","conversion","related"]},"case":{"type":"string","minLength":1,"maxLength":64,"description":"the other case's id or receipt code"},"note":{"type":"string","maxLength":500}}}"#,
+        ),
+        ok_status: 201,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/cases/{id}/links/{link_id}/remove",
+        summary: "Remove a link made by mistake, with the reason; written into both cases' logs",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: Some(
+            r#"{"type":"object","required":["reason"],"properties":{"reason":{"type":"string","minLength":1,"maxLength":500}}}"#,
+        ),
+        ok_status: 200,
+    },
+    RouteDoc {
         method: "post",
         path: "/api/v1/cases/{id}/reveal",
         summary: "Personal fields in clear, for roles that need them; the read is logged",

@@ -19,6 +19,9 @@ fn harmless_body(path: &str) -> Option<Value> {
         }
         "/api/v1/cases/{id}/actions" => Some(json!({"action": "no_such_action"})),
         "/api/v1/cases/{id}/reveal" => Some(json!({"purpose": "access matrix"})),
+        // No such case, and an empty reason: refused before anything changes.
+        "/api/v1/cases/{id}/links" => Some(json!({"kind": "related", "case": "NOPE-0000"})),
+        "/api/v1/cases/{id}/links/{link_id}/remove" => Some(json!({"reason": ""})),
         "/api/v1/units" => {
             Some(json!({"parent_id": "u-M1", "kind": "grid", "code": "MATRIX", "name": "矩阵"}))
         }
@@ -65,6 +68,7 @@ async fn call(
         path.replace("{id}", ids.attachment)
     } else {
         path.replace("{id}", ids.case)
+            .replace("{link_id}", "00000000-0000-7000-8000-000000000000")
     };
     let concrete = if path == "/api/v1/places/locate" {
         format!("{concrete}?lat=28.05&lng=113.1")

@@ -18,6 +18,7 @@ mod errors;
 mod forms;
 mod grid;
 mod indicators;
+mod links;
 mod log;
 mod open311;
 mod pack_boundary;

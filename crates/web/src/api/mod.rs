@@ -5,6 +5,7 @@ mod auth;
 pub(crate) mod cases;
 pub(crate) mod grid;
 pub(crate) mod indicators;
+pub(crate) mod links;
 mod log;
 mod meta;
 mod places;
@@ -41,6 +42,14 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
         .route("/api/v1/cases/{id}/actions", post(cases::act))
         .route("/api/v1/cases/{id}/timeline", get(cases::timeline))
         .route("/api/v1/cases/{id}/reveal", post(cases::reveal))
+        .route(
+            "/api/v1/cases/{id}/links",
+            get(links::list).post(links::create),
+        )
+        .route(
+            "/api/v1/cases/{id}/links/{link_id}/remove",
+            post(links::remove),
+        )
         .route("/api/v1/indicators", get(indicators::get))
         .route("/api/v1/public/lookup", post(public::lookup))
         .route(

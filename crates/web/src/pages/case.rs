@@ -73,7 +73,7 @@ pub struct AttachmentRow {
 
 #[derive(Template)]
 #[template(path = "case.html")]
-struct CasePage {
+pub(super) struct CasePage {
     p: Ctx,
     id: String,
     receipt_code: String,
@@ -96,6 +96,10 @@ struct CasePage {
     units: Vec<Choice>,
     notice: Option<&'static str>,
     assist_rows: Vec<super::assists::AssistRow>,
+    links: Vec<super::case_links::LinkRow>,
+    link_kinds: Vec<Choice>,
+    /// Why the last link form was refused, shown by the links section.
+    pub(super) link_error: String,
 }
 
 /// What a failed form post brings back to the page.
@@ -130,7 +134,11 @@ pub async fn page(
 }
 
 /// The case if the user may see it; otherwise the same 404 as a missing one.
-async fn visible(state: &AppState, staff: &Staff, id: &str) -> Result<CaseRecord, PageError> {
+pub(super) async fn visible(
+    state: &AppState,
+    staff: &Staff,
+    id: &str,
+) -> Result<CaseRecord, PageError> {
     state
         .db
         .case_for(&staff.actor, id)
@@ -140,6 +148,16 @@ async fn visible(state: &AppState, staff: &Staff, id: &str) -> Result<CaseRecord
 
 fn names(lang: Lang, n: &gongzhi_domain::pack::Names) -> String {
     lang.pick(&n.zh, &n.en).to_string()
+}
+
+/// Names of the log actions the engine writes itself (not a pack's).
+fn engine_action_name(lang: Lang, action: &str) -> Option<&'static str> {
+    match action {
+        "attach" => Some(lang.t("case.log_attach")),
+        "link.add" => Some(lang.t("case.log_link_add")),
+        "link.remove" => Some(lang.t("case.log_link_remove")),
+        _ => None,
+    }
 }
 
 fn deadline_status(lang: Lang, status: &str) -> String {
@@ -283,6 +301,16 @@ fn action_form(
     }
 }
 
+/// The page as it stands, for another section's form to come back to.
+pub(super) async fn build_current(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    case: &CaseRecord,
+) -> Result<CasePage, PageError> {
+    build(state, lang, staff, case, None, None, None).await
+}
+
 async fn build(
     state: &AppState,
     lang: Lang,
@@ -383,6 +411,7 @@ async fn build(
                     .actions
                     .get(&e.action)
                     .map(|a| names(lang, &a.name))
+                    .or_else(|| engine_action_name(lang, &e.action).map(str::to_string))
                     .unwrap_or_else(|| e.action.clone()),
                 to: state_name(&e.to_state),
                 actor: e.actor_name.unwrap_or_default(),
@@ -404,6 +433,7 @@ async fn build(
             size: format!("{:.1} KB", a.size_bytes as f64 / 1024.0),
         })
         .collect();
+    let links = super::case_links::link_rows(state, &p, staff, case).await?;
     let assist_rows = state
         .db
         .assists_of(&case.id)
@@ -465,6 +495,9 @@ async fn build(
         units,
         notice,
         assist_rows,
+        links,
+        link_kinds: super::case_links::kind_choices(lang),
+        link_error: String::new(),
         p,
     })
 }

@@ -5,6 +5,7 @@
 pub mod admin;
 mod assists;
 mod case;
+mod case_links;
 mod dashboard;
 mod dispatch;
 mod filters;
@@ -62,6 +63,11 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}", get(case::page))
         .route("/cases/{id}/act", post(case::act))
         .route("/cases/{id}/reveal", post(case::reveal))
+        .route("/cases/{id}/links", post(case_links::add))
+        .route(
+            "/cases/{id}/links/{link_id}/remove",
+            post(case_links::remove),
+        )
         .route("/map", get(map::page))
         .route("/dashboard", get(dashboard::page))
         .route("/intake", get(intake::form).post(intake::submit))
