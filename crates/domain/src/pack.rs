@@ -18,8 +18,10 @@ use crate::duration::{DurationRule, DurationUnit};
 use crate::role::Role;
 
 mod bindings;
+mod parties;
 
 pub use bindings::{Bindings, PublicStatus, RatingBinding, VerificationBinding};
+pub use parties::{CheckedParty, MAX_PARTIES, NAME_FIELD, PartyDef, PartyError, PartyKind};
 
 /// Upper bound for a deadline amount; anything larger is almost surely a typo.
 pub const MAX_DEADLINE_AMOUNT: u32 = 10_000;
@@ -71,6 +73,8 @@ pub struct CaseType {
     pub actions: BTreeMap<String, ActionDef>,
     /// Which of the above play the engine's parts.
     pub bindings: Bindings,
+    /// The parties a case of this type may have, if it has any.
+    pub parties: Option<PartyDef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -1141,7 +1145,10 @@ fn parse_type(
     let loc = entry_loc(key, node);
     check_id(ctx, &key.name, &key.span, "case type id");
     let t = Table::new(ctx, node, loc.clone(), format!("type `{}`", key.name))?;
-    t.check_keys(ctx, &["name", "fields", "states", "actions", "bindings"]);
+    t.check_keys(
+        ctx,
+        &["name", "fields", "states", "actions", "bindings", "parties"],
+    );
     let name = t.names(ctx, "name");
 
     let mut fields = BTreeMap::new();
@@ -1211,6 +1218,8 @@ fn parse_type(
         },
     );
 
+    let parties = parties::parse_parties(ctx, &t, &key.name);
+
     Some(CaseType {
         pack_id: pack_id.to_owned(),
         pack_version: pack_version.to_owned(),
@@ -1220,6 +1229,7 @@ fn parse_type(
         states,
         actions,
         bindings,
+        parties,
     })
 }
 

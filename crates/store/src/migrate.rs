@@ -77,6 +77,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_case_links.sql"),
         postgres: include_str!("../migrations/postgres/0010_case_links.sql"),
     },
+    Migration {
+        version: 11,
+        name: "case_parties",
+        sqlite: include_str!("../migrations/sqlite/0011_case_parties.sql"),
+        postgres: include_str!("../migrations/postgres/0011_case_parties.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

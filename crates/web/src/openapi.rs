@@ -277,6 +277,37 @@ pub const ROUTES: &[RouteDoc] = &[
         ok_status: 200,
     },
     RouteDoc {
+        method: "get",
+        path: "/api/v1/cases/{id}/parties",
+        summary: "The case's parties (当事人) with their roles; personal values masked",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/cases/{id}/parties",
+        summary: "Add a party with a role its case type declares, person or organisation, and the declared party fields; logged with personal values digested",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: Some(
+            r#"{"type":"object","required":["role","kind","fields"],"properties":{"role":{"type":"string","minLength":1},"kind":{"type":"string","enum":["person","organisation"]},"fields":{"type":"object","required":["name"],"description":"the party fields the case type declares; name is required"}}}"#,
+        ),
+        ok_status: 201,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/cases/{id}/parties/{party_id}/remove",
+        summary: "Remove a party added by mistake, with the reason; logged",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: Some(
+            r#"{"type":"object","required":["reason"],"properties":{"reason":{"type":"string","minLength":1,"maxLength":500}}}"#,
+        ),
+        ok_status: 200,
+    },
+    RouteDoc {
         method: "post",
         path: "/api/v1/cases/{id}/reveal",
         summary: "Personal fields in clear, for roles that need them; the read is logged",

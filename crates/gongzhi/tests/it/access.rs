@@ -22,6 +22,11 @@ fn harmless_body(path: &str) -> Option<Value> {
         // No such case, and an empty reason: refused before anything changes.
         "/api/v1/cases/{id}/links" => Some(json!({"kind": "related", "case": "NOPE-0000"})),
         "/api/v1/cases/{id}/links/{link_id}/remove" => Some(json!({"reason": ""})),
+        // A role the type does not declare, and an empty reason.
+        "/api/v1/cases/{id}/parties" => {
+            Some(json!({"role": "no_such_role", "kind": "person", "fields": {"name": "矩阵"}}))
+        }
+        "/api/v1/cases/{id}/parties/{party_id}/remove" => Some(json!({"reason": ""})),
         "/api/v1/units" => {
             Some(json!({"parent_id": "u-M1", "kind": "grid", "code": "MATRIX", "name": "矩阵"}))
         }
@@ -69,6 +74,7 @@ async fn call(
     } else {
         path.replace("{id}", ids.case)
             .replace("{link_id}", "00000000-0000-7000-8000-000000000000")
+            .replace("{party_id}", "00000000-0000-7000-8000-000000000000")
     };
     let concrete = if path == "/api/v1/places/locate" {
         format!("{concrete}?lat=28.05&lng=113.1")

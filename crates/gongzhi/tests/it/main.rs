@@ -23,6 +23,7 @@ mod log;
 mod open311;
 mod pack_boundary;
 mod pages;
+mod parties;
 mod places;
 mod requests;
 mod schema;

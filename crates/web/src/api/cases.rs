@@ -285,14 +285,22 @@ pub(crate) fn may_reveal(roles: &[Role]) -> bool {
     roles.iter().any(|r| MAY_REVEAL.contains(r))
 }
 
-/// A case's personal fields in clear, for a role that needs them; the read
-/// and its purpose are recorded first. Shared by the API and the case page.
+/// A case's personal values in clear: its own fields and its parties'.
+pub(crate) struct Revealed {
+    pub fields: Map<String, Value>,
+    /// Party id → that party's personal fields.
+    pub parties: std::collections::BTreeMap<String, Map<String, Value>>,
+}
+
+/// A case's personal fields and its parties' in clear, for a role that needs
+/// them; the read and its purpose are recorded first. Shared by the API and
+/// the case page.
 pub(crate) async fn reveal_personal(
     state: &AppState,
     actor: &Actor,
     case: &CaseRecord,
     purpose: &str,
-) -> Result<Map<String, Value>, ApiError> {
+) -> Result<Revealed, ApiError> {
     let purpose = purpose.trim();
     if purpose.is_empty() || purpose.chars().count() > 500 {
         return Err(ApiError::invalid(
@@ -316,12 +324,31 @@ pub(crate) async fn reveal_personal(
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let keys: Vec<String> = personal.keys().cloned().collect();
+    let mut keys: Vec<String> = personal.keys().cloned().collect();
+    let party_def = case_type.and_then(|t| t.parties.as_ref());
+    let mut parties = std::collections::BTreeMap::new();
+    for party in state.db.parties_of(&case.id).await? {
+        let clear: Map<String, Value> = party
+            .fields
+            .iter()
+            .filter(|(k, _)| {
+                party_def
+                    .and_then(|d| d.fields.get(*k))
+                    .is_none_or(|f| f.personal)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        keys.extend(clear.keys().map(|k| format!("party.{}.{k}", party.id)));
+        parties.insert(party.id, clear);
+    }
     state
         .db
         .record_personal_read(&case.id, &actor.user_id, &keys, purpose, now_micros())
         .await?;
-    Ok(personal)
+    Ok(Revealed {
+        fields: personal,
+        parties,
+    })
 }
 
 /// Shows a case's personal fields in clear, to roles whose work needs them,
@@ -333,6 +360,8 @@ pub async fn reveal(
     ApiJson(body): ApiJson<RevealBody>,
 ) -> Result<Json<Value>, ApiError> {
     let case = visible_case(&state, &auth.actor, &id).await?;
-    let personal = reveal_personal(&state, &auth.actor, &case, &body.purpose).await?;
-    Ok(Json(json!({"case_id": case.id, "fields": personal})))
+    let revealed = reveal_personal(&state, &auth.actor, &case, &body.purpose).await?;
+    Ok(Json(
+        json!({"case_id": case.id, "fields": revealed.fields, "parties": revealed.parties}),
+    ))
 }

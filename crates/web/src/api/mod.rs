@@ -8,6 +8,7 @@ pub(crate) mod indicators;
 pub(crate) mod links;
 mod log;
 mod meta;
+pub(crate) mod parties;
 mod places;
 pub(crate) mod public;
 mod units;
@@ -49,6 +50,14 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
         .route(
             "/api/v1/cases/{id}/links/{link_id}/remove",
             post(links::remove),
+        )
+        .route(
+            "/api/v1/cases/{id}/parties",
+            get(parties::list).post(parties::create),
+        )
+        .route(
+            "/api/v1/cases/{id}/parties/{party_id}/remove",
+            post(parties::remove),
         )
         .route("/api/v1/indicators", get(indicators::get))
         .route("/api/v1/public/lookup", post(public::lookup))

@@ -14,7 +14,7 @@ use gongzhi_domain::time::now_micros;
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::CaseRecord;
 
-use crate::api::cases::{mask, may_reveal, reveal_personal};
+use crate::api::cases::{Revealed, mask, may_reveal, reveal_personal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -64,6 +64,52 @@ pub struct TimelineRow {
     pub changes: Vec<(String, String)>,
 }
 
+/// A party as the case page shows it: personal values masked unless revealed.
+pub struct PartyRow {
+    pub id: String,
+    pub role: String,
+    pub kind: &'static str,
+    pub fields: Vec<(String, String)>,
+}
+
+async fn party_rows(
+    state: &AppState,
+    lang: Lang,
+    case_type: &CaseType,
+    case: &CaseRecord,
+    revealed: Option<&Revealed>,
+) -> Result<Vec<PartyRow>, PageError> {
+    let Some(def) = case_type.parties.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    for party in state.db.parties_of(&case.id).await? {
+        let clear = revealed.and_then(|r| r.parties.get(&party.id));
+        let masked = crate::api::parties::masked(Some(def), &party);
+        let fields = def
+            .fields
+            .iter()
+            .filter_map(|(key, f)| {
+                let value = clear.and_then(|c| c.get(key)).or_else(|| masked.get(key))?;
+                Some((names(lang, &f.label), display_value(state, lang, f, value)))
+            })
+            .collect();
+        rows.push(PartyRow {
+            role: def
+                .roles
+                .get(&party.role)
+                .map_or_else(|| party.role.clone(), |n| names(lang, n)),
+            kind: match party.kind {
+                gongzhi_domain::pack::PartyKind::Person => lang.t("party.person"),
+                gongzhi_domain::pack::PartyKind::Organisation => lang.t("party.organisation"),
+            },
+            fields,
+            id: party.id,
+        });
+    }
+    Ok(rows)
+}
+
 pub struct AttachmentRow {
     pub id: String,
     pub name: String,
@@ -97,6 +143,7 @@ pub(super) struct CasePage {
     notice: Option<&'static str>,
     assist_rows: Vec<super::assists::AssistRow>,
     links: Vec<super::case_links::LinkRow>,
+    parties: Vec<PartyRow>,
     link_kinds: Vec<Choice>,
     /// Why the last link form was refused, shown by the links section.
     pub(super) link_error: String,
@@ -156,6 +203,8 @@ fn engine_action_name(lang: Lang, action: &str) -> Option<&'static str> {
         "attach" => Some(lang.t("case.log_attach")),
         "link.add" => Some(lang.t("case.log_link_add")),
         "link.remove" => Some(lang.t("case.log_link_remove")),
+        "party.add" => Some(lang.t("case.log_party_add")),
+        "party.remove" => Some(lang.t("case.log_party_remove")),
         _ => None,
     }
 }
@@ -316,7 +365,7 @@ async fn build(
     lang: Lang,
     staff: &Staff,
     case: &CaseRecord,
-    revealed: Option<Map<String, Value>>,
+    revealed: Option<Revealed>,
     failed: Option<Failed>,
     notice: Option<&'static str>,
 ) -> Result<CasePage, PageError> {
@@ -341,7 +390,7 @@ async fn build(
             continue;
         };
         if def.personal {
-            let shown = match revealed.as_ref().and_then(|r| r.get(key)) {
+            let shown = match revealed.as_ref().and_then(|r| r.fields.get(key)) {
                 Some(v) => display_value(state, lang, def, v),
                 None => display_value(state, lang, def, &mask(&def.kind, value)),
             };
@@ -434,6 +483,7 @@ async fn build(
         })
         .collect();
     let links = super::case_links::link_rows(state, &p, staff, case).await?;
+    let parties = party_rows(state, lang, case_type, case, revealed.as_ref()).await?;
     let assist_rows = state
         .db
         .assists_of(&case.id)
@@ -496,6 +546,7 @@ async fn build(
         notice,
         assist_rows,
         links,
+        parties,
         link_kinds: super::case_links::kind_choices(lang),
         link_error: String::new(),
         p,
