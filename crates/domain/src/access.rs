@@ -142,6 +142,26 @@ impl Actor {
         self.assignments.iter().any(|a| a.role == role)
     }
 
+    /// Whether the actor holds any of these roles anywhere.
+    pub fn holds_any(&self, roles: &[Role]) -> bool {
+        self.assignments.iter().any(|a| roles.contains(&a.role))
+    }
+
+    /// The actor reduced to the assignments of these roles, if any remain:
+    /// a page that works for some roles lists exactly the cases they cover.
+    pub fn only_with(&self, roles: &[Role]) -> Option<Actor> {
+        let assignments: Vec<Assignment> = self
+            .assignments
+            .iter()
+            .filter(|a| roles.contains(&a.role))
+            .cloned()
+            .collect();
+        (!assignments.is_empty()).then(|| Actor {
+            assignments,
+            ..self.clone()
+        })
+    }
+
     /// Whether the actor administers an account whose grants lie at
     /// `grant_paths`: only when every one of them lies inside the actor's
     /// admin subtrees. Managing an account (its password, its keys, its
@@ -149,7 +169,7 @@ impl Actor {
     /// administration is enough to refuse; an account without grants has
     /// no powers to hand over.
     pub fn administers_account<'a>(&self, mut grant_paths: impl Iterator<Item = &'a str>) -> bool {
-        self.has_role(Role::Admin) && grant_paths.all(|p| self.has_role_over(Role::Admin, p))
+        self.has_role(Role::ADMIN) && grant_paths.all(|p| self.has_role_over(Role::ADMIN, p))
     }
 }
 
@@ -175,7 +195,7 @@ mod tests {
 
     #[test]
     fn scope_covers_holder_or_area() {
-        let a = actor(&[(Role::Handler, "/c/d1/")]);
+        let a = actor(&[(Role::intern("handler"), "/c/d1/")]);
         let in_holder = CaseScope {
             holder_path: "/c/d1/s1/".into(),
             area_path: None,
@@ -195,19 +215,22 @@ mod tests {
         assert!(a.can_see(&in_area));
         assert!(!a.can_see(&outside));
         assert_eq!(a.roles_over(&outside), vec![]);
-        assert_eq!(a.roles_over(&in_holder), vec![Role::Handler]);
+        assert_eq!(a.roles_over(&in_holder), vec![Role::intern("handler")]);
     }
 
     #[test]
     fn acting_assignment_prefers_narrowest_scope() {
-        let a = actor(&[(Role::Dispatcher, "/c/"), (Role::Dispatcher, "/c/d1/")]);
+        let a = actor(&[
+            (Role::intern("dispatcher"), "/c/"),
+            (Role::intern("dispatcher"), "/c/d1/"),
+        ]);
         let case = CaseScope {
             holder_path: "/c/d1/s/".into(),
             area_path: None,
             assist_paths: vec![],
         };
         assert_eq!(
-            a.acting_assignment(Role::Dispatcher, &case)
+            a.acting_assignment(Role::intern("dispatcher"), &case)
                 .map(|x| x.unit_path.as_str()),
             Some("/c/d1/")
         );
@@ -215,7 +238,7 @@ mod tests {
 
     #[test]
     fn assisting_units_see_but_only_through_their_part() {
-        let a = actor(&[(Role::Handler, "/c/d2/dept/")]);
+        let a = actor(&[(Role::intern("handler"), "/c/d2/dept/")]);
         let case = CaseScope {
             holder_path: "/c/d1/".into(),
             area_path: Some("/c/d1/g/".into()),
@@ -223,22 +246,25 @@ mod tests {
         };
         assert!(a.can_see(&case));
         assert!(a.roles_over(&case.without_assists()).is_empty());
-        assert_eq!(a.roles_over(&case.assists_only()), vec![Role::Handler]);
+        assert_eq!(
+            a.roles_over(&case.assists_only()),
+            vec![Role::intern("handler")]
+        );
     }
 
     #[test]
     fn scope_paths_are_minimal() {
         let a = actor(&[
-            (Role::Handler, "/c/d1/"),
-            (Role::Operator, "/c/"),
-            (Role::Mediator, "/x/"),
+            (Role::intern("handler"), "/c/d1/"),
+            (Role::intern("operator"), "/c/"),
+            (Role::intern("mediator"), "/x/"),
         ]);
         assert_eq!(a.scope_paths(), vec!["/c/".to_string(), "/x/".to_string()]);
     }
 
     #[test]
     fn an_account_is_administered_only_when_every_grant_lies_inside() {
-        let district_admin = actor(&[(Role::Admin, "/C/D1/")]);
+        let district_admin = actor(&[(Role::ADMIN, "/C/D1/")]);
         let inside = ["/C/D1/S1/", "/C/D1/"];
         assert!(district_admin.administers_account(inside.into_iter()));
         // One city-wide grant makes the account someone else's to manage.
@@ -248,7 +274,7 @@ mod tests {
         assert!(!district_admin.administers_account(elsewhere.into_iter()));
         assert!(district_admin.administers_account(std::iter::empty()));
         // A non-admin administers nothing, not even an empty account.
-        let handler = actor(&[(Role::Handler, "/C/")]);
+        let handler = actor(&[(Role::intern("handler"), "/C/")]);
         assert!(!handler.administers_account(std::iter::empty()));
     }
 }

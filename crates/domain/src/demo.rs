@@ -18,7 +18,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::places::{IndexedArea, PlaceIndex, PointPosition, point_position};
-use crate::role::Role;
 use crate::time::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, Micros};
 use crate::unit::UnitKind;
 
@@ -75,7 +74,8 @@ pub struct DemoUser {
     /// Always [`DEMO_PASSWORD`].
     pub password: String,
     /// (role, unit id of the scope).
-    pub roles: Vec<(Role, String)>,
+    /// Role name (declared by the requests pack, or `admin`) and scope unit.
+    pub roles: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -841,53 +841,48 @@ fn demo_users(units: &[DemoUnit]) -> Vec<DemoUser> {
             .map(|u| (u.id.clone(), u.name.clone()))
             .unwrap_or_else(|| (unit_id(prefix), prefix.to_string()))
     };
-    let user = |username: &str, display_name: String, roles: Vec<(Role, String)>| DemoUser {
-        username: username.into(),
-        display_name,
-        password: DEMO_PASSWORD.into(),
-        roles,
-    };
+    let user =
+        |username: &str, display_name: String, roles: Vec<(&'static str, String)>| DemoUser {
+            username: username.into(),
+            display_name,
+            password: DEMO_PASSWORD.into(),
+            roles,
+        };
     let (city_id, _) = by_code(CITY_CODE);
     let east = format!("{CITY_CODE}-01");
     let (east_cg_id, east_cg_name) = by_code(&format!("{east}-D01"));
-    let (street_id, street_name) = first_of(UnitKind::Street, &east);
     let (community_id, community_name) = first_of(UnitKind::Community, &east);
 
     let mut users = vec![
         user(
             "admin",
             "系统管理员".into(),
-            vec![(Role::Admin, city_id.clone())],
+            vec![("admin", city_id.clone())],
         ),
         user(
             "operator",
             "热线受理员".into(),
-            vec![(Role::Operator, city_id.clone())],
+            vec![("operator", city_id.clone())],
         ),
         user(
             "dispatcher",
             "热线分拨员".into(),
-            vec![(Role::Dispatcher, city_id.clone())],
+            vec![("dispatcher", city_id.clone())],
         ),
         user(
             "supervisor",
             "市督办员".into(),
-            vec![(Role::Supervisor, city_id.clone())],
+            vec![("supervisor", city_id.clone())],
         ),
         user(
             "handler",
             format!("{east_cg_name}承办人"),
-            vec![(Role::Handler, east_cg_id)],
+            vec![("handler", east_cg_id)],
         ),
         user(
             "grid",
             format!("{community_name}网格员"),
-            vec![(Role::GridWorker, community_id)],
-        ),
-        user(
-            "mediator",
-            format!("{street_name}调解员"),
-            vec![(Role::Mediator, street_id)],
+            vec![("grid_worker", community_id)],
         ),
     ];
     for (d, (name, py)) in DISTRICTS.iter().enumerate() {
@@ -896,15 +891,15 @@ fn demo_users(units: &[DemoUnit]) -> Vec<DemoUser> {
         users.push(user(
             &format!("{py}.dispatcher"),
             format!("{name}分拨员"),
-            vec![(Role::Dispatcher, district_id.clone())],
+            vec![("dispatcher", district_id.clone())],
         ));
         users.push(user(
             &format!("{py}.admin"),
             format!("{name}管理员"),
-            vec![(Role::Admin, district_id)],
+            vec![("admin", district_id)],
         ));
         let roles = (1..=DISTRICT_DEPARTMENTS.len())
-            .map(|i| (Role::Handler, by_code(&format!("{code}-D{i:02}")).0))
+            .map(|i| ("handler", by_code(&format!("{code}-D{i:02}")).0))
             .collect();
         users.push(user(
             &format!("{py}.handler"),
@@ -918,7 +913,7 @@ fn demo_users(units: &[DemoUnit]) -> Vec<DemoUser> {
             users.push(user(
                 &format!("{key}.handler"),
                 format!("{name}承办人"),
-                vec![(Role::Handler, id)],
+                vec![("handler", id)],
             ));
         }
     }
@@ -1192,12 +1187,13 @@ mod tests {
                 assert!(seen.insert(&u.id, u.kind).is_none());
                 assert_eq!(u.shape.is_some(), u.kind != UnitKind::Department);
             }
-            let roles: BTreeSet<Role> = city
+            let roles: BTreeSet<&str> = city
                 .users
                 .iter()
                 .flat_map(|u| u.roles.iter().map(|r| r.0))
                 .collect();
-            assert_eq!(roles.len(), Role::ALL.len());
+            // Every role the requests pack declares, and the platform's admin.
+            assert_eq!(roles.len(), 6, "{roles:?}");
             let names: BTreeSet<&str> = city.users.iter().map(|u| u.username.as_str()).collect();
             assert_eq!(names.len(), city.users.len());
             for name in [
@@ -1206,7 +1202,6 @@ mod tests {
                 "dispatcher",
                 "handler",
                 "grid",
-                "mediator",
                 "supervisor",
                 "donghu.dispatcher",
             ] {

@@ -403,10 +403,20 @@ mod tests {
             "create",
             json!({"title": "  路灯不亮 ", "contact_phone": "138 0013 8000", "priority": "urgent", "description": null}),
         );
-        let t = decide(&ct, None, &r, &[Role::GridWorker, Role::Operator]).unwrap();
+        let t = decide(
+            &ct,
+            None,
+            &r,
+            &[Role::intern("grid_worker"), Role::intern("operator")],
+        )
+        .unwrap();
         assert_eq!(t.from_state, None);
         assert_eq!(t.to_state, "registered");
-        assert_eq!(t.acting_role, Role::Operator, "first in the action's order");
+        assert_eq!(
+            t.acting_role,
+            Role::intern("operator"),
+            "first in the action's order"
+        );
         assert_eq!(t.target, TargetDecision::ActorUnit);
         assert!(!t.leave_deadline);
         let d = t.enter_deadline.unwrap();
@@ -427,7 +437,13 @@ mod tests {
         let ct = generic();
         let mut r = req("assign", json!({"priority": "normal"}));
         r.target_unit = Some(" street_01 ".into());
-        let t = decide(&ct, Some(&case("registered")), &r, &[Role::Dispatcher]).unwrap();
+        let t = decide(
+            &ct,
+            Some(&case("registered")),
+            &r,
+            &[Role::intern("dispatcher")],
+        )
+        .unwrap();
         assert_eq!(t.target, TargetDecision::Unit("street_01".into()));
         assert!(t.leave_deadline);
         assert_eq!(t.enter_deadline.unwrap().on_expiry, Expiry::MarkOverdue);
@@ -438,7 +454,7 @@ mod tests {
             &ct,
             Some(&current),
             &req("report", json!({"result": "已修复"})),
-            &[Role::Handler],
+            &[Role::intern("handler")],
         )
         .unwrap();
         assert_eq!(t.changes.len(), 1);
@@ -448,7 +464,7 @@ mod tests {
             &ct,
             Some(&current),
             &req("report", json!({"result": "old"})),
-            &[Role::Handler],
+            &[Role::intern("handler")],
         )
         .unwrap();
         assert!(t.changes.is_empty());
@@ -458,7 +474,7 @@ mod tests {
     fn error_codes() {
         let ct = generic();
         let reg = case("registered");
-        let ops = [Role::Operator];
+        let ops = [Role::intern("operator")];
         let cases: Vec<(EngineError, &str, Option<&str>)> = vec![
             (
                 err(&ct, None, &req("fly", json!({})), &ops),
@@ -476,7 +492,12 @@ mod tests {
                 None,
             ),
             (
-                err(&ct, Some(&reg), &req("accept", json!({})), &[Role::Handler]),
+                err(
+                    &ct,
+                    Some(&reg),
+                    &req("accept", json!({})),
+                    &[Role::intern("handler")],
+                ),
                 "wrong_state",
                 None,
             ),
@@ -485,7 +506,7 @@ mod tests {
                     &ct,
                     None,
                     &req("create", json!({"title": "x"})),
-                    &[Role::Handler],
+                    &[Role::intern("handler")],
                 ),
                 "role_not_allowed",
                 None,
@@ -545,7 +566,7 @@ mod tests {
                     &ct,
                     Some(&reg),
                     &req("void", json!({})),
-                    &[Role::Dispatcher],
+                    &[Role::intern("dispatcher")],
                 ),
                 "reason_required",
                 None,
@@ -558,7 +579,7 @@ mod tests {
                         reason: Some("  ".into()),
                         ..req("void", json!({}))
                     },
-                    &[Role::Dispatcher],
+                    &[Role::intern("dispatcher")],
                 ),
                 "reason_required",
                 None,
@@ -571,7 +592,7 @@ mod tests {
                         reason: Some("长".repeat(2001)),
                         ..req("void", json!({}))
                     },
-                    &[Role::Dispatcher],
+                    &[Role::intern("dispatcher")],
                 ),
                 "reason_too_long",
                 None,
@@ -581,7 +602,7 @@ mod tests {
                     &ct,
                     Some(&reg),
                     &req("assign", json!({})),
-                    &[Role::Dispatcher],
+                    &[Role::intern("dispatcher")],
                 ),
                 "target_required",
                 None,
@@ -594,7 +615,7 @@ mod tests {
                         target_unit: Some("u1".into()),
                         ..req("accept", json!({}))
                     },
-                    &[Role::Handler],
+                    &[Role::intern("handler")],
                 ),
                 "target_not_allowed",
                 None,
@@ -610,7 +631,7 @@ mod tests {
             reason: Some("长".repeat(2000)),
             ..req("void", json!({}))
         };
-        assert!(decide(&ct, Some(&reg), &ok, &[Role::Dispatcher]).is_ok());
+        assert!(decide(&ct, Some(&reg), &ok, &[Role::intern("dispatcher")]).is_ok());
     }
 
     const LOOPS: &str = r#"
@@ -654,8 +675,9 @@ roles = ["operator"]
 
     #[test]
     fn self_loops_keep_or_restart_the_clock() {
-        let set = PackSet::from_sources(&[("loops.toml".into(), LOOPS.into())])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let set =
+            PackSet::from_sources(&[("loops.toml".into(), crate::pack::with_test_roles(LOOPS))])
+                .unwrap_or_else(|e| panic!("{e}"));
         let ct = set.case_type("loops", "t").unwrap();
         let open = CaseSnapshot {
             state: "open".into(),
@@ -665,21 +687,21 @@ roles = ["operator"]
             ct,
             Some(&open),
             &req("edit", json!({"note": "n"})),
-            &[Role::Operator],
+            &[Role::intern("operator")],
         )
         .unwrap();
         assert!(!t.leave_deadline);
         assert!(t.enter_deadline.is_none());
         let mut r = req("move", json!({}));
         r.target_unit = Some("u2".into());
-        let t = decide(ct, Some(&open), &r, &[Role::Dispatcher]).unwrap();
+        let t = decide(ct, Some(&open), &r, &[Role::intern("dispatcher")]).unwrap();
         assert!(t.leave_deadline);
         assert!(t.enter_deadline.is_some());
         let t = decide(
             ct,
             Some(&open),
             &req("finish", json!({})),
-            &[Role::Operator],
+            &[Role::intern("operator")],
         )
         .unwrap();
         assert!(t.leave_deadline);
@@ -748,6 +770,19 @@ roles = ["operator"]
             })
     }
 
+    /// The roles the requests pack declares, and admin.
+    fn all_roles() -> Vec<Role> {
+        let names = [
+            "operator",
+            "dispatcher",
+            "handler",
+            "grid_worker",
+            "supervisor",
+            "admin",
+        ];
+        names.into_iter().map(Role::intern).collect()
+    }
+
     fn to_request(
         ct: &CaseType,
         current: Option<&CaseSnapshot>,
@@ -774,7 +809,7 @@ roles = ["operator"]
                     reason: Some("群众反映".into()),
                     target_unit: (a.target == TargetRule::Choose).then(|| "unit_7".into()),
                 };
-                return (request, Role::ALL.to_vec());
+                return (request, all_roles());
             }
         }
         let names: Vec<&String> = ct.actions.keys().collect();
@@ -784,7 +819,7 @@ roles = ["operator"]
         let reason = [None, Some("群众反映".to_owned()), Some(" ".to_owned())][s.reason].clone();
         let target_unit = [None, Some("unit_7".to_owned()), Some("".to_owned())][s.target].clone();
         // Bias towards having roles: bit 7 means "all roles".
-        let roles = Role::ALL
+        let roles = all_roles()
             .into_iter()
             .enumerate()
             .filter(|(i, _)| s.roles & 0x80 != 0 || s.roles & (1 << i) != 0)

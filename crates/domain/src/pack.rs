@@ -19,9 +19,11 @@ use crate::role::Role;
 
 mod bindings;
 mod parties;
+mod roles;
 
 pub use bindings::{Bindings, PublicStatus, RatingBinding, VerificationBinding};
 pub use parties::{CheckedParty, MAX_PARTIES, NAME_FIELD, PartyDef, PartyError, PartyKind};
+pub use roles::RoleDef;
 
 /// Upper bound for a deadline amount; anything larger is almost surely a typo.
 pub const MAX_DEADLINE_AMOUNT: u32 = 10_000;
@@ -52,6 +54,8 @@ pub struct Names {
 #[derive(Debug, Clone, Default)]
 pub struct PackSet {
     packs: BTreeMap<String, Pack>,
+    /// Every role the packs declare, and the platform's `admin`.
+    roles: BTreeMap<String, RoleDef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -59,6 +63,8 @@ pub struct Pack {
     pub id: String,
     pub version: String,
     pub name: Names,
+    /// Staff roles the pack declares.
+    pub roles: BTreeMap<String, RoleDef>,
     pub types: BTreeMap<String, CaseType>,
 }
 
@@ -350,17 +356,25 @@ impl PackSet {
         let mut packs: BTreeMap<String, Pack> = BTreeMap::new();
         // Where each pack id was first seen, for the duplicate message.
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let admin = RoleDef::admin();
+        let mut roles = BTreeMap::from([(admin.role.as_str().to_owned(), admin)]);
+        // Which pack first declared each role, for the conflict message.
+        let mut role_origin: BTreeMap<String, String> = BTreeMap::new();
         for (file, text) in sources {
             let mut ctx = Ctx {
                 file,
                 text,
                 problems: Vec::new(),
+                roles: BTreeMap::new(),
             };
-            let parsed = parse_source(&mut ctx);
-            if let Some((pack, id_loc)) = parsed {
+            if let Some(parsed) = parse_source(&mut ctx) {
+                let pack = parsed.pack;
+                for (id, loc) in &parsed.role_locs {
+                    merge_role(&mut ctx, &mut roles, &mut role_origin, &pack, id, loc);
+                }
                 if let Some(first) = seen.get(&pack.id) {
                     let message = format!("pack id `{}` is already used by {first}", pack.id);
-                    ctx.err(&id_loc, message);
+                    ctx.err(&parsed.id_loc, message);
                 } else {
                     seen.insert(pack.id.clone(), file.clone());
                     if ctx.problems.is_empty() {
@@ -372,10 +386,36 @@ impl PackSet {
             problems.append(&mut ctx.problems);
         }
         if problems.is_empty() {
-            Ok(PackSet { packs })
+            Ok(PackSet { packs, roles })
         } else {
             Err(PackErrors(problems))
         }
+    }
+
+    /// A role declared by a loaded pack, or `admin`.
+    pub fn role(&self, id: &str) -> Option<&RoleDef> {
+        self.roles.get(id)
+    }
+
+    /// Every declared role, by id.
+    pub fn roles(&self) -> impl Iterator<Item = &RoleDef> {
+        self.roles.values()
+    }
+
+    /// The roles that work at an engine page (`role::PAGES`).
+    pub fn roles_at(&self, page: &str) -> Vec<Role> {
+        self.roles
+            .values()
+            .filter(|r| r.works_at(page))
+            .map(|r| r.role)
+            .collect()
+    }
+
+    /// Whether any of these roles may reveal personal values in clear.
+    pub fn may_reveal(&self, roles: &[Role]) -> bool {
+        roles
+            .iter()
+            .any(|r| self.role(r.as_str()).is_some_and(|d| d.reveal_personal))
     }
 
     pub fn pack(&self, id: &str) -> Option<&Pack> {
@@ -405,6 +445,12 @@ impl CaseType {
             .values()
             .find(|a| a.is_creation())
             .unwrap_or(&NO_ACTION)
+    }
+
+    /// The role a system account (the portal, Open311, an import) takes new
+    /// cases in under: the creation action's first role.
+    pub fn intake_role(&self) -> Option<Role> {
+        self.creation_action().roles.first().copied()
     }
 
     /// Actions that may start from `state`, in action id order.
@@ -819,6 +865,8 @@ struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
     problems: Vec<PackProblem>,
+    /// Roles the pack declares, which its actions may name (with `admin`).
+    roles: BTreeMap<String, Role>,
 }
 
 impl Ctx<'_> {
@@ -1091,7 +1139,43 @@ fn check_id(ctx: &mut Ctx, id: &str, loc: &Loc, what: &str) {
     }
 }
 
-fn parse_source(ctx: &mut Ctx) -> Option<(Pack, Loc)> {
+/// A role declared by more than one pack is one role: the declarations must
+/// agree, or a user granted it could not tell what it means.
+fn merge_role(
+    ctx: &mut Ctx,
+    roles: &mut BTreeMap<String, RoleDef>,
+    origin: &mut BTreeMap<String, String>,
+    pack: &Pack,
+    id: &str,
+    loc: &Loc,
+) {
+    let Some(def) = pack.roles.get(id) else {
+        return;
+    };
+    match roles.get(id) {
+        Some(known) if known == def => {}
+        Some(_) => {
+            let first = origin.get(id).map_or("another pack", String::as_str);
+            let message = format!(
+                "role `{id}` is declared differently by pack `{first}`; a role shared by packs must be declared the same in each"
+            );
+            ctx.err(loc, message);
+        }
+        None => {
+            roles.insert(id.to_owned(), def.clone());
+            origin.insert(id.to_owned(), pack.id.clone());
+        }
+    }
+}
+
+/// One source as parsed, with the places later checks point at.
+struct Parsed {
+    pack: Pack,
+    id_loc: Loc,
+    role_locs: Vec<(String, Loc)>,
+}
+
+fn parse_source(ctx: &mut Ctx) -> Option<Parsed> {
     let root: Node = match toml::from_str(ctx.text) {
         Ok(root) => root,
         Err(e) => {
@@ -1102,7 +1186,7 @@ fn parse_source(ctx: &mut Ctx) -> Option<(Pack, Loc)> {
         }
     };
     let top = Table::new(ctx, &root, Some(0..0), "the pack".to_owned())?;
-    top.check_keys(ctx, &["id", "version", "name", "types"]);
+    top.check_keys(ctx, &["id", "version", "name", "roles", "types"]);
     let id = top.string(ctx, "id", true);
     if let Some((id, loc)) = &id {
         check_id(ctx, id, loc, "pack id");
@@ -1111,6 +1195,22 @@ fn parse_source(ctx: &mut Ctx) -> Option<(Pack, Loc)> {
     let name = top.names(ctx, "name");
     let pack_id = id.as_ref().map_or("", |(s, _)| s.as_str());
     let pack_version = version.as_ref().map_or("", |(s, _)| s.as_str());
+
+    let declared = roles::parse_roles(ctx, &top);
+    ctx.roles = declared
+        .iter()
+        .map(|(id, (def, _))| (id.clone(), def.role))
+        .collect();
+    ctx.roles
+        .insert(Role::ADMIN.as_str().to_owned(), Role::ADMIN);
+    let role_locs = declared
+        .iter()
+        .map(|(id, (_, loc))| (id.clone(), loc.clone()))
+        .collect();
+    let roles = declared
+        .into_iter()
+        .map(|(id, (def, _))| (id, def))
+        .collect();
 
     let mut types = BTreeMap::new();
     if let Some(tt) = top.id_table(ctx, "types", true) {
@@ -1124,15 +1224,17 @@ fn parse_source(ctx: &mut Ctx) -> Option<(Pack, Loc)> {
         }
     }
     let (id, id_loc) = id?;
-    Some((
-        Pack {
+    Some(Parsed {
+        pack: Pack {
             id,
             version: version?.0,
             name: name?,
+            roles,
             types,
         },
         id_loc,
-    ))
+        role_locs,
+    })
 }
 
 fn parse_type(
@@ -1677,30 +1779,7 @@ fn parse_action(
         }
     };
 
-    let mut roles: Vec<Role> = Vec::new();
-    match t.string_list(ctx, "roles") {
-        None => t.missing(ctx, "roles"),
-        Some(list) => {
-            if list.is_empty() {
-                ctx.err(&t.loc, format!("{} lists no roles", t.what));
-            }
-            for (r, rloc) in list {
-                match Role::parse(&r) {
-                    None => {
-                        let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                        ctx.err(
-                            &rloc,
-                            format!("unknown role `{r}` (expected one of: {})", all.join(", ")),
-                        );
-                    }
-                    Some(role) if roles.contains(&role) => {
-                        ctx.err(&rloc, format!("role `{r}` is listed twice"));
-                    }
-                    Some(role) => roles.push(role),
-                }
-            }
-        }
-    }
+    let roles = parse_action_roles(ctx, &t);
 
     let field_list = |ctx: &mut Ctx, list_key: &str, seen: &mut Vec<String>| -> Vec<String> {
         let mut out = Vec::new();
@@ -1870,6 +1949,35 @@ fn parse_action(
     (action, edge, branch_edges)
 }
 
+/// An action's `roles`: each declared by the pack (or `admin`), none twice.
+fn parse_action_roles(ctx: &mut Ctx, t: &Table) -> Vec<Role> {
+    let mut roles: Vec<Role> = Vec::new();
+    let Some(list) = t.string_list(ctx, "roles") else {
+        t.missing(ctx, "roles");
+        return roles;
+    };
+    if list.is_empty() {
+        ctx.err(&t.loc, format!("{} lists no roles", t.what));
+    }
+    for (r, rloc) in list {
+        match ctx.roles.get(&r).copied() {
+            None => {
+                let known: Vec<&str> = ctx.roles.keys().map(String::as_str).collect();
+                let message = format!(
+                    "unknown role `{r}`: declare it under [roles.{r}] (roles this pack may name: {})",
+                    known.join(", ")
+                );
+                ctx.err(&rloc, message);
+            }
+            Some(role) if roles.contains(&role) => {
+                ctx.err(&rloc, format!("role `{r}` is listed twice"));
+            }
+            Some(role) => roles.push(role),
+        }
+    }
+    roles
+}
+
 #[allow(clippy::too_many_arguments)]
 fn parse_branch(
     ctx: &mut Ctx,
@@ -2018,6 +2126,25 @@ fn check_graph(
     }
 }
 
+/// A test fixture with the usual staff roles declared after its own text, so
+/// that line numbers in expected problems stay those of the fixture.
+#[cfg(test)]
+pub(crate) fn with_test_roles(text: &str) -> String {
+    let mut out = text.to_owned();
+    for role in [
+        "operator",
+        "dispatcher",
+        "handler",
+        "grid_worker",
+        "supervisor",
+    ] {
+        if !text.contains(&format!("[roles.{role}]")) {
+            out.push_str(&format!("\n[roles.{role}]\nname = \"{role}\"\n"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2027,7 +2154,7 @@ mod tests {
     const BAD: &str = include_str!("../tests-data/packs/bad.toml");
 
     fn load(text: &str) -> Result<PackSet, PackErrors> {
-        PackSet::from_sources(&[("p.toml".to_owned(), text.to_owned())])
+        PackSet::from_sources(&[("p.toml".to_owned(), with_test_roles(text))])
     }
 
     fn problems(text: &str) -> Vec<String> {
@@ -2093,7 +2220,7 @@ roles = ["handler"]
         assert_eq!(item.actions["report"].requires, ["result"]);
         assert_eq!(
             item.actions["close"].roles,
-            [Role::Dispatcher, Role::Operator]
+            [Role::intern("dispatcher"), Role::intern("operator")]
         );
         let in_progress = item.states["in_progress"].deadline.clone().unwrap();
         assert_eq!(
@@ -2117,15 +2244,46 @@ roles = ["handler"]
     }
 
     #[test]
+    fn a_role_shared_by_packs_must_be_declared_the_same() {
+        let pack = |id: &str, name: &str| {
+            format!(
+                "id = \"{id}\"\nversion = \"1\"\nname = \"x\"\n\n[roles.clerk]\nname = \"{name}\"\n\n[types.t]\nname = \"t\"\n\n[types.t.states.open]\nname = \"o\"\nterminal = true\n\n[types.t.actions.create]\nname = \"c\"\nfrom = []\nto = \"open\"\nroles = [\"clerk\"]\n"
+            )
+        };
+        let same = PackSet::from_sources(&[
+            ("a.toml".into(), pack("a", "书记员")),
+            ("b.toml".into(), pack("b", "书记员")),
+        ]);
+        let set = same.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            set.role("clerk").map(|r| r.name.zh.as_str()),
+            Some("书记员")
+        );
+        assert!(set.role("admin").is_some());
+        let differing = PackSet::from_sources(&[
+            ("a.toml".into(), pack("a", "书记员")),
+            ("b.toml".into(), pack("b", "文员")),
+        ]);
+        let e = match differing {
+            Ok(_) => panic!("conflicting roles loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            e,
+            "b.toml:5:1: role `clerk` is declared differently by pack `a`; a role shared by packs must be declared the same in each"
+        );
+    }
+
+    #[test]
     fn golden_bad_pack_reports_everything() {
-        let got = match PackSet::from_sources(&[("bad.toml".to_owned(), BAD.to_owned())]) {
+        let got = match PackSet::from_sources(&[("bad.toml".to_owned(), with_test_roles(BAD))]) {
             Ok(_) => panic!("bad.toml loaded"),
             Err(e) => e,
         };
         let expected = [
             "bad.toml:1:1: the pack is missing `name`",
             "bad.toml:1:6: pack id `Bad-Pack` is not a valid id (lowercase letter, then a-z, 0-9, _; at most 64)",
-            "bad.toml:3:1: unknown key `colour` in the pack (expected one of: id, version, name, types)",
+            "bad.toml:3:1: unknown key `colour` in the pack (expected one of: id, version, name, roles, types)",
             "bad.toml:11:1: unknown key `max_lenght` in field `title` of type `thing` (expected one of: kind, label, personal, max_length)",
             "bad.toml:13:1: field `kind` of type `thing` is a choice but has no `options`",
             "bad.toml:19:23: deadline amount must be between 1 and 10000, found 0",
@@ -2135,10 +2293,13 @@ roles = ["handler"]
             "bad.toml:21:1: state `stuck` is not terminal but no action leaves it (add an action or `terminal = true`)",
             "bad.toml:24:1: state `lost` cannot be reached from `open`, where the creation action `create` leads",
             "bad.toml:28:1: state `done` of type `thing` is missing `name`",
-            "bad.toml:35:22: unknown role `janitor` (expected one of: operator, dispatcher, handler, grid_worker, mediator, supervisor, admin)",
+            "bad.toml:35:22: unknown role `janitor`: declare it under [roles.janitor] (roles this pack may name: admin, clerk, dispatcher, grid_worker, handler, operator, supervisor)",
             "bad.toml:36:22: `requires` of action `create` of type `thing` names undeclared field `colour`",
             "bad.toml:38:1: type `thing` has more than one creation action: `create` and `create_again`",
             "bad.toml:49:10: unknown reason rule `sometimes` (expected required or optional)",
+            "bad.toml:57:8: `admin` is the platform's own role; a pack may use it but not declare it",
+            "bad.toml:62:20: unknown page `kitchen` (expected one of: intake, dispatch_board, grid, assists, dashboard)",
+            "bad.toml:63:19: `reveal_personal` in role `clerk` must be true or false, found a string",
         ];
         assert_eq!(got.to_string(), expected.join("\n"));
         assert_eq!(got.0.len(), expected.len());
@@ -2151,8 +2312,15 @@ roles = ["handler"]
         let readme = include_str!("../../../packs/README.md");
         let start = readme.find("```toml\n").unwrap() + "```toml\n".len();
         let len = readme[start..].find("```").unwrap();
-        let set = load(&readme[start..start + len]).unwrap_or_else(|e| panic!("{e}"));
+        // As written: the example declares every role its actions name.
+        let example = readme[start..start + len].to_owned();
+        let set = PackSet::from_sources(&[("README.md".into(), example)])
+            .unwrap_or_else(|e| panic!("{e}"));
         let item = set.case_type("generic", "item").unwrap();
+        assert!(
+            set.role("dispatcher")
+                .is_some_and(|r| r.works_at("dispatch_board"))
+        );
         assert_eq!(item.creation_action().id, "create");
         assert_eq!(item.actions_from("closed").count(), 1);
     }
@@ -2193,8 +2361,11 @@ roles = ["handler"]
     #[test]
     fn duplicate_pack_ids_across_files() {
         let text = minimal("");
-        let e = PackSet::from_sources(&[("a.toml".into(), text.clone()), ("b.toml".into(), text)])
-            .unwrap_err();
+        let e = PackSet::from_sources(&[
+            ("a.toml".into(), with_test_roles(&text)),
+            ("b.toml".into(), with_test_roles(&text)),
+        ])
+        .unwrap_err();
         assert_eq!(e.0.len(), 1);
         assert_eq!(
             e.0[0].to_string(),

@@ -1,63 +1,74 @@
-//! Staff roles. Each assignment of a role is scoped to a unit subtree.
+//! Staff roles. The platform's own role (`admin`) is here; every other role is
+//! declared by a pack (`[roles.<id>]`) with its names and what it may do beyond
+//! the actions that list it. Each assignment of a role is scoped to a unit
+//! subtree.
+//!
+//! A role is an interned name so that it stays `Copy` and cheap to compare in
+//! the access checks that run on every read. Names enter the interner only from
+//! pack declarations and from stored grants, never from request text, so the
+//! set stays as small as the packs and the database make it.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Mutex, OnceLock};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// 受理员: takes requests in.
-    Operator,
-    /// 分拨员: routes cases to units.
-    Dispatcher,
-    /// 承办人: handles cases in a unit.
-    Handler,
-    /// 网格员: reports and verifies in a grid.
-    GridWorker,
-    /// 调解员: runs mediation.
-    Mediator,
-    /// 督办员: oversees, issues supervision orders.
-    Supervisor,
-    /// Administrator of units, users, packs within the scope.
-    Admin,
+use serde::{Serialize, Serializer};
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Role(&'static str);
+
+/// Engine pages a role may work at. A page is shown to a user who holds a role
+/// that names it; which cases appear there still follows the actions.
+pub const PAGES: [&str; 5] = ["intake", "dispatch_board", "grid", "assists", "dashboard"];
+
+fn interned() -> &'static Mutex<BTreeSet<&'static str>> {
+    static NAMES: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
+    NAMES.get_or_init(|| Mutex::new(BTreeSet::from([Role::ADMIN.0])))
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
-        Role::Operator,
-        Role::Dispatcher,
-        Role::Handler,
-        Role::GridWorker,
-        Role::Mediator,
-        Role::Supervisor,
-        Role::Admin,
-    ];
+    /// 管理员: administers units, users and packs within its scope.
+    pub const ADMIN: Role = Role("admin");
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Operator => "operator",
-            Role::Dispatcher => "dispatcher",
-            Role::Handler => "handler",
-            Role::GridWorker => "grid_worker",
-            Role::Mediator => "mediator",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-        }
+        self.0
     }
 
+    /// The role of this name if a pack or a stored grant has made it known.
+    /// Text from requests goes through here, so it can never grow the set;
+    /// callers that need "declared by a loaded pack" ask the pack set.
     pub fn parse(text: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == text)
+        let names = interned().lock().unwrap_or_else(|e| e.into_inner());
+        names.get(text).map(|name| Role(name))
     }
 
-    pub fn name_zh(self) -> &'static str {
-        match self {
-            Role::Operator => "受理员",
-            Role::Dispatcher => "分拨员",
-            Role::Handler => "承办人",
-            Role::GridWorker => "网格员",
-            Role::Mediator => "调解员",
-            Role::Supervisor => "督办员",
-            Role::Admin => "管理员",
+    /// Makes a role name known: for pack declarations and stored grants only.
+    pub fn intern(text: &str) -> Role {
+        let mut names = interned().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(name) = names.get(text) {
+            return Role(name);
         }
+        let name: &'static str = Box::leak(text.to_owned().into_boxed_str());
+        names.insert(name);
+        Role(name)
+    }
+}
+
+impl fmt::Debug for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Role({})", self.0)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
     }
 }
 
@@ -66,10 +77,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn role_names_round_trip() {
-        for role in Role::ALL {
-            assert_eq!(Role::parse(role.as_str()), Some(role));
-        }
-        assert_eq!(Role::parse("root"), None);
+    fn only_interned_names_parse() {
+        assert_eq!(Role::parse("admin"), Some(Role::ADMIN));
+        assert_eq!(Role::parse("role-test-never-declared"), None);
+        let declared = Role::intern("role_test_declared");
+        assert_eq!(Role::parse("role_test_declared"), Some(declared));
+        assert_eq!(Role::intern("role_test_declared"), declared);
+        assert_eq!(declared.as_str(), "role_test_declared");
     }
 }

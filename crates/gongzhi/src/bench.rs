@@ -14,7 +14,6 @@ use gongzhi_domain::demo::generate_city;
 use gongzhi_domain::places::{
     IndexedArea, PlaceIndex, PointPosition, geometry_to_geojson, parse_geometry, point_position,
 };
-use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::{Db, NewUnit};
 use gongzhi_web::{AppState, ServerConfig};
@@ -136,7 +135,16 @@ pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -
     db.insert_units(units).await?;
     let top = city.units.first().context("no city")?;
     let system = db.create_user("bench-intake", "bench", None).await?;
-    db.grant_role(&system.id, Role::Operator, &top.id).await?;
+    let packs = match crate::load_packs(&[])? {
+        Ok(p) => p,
+        Err(e) => anyhow::bail!("{e}"),
+    };
+    // Open311 takes requests in under the requests pack's intake role.
+    let intake_role = packs
+        .case_type("requests", "request")
+        .and_then(|t| t.intake_role())
+        .context("the requests pack is not loaded")?;
+    db.grant_role(&system.id, intake_role, &top.id).await?;
     let key = format!("gz_{}", gongzhi_web::auth::random_token());
     db.create_api_key(
         &system.id,
@@ -145,10 +153,6 @@ pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -
         "gz_bench",
     )
     .await?;
-    let packs = match crate::load_packs(&[])? {
-        Ok(p) => p,
-        Err(e) => anyhow::bail!("{e}"),
-    };
     let taxonomies = gongzhi_web::state::Taxonomies::load(&[]).map_err(|e| anyhow::anyhow!(e))?;
     // Open311 service codes are the leaf categories; take a spread of them.
     let categories: Arc<Vec<String>> = Arc::new(

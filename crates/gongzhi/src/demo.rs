@@ -33,7 +33,11 @@ pub async fn load_demo_if_empty(state: &AppState) -> Result<String> {
     }
     let mut text = format!("demo logins (password {DEMO_PASSWORD}):");
     for user in &city.users {
-        let mut roles: Vec<&str> = user.roles.iter().map(|(r, _)| r.name_zh()).collect();
+        let mut roles: Vec<&str> = user
+            .roles
+            .iter()
+            .map(|(r, _)| state.packs.role(r).map_or(*r, |d| d.name.zh.as_str()))
+            .collect();
         roles.dedup();
         text.push_str(&format!(
             "\n  {:<22} {} {}",
@@ -81,23 +85,34 @@ async fn load(state: &AppState, city: &gongzhi_domain::demo::DemoCity) -> Result
         let created = db
             .create_user(&user.username, &user.display_name, Some(&hash))
             .await?;
-        for (role, unit) in &user.roles {
-            db.grant_role(&created.id, *role, unit).await?;
+        for (name, unit) in &user.roles {
+            let role = state
+                .packs
+                .role(name)
+                .with_context(|| format!("demo role `{name}` is declared by no loaded pack"))?;
+            db.grant_role(&created.id, role.role, unit).await?;
         }
     }
 
-    // Historical cases are replayed by a system account holding every role at
-    // the city, so the timelines say plainly that they were imported.
+    // Historical cases are replayed by a system account holding every role the
+    // packs declare at the city, so the timelines say plainly that they were
+    // imported.
     let city_unit = city.units.first().context("demo city has no units")?;
     let system = db.create_user(HISTORY_USER, "历史数据导入", None).await?;
-    for role in [Role::Operator, Role::Dispatcher, Role::Handler] {
-        db.grant_role(&system.id, role, &city_unit.id).await?;
+    let history_roles: Vec<Role> = state
+        .packs
+        .roles()
+        .map(|d| d.role)
+        .filter(|r| *r != Role::ADMIN)
+        .collect();
+    for role in &history_roles {
+        db.grant_role(&system.id, *role, &city_unit.id).await?;
     }
     let actor = Actor {
         user_id: system.id.clone(),
         username: system.username.clone(),
         display_name: system.display_name.clone(),
-        assignments: [Role::Operator, Role::Dispatcher, Role::Handler]
+        assignments: history_roles
             .into_iter()
             .map(|role| Assignment {
                 role,

@@ -11,9 +11,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 
 use gongzhi_domain::access::{Actor, Assignment};
-use gongzhi_domain::role::Role;
 use gongzhi_web::AppState;
 use gongzhi_web::intake::{IntakeRequest, intake};
+
+/// The pack and case type historical requests are imported as.
+const PACK: &str = "requests";
+const CASE_TYPE: &str = "request";
 
 /// The import account: a system user acting as an operator at the top unit.
 pub const IMPORT_USER: &str = "csv-import";
@@ -77,16 +80,18 @@ async fn import_actor(state: &AppState) -> Result<Actor> {
                 .await?
         }
     };
-    state
-        .db
-        .grant_role(&user.id, Role::Operator, &top.id)
-        .await?;
+    let role = state
+        .packs
+        .case_type(PACK, CASE_TYPE)
+        .and_then(|t| t.intake_role())
+        .context("the requests pack is not loaded")?;
+    state.db.grant_role(&user.id, role, &top.id).await?;
     Ok(Actor {
         user_id: user.id,
         username: user.username,
         display_name: user.display_name,
         assignments: vec![Assignment {
-            role: Role::Operator,
+            role,
             unit_id: top.id.clone(),
             unit_path: top.path.clone(),
         }],
@@ -199,8 +204,8 @@ pub async fn import_requests(
             Value::String(source.chars().take(100).collect()),
         );
         let request = IntakeRequest {
-            pack: "requests".into(),
-            case_type: "request".into(),
+            pack: PACK.into(),
+            case_type: CASE_TYPE.into(),
             fields,
             idempotency_key: Some(source.chars().take(128).collect()),
             ..IntakeRequest::default()

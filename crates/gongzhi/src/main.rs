@@ -11,7 +11,6 @@ use gongzhi::{Settings, demo, grids, open_database, prepare, read_pack_dir};
 use gongzhi_domain::checkpoint::{Bundle, KeyVerifier};
 use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::ImportMapping;
-use gongzhi_domain::role::Role;
 use gongzhi_web::{AppState, LogConfig, ServerConfig};
 
 #[derive(Parser)]
@@ -658,13 +657,22 @@ async fn user(settings: &Settings, command: UserCommand) -> Result<()> {
             name,
             roles,
         } => {
+            let packs = match gongzhi::load_packs(&settings.pack_dirs)? {
+                Ok(packs) => packs,
+                Err(e) => bail!("packs:\n{e}"),
+            };
             let mut grants = Vec::new();
             for spec in &roles {
                 let (role, code) = spec
                     .split_once('@')
                     .with_context(|| format!("--role {spec}: expected ROLE@UNIT_CODE"))?;
-                let role = Role::parse(role)
-                    .with_context(|| format!("--role {spec}: unknown role {role}"))?;
+                let role = packs.role(role).map(|d| d.role).with_context(|| {
+                    let known: Vec<&str> = packs.roles().map(|d| d.role.as_str()).collect();
+                    format!(
+                        "--role {spec}: unknown role {role} (declared: {})",
+                        known.join(", ")
+                    )
+                })?;
                 let unit = db
                     .unit_by_code(code)
                     .await?

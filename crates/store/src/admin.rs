@@ -50,7 +50,7 @@ impl ChangeBy {
         let unit = actor
             .assignments
             .iter()
-            .filter(|a| a.role == Role::Admin)
+            .filter(|a| a.role == Role::ADMIN)
             .min_by_key(|a| a.unit_path.len())
             .map(|a| a.unit_id.clone());
         ChangeBy {

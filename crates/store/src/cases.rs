@@ -1718,7 +1718,8 @@ pub async fn act_tx(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            let unit = report_assist_tx(tx, actor, case_id, &result, at).await?;
+            let unit =
+                report_assist_tx(tx, actor, transition.acting_role, case_id, &result, at).await?;
             extra.push((
                 "assist",
                 json!({"unit_id": unit, "status": "open"}),
@@ -1848,10 +1849,12 @@ async fn add_assist_tx(
     Ok(true)
 }
 
-/// Marks the open assist of a unit the actor handles for as reported.
+/// Marks as reported the open assist of a unit where the actor holds the role
+/// the action was taken under.
 async fn report_assist_tx(
     tx: &mut Tx,
     actor: &Actor,
+    acting_role: gongzhi_domain::role::Role,
     case_id: &str,
     result: &str,
     at: Micros,
@@ -1872,7 +1875,7 @@ async fn report_assist_tx(
     });
     let (id, unit, _) = open
         .into_iter()
-        .find(|(_, _, path)| actor.has_role_over(gongzhi_domain::role::Role::Handler, path))
+        .find(|(_, _, path)| actor.has_role_over(acting_role, path))
         .ok_or_else(|| {
             invalid(
                 "assist_result",

@@ -179,7 +179,7 @@ impl Db {
             for g in grants {
                 let user_id: String = g.try_get("user_id")?;
                 let role: String = g.try_get("role")?;
-                let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?;
+                let role = Role::intern(&role);
                 if let Some(u) = users.iter_mut().find(|u| u.user.id == user_id) {
                     u.roles.push(RoleGrant {
                         role,
@@ -214,7 +214,7 @@ impl Db {
             let mut assignments = Vec::with_capacity(rows.len());
             for r in rows {
                 let role: String = r.try_get("role")?;
-                let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?;
+                let role = Role::intern(&role);
                 assignments.push(Assignment { role, unit_id: r.try_get("unit_id")?, unit_path: r.try_get("path")? });
             }
             Ok(Some(Actor { user_id: user.id, username: user.username, display_name: user.display_name, assignments }))

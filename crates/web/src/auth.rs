@@ -157,7 +157,6 @@ impl FromRequestParts<AppState> for Auth {
             }
         }
         let actor = state
-            .db
             .actor(&user_id)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
@@ -205,7 +204,7 @@ pub async fn actor_for_api_key(state: &AppState, key: &str) -> Result<Option<Act
     if let Err(e) = state.db.touch_api_key(&hash, now_micros()).await {
         tracing::warn!(error = %e, "could not record an API key's use");
     }
-    let actor = state.db.actor(&user_id).await?;
+    let actor = state.actor(&user_id).await?;
     if let (Some(actor), Ok(mut cache)) = (&actor, state.api_keys.entries.lock()) {
         // Bounded: stale entries go when the cache grows.
         if cache.len() > 10_000 {

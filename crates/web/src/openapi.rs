@@ -141,7 +141,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "get",
         path: "/api/v1/packs",
-        summary: "Loaded case types: fields, states, actions",
+        summary: "Loaded case types (fields, states, actions) and the staff roles packs declare",
         tag: "packs",
         access: Access::Staff,
         body: None,

@@ -266,6 +266,22 @@ impl AppState {
         })
     }
 
+    /// A user with the grants that carry powers now: grants of roles that no
+    /// loaded pack declares (a pack retired, a role renamed) give none, though
+    /// the admin pages still show them so they can be revoked.
+    pub async fn actor(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<gongzhi_domain::access::Actor>, StoreError> {
+        let Some(mut actor) = self.db.actor(user_id).await? else {
+            return Ok(None);
+        };
+        actor
+            .assignments
+            .retain(|a| self.packs.role(a.role.as_str()).is_some());
+        Ok(Some(actor))
+    }
+
     /// The packs, calendar and categories actions are decided under; `tax`
     /// is a snapshot from [`AppState::taxonomies`].
     pub fn rules<'a>(&'a self, tax: &'a Taxonomies) -> gongzhi_store::Rules<'a> {

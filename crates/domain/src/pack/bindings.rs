@@ -545,7 +545,7 @@ mod tests {
     const REQUESTS: &str = include_str!("../../../../packs/requests/pack.toml");
 
     fn load(text: &str) -> Result<PackSet, PackErrors> {
-        PackSet::from_sources(&[("p.toml".to_owned(), text.to_owned())])
+        PackSet::from_sources(&[("p.toml".to_owned(), crate::pack::with_test_roles(text))])
     }
 
     fn problems(text: &str) -> Vec<String> {

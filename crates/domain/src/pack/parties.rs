@@ -216,8 +216,11 @@ personal = true
 "#;
 
     fn def() -> PartyDef {
-        let set = PackSet::from_sources(&[("p.toml".into(), pack(PARTIES))])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let set = PackSet::from_sources(&[(
+            "p.toml".into(),
+            crate::pack::with_test_roles(&pack(PARTIES)),
+        )])
+        .unwrap_or_else(|e| panic!("{e}"));
         set.case_type("mini", "t")
             .and_then(|t| t.parties.clone())
             .unwrap_or_else(|| panic!("parties"))
@@ -285,7 +288,7 @@ personal = true
         let text = pack(
             "[types.t.parties.roles]\n[types.t.parties.fields.phone]\nkind = \"phone\"\nlabel = \"电话\"\n",
         );
-        let err = PackSet::from_sources(&[("p.toml".into(), text)])
+        let err = PackSet::from_sources(&[("p.toml".into(), crate::pack::with_test_roles(&text))])
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

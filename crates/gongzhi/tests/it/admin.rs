@@ -485,7 +485,7 @@ async fn users_and_roles(backend: Backend) {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let actor = app.db.actor(&id).await.expect("a").expect("actor");
     assert_eq!(actor.assignments.len(), 2);
-    assert!(!actor.has_role(gongzhi_domain::role::Role::Admin));
+    assert!(!actor.has_role(gongzhi_domain::role::Role::ADMIN));
     let r = change(
         "revoke",
         vec![("role", "dispatcher".into()), ("unit_id", s1.clone())],

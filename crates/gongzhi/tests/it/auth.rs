@@ -16,7 +16,7 @@ async fn add_person(app: &TestApp, username: &str, password: &str) {
         .await
         .expect("user");
     app.db
-        .grant_role(&user.id, Role::Operator, &app.unit("D1"))
+        .grant_role(&user.id, Role::intern("operator"), &app.unit("D1"))
         .await
         .expect("grant");
 }

@@ -244,12 +244,19 @@ async fn a_request_walks_through_the_pages() {
     let hash = gongzhi_web::auth::hash_password(PASSWORD.into())
         .await
         .expect("hash");
-    add_user(&app, "web.operator", Role::Operator, "D1", &hash).await;
-    add_user(&app, "web.dispatcher", Role::Dispatcher, "D1", &hash).await;
-    add_user(&app, "web.handler", Role::Handler, "D1-CG", &hash).await;
-    add_user(&app, "web.outsider", Role::Handler, "D2", &hash).await;
-    add_user(&app, "web.locked", Role::Operator, "D1", &hash).await;
-    add_user(&app, "web.grid", Role::GridWorker, "G1a", &hash).await;
+    add_user(&app, "web.operator", Role::intern("operator"), "D1", &hash).await;
+    add_user(
+        &app,
+        "web.dispatcher",
+        Role::intern("dispatcher"),
+        "D1",
+        &hash,
+    )
+    .await;
+    add_user(&app, "web.handler", Role::intern("handler"), "D1-CG", &hash).await;
+    add_user(&app, "web.outsider", Role::intern("handler"), "D2", &hash).await;
+    add_user(&app, "web.locked", Role::intern("operator"), "D1", &hash).await;
+    add_user(&app, "web.grid", Role::intern("grid_worker"), "G1a", &hash).await;
     let (_driver, c) = start_browser().await;
 
     // A citizen submits a request on the portal (Chinese by default).

@@ -34,8 +34,8 @@ async fn an_admin_manages_units_grids_and_users() {
     let hash = gongzhi_web::auth::hash_password(PASSWORD.into())
         .await
         .expect("hash");
-    add_user(&app, "web.admin", Role::Admin, "C", &hash).await;
-    add_user(&app, "web.clerk", Role::Operator, "D1", &hash).await;
+    add_user(&app, "web.admin", Role::ADMIN, "C", &hash).await;
+    add_user(&app, "web.clerk", Role::intern("operator"), "D1", &hash).await;
     let (_driver, c) = start_browser().await;
 
     // Staff without an admin role see no link and are refused.

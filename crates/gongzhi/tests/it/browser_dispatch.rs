@@ -62,8 +62,15 @@ async fn a_dispatcher_works_the_board() {
     let hash = gongzhi_web::auth::hash_password(PASSWORD.into())
         .await
         .expect("hash");
-    add_user(&app, "board.dispatcher", Role::Dispatcher, "D1", &hash).await;
-    add_user(&app, "board.assist", Role::Handler, "CG", &hash).await;
+    add_user(
+        &app,
+        "board.dispatcher",
+        Role::intern("dispatcher"),
+        "D1",
+        &hash,
+    )
+    .await;
+    add_user(&app, "board.assist", Role::intern("handler"), "CG", &hash).await;
 
     let (a_id, a_code) = request(&app, "人行道地砖松动", true).await;
     let (b_id, b_code) = request(&app, "小区道路破损", true).await;

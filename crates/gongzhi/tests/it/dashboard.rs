@@ -20,7 +20,7 @@ async fn staff(app: &TestApp, name: &str, unit: &str) -> String {
         .await
         .expect("user");
     app.db
-        .grant_role(&user.id, Role::Dispatcher, &app.unit(unit))
+        .grant_role(&user.id, Role::intern("dispatcher"), &app.unit(unit))
         .await
         .expect("grant");
     let res = app

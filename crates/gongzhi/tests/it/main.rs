@@ -26,4 +26,5 @@ mod pages;
 mod parties;
 mod places;
 mod requests;
+mod roles;
 mod schema;

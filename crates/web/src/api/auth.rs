@@ -58,7 +58,6 @@ pub async fn login(
         Err(LoginFailure::Error(e)) => return Err(e),
     };
     let actor = state
-        .db
         .actor(&session.user_id)
         .await?
         .ok_or_else(ApiError::internal)?;

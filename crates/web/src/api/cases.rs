@@ -18,14 +18,6 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
-/// Roles whose work needs a party's personal data in clear (on request, logged).
-const MAY_REVEAL: [Role; 4] = [
-    Role::Operator,
-    Role::Dispatcher,
-    Role::Handler,
-    Role::Mediator,
-];
-
 /// Masks a personal value for display: phones keep their first 3 and last 4
 /// digits, other text its first character.
 pub fn mask(kind: &FieldKind, value: &Value) -> Value {
@@ -280,9 +272,10 @@ pub struct RevealBody {
     purpose: String,
 }
 
-/// Whether any of these roles needs personal data in clear for its work.
-pub(crate) fn may_reveal(roles: &[Role]) -> bool {
-    roles.iter().any(|r| MAY_REVEAL.contains(r))
+/// Whether any of these roles needs personal data in clear for its work, as
+/// the packs declare them.
+pub(crate) fn may_reveal(state: &AppState, roles: &[Role]) -> bool {
+    state.packs.may_reveal(roles)
 }
 
 /// A case's personal values in clear: its own fields and its parties'.
@@ -308,7 +301,7 @@ pub(crate) async fn reveal_personal(
             "say in 1 to 500 characters why you need the personal data",
         ));
     }
-    if !may_reveal(&actor.roles_over(&case.access_scope())) {
+    if !may_reveal(state, &actor.roles_over(&case.access_scope())) {
         return Err(ApiError::forbidden(
             "your role does not need this case's personal data",
         ));

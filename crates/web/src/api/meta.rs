@@ -51,5 +51,15 @@ pub async fn packs(State(state): State<AppState>, _auth: Auth) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({"case_types": types}))
+    let roles: Vec<Value> = state
+        .packs
+        .roles()
+        .map(|r| {
+            json!({
+                "id": r.role, "name": {"zh": r.name.zh, "en": r.name.en},
+                "reveal_personal": r.reveal_personal, "pages": r.pages,
+            })
+        })
+        .collect();
+    Json(json!({"case_types": types, "roles": roles}))
 }

@@ -69,7 +69,7 @@ pub async fn create(
         .unit(&req.parent_id)
         .await?
         .ok_or_else(|| ApiError::invalid("parent_id", "no such unit"))?;
-    if !auth.actor.has_role_over(Role::Admin, &parent.path) {
+    if !auth.actor.has_role_over(Role::ADMIN, &parent.path) {
         return Err(ApiError::forbidden(
             "the parent unit lies outside your administration",
         ));
@@ -96,7 +96,7 @@ pub async fn create(
             .assignments
             .iter()
             .filter(|a| {
-                a.role == Role::Admin
+                a.role == Role::ADMIN
                     && gongzhi_domain::unit::path_within(&parent.path, &a.unit_path)
             })
             .max_by_key(|a| a.unit_path.len())

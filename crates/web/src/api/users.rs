@@ -21,7 +21,7 @@ pub struct RoleRequest {
 }
 
 fn require_admin(actor: &Actor) -> Result<(), ApiError> {
-    if actor.has_role(Role::Admin) {
+    if actor.has_role(Role::ADMIN) {
         Ok(())
     } else {
         Err(ApiError::forbidden("only administrators manage users"))
@@ -39,10 +39,11 @@ async fn check_grants(
     }
     let mut out = Vec::with_capacity(roles.len());
     for (i, r) in roles.iter().enumerate() {
-        let role = Role::parse(&r.role).ok_or_else(|| {
+        let role = state.packs.role(&r.role).map(|d| d.role).ok_or_else(|| {
+            let known: Vec<&str> = state.packs.roles().map(|d| d.role.as_str()).collect();
             ApiError::invalid(
                 &format!("roles[{i}].role"),
-                "must be operator, dispatcher, handler, grid_worker, mediator, supervisor or admin",
+                format!("must be a declared role: {}", known.join(", ")),
             )
         })?;
         let unit = state
@@ -50,7 +51,7 @@ async fn check_grants(
             .unit(&r.unit_id)
             .await?
             .ok_or_else(|| ApiError::invalid(&format!("roles[{i}].unit_id"), "no such unit"))?;
-        if !actor.has_role_over(Role::Admin, &unit.path) {
+        if !actor.has_role_over(Role::ADMIN, &unit.path) {
             return Err(ApiError::forbidden(format!(
                 "roles[{i}]: the unit lies outside your administration"
             )));
@@ -79,7 +80,7 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> Result<Json<Valu
         .filter(|u| {
             u.roles
                 .iter()
-                .any(|g| auth.actor.has_role_over(Role::Admin, &path_of(&g.unit_id)))
+                .any(|g| auth.actor.has_role_over(Role::ADMIN, &path_of(&g.unit_id)))
         })
         .collect();
     Ok(Json(json!({"users": users})))

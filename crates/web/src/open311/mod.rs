@@ -21,7 +21,6 @@ use serde_json::{Map, Value};
 use gongzhi_domain::category::Category;
 use gongzhi_domain::ids::normalize_receipt_code;
 use gongzhi_domain::pack::{CaseType, FieldKind};
-use gongzhi_domain::role::Role;
 use gongzhi_domain::time::{MICROS_PER_DAY, Micros, now_micros};
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{PublicCase, PublicCaseFilter, PublicUpdate, PublicUpdateFilter};
@@ -853,14 +852,14 @@ async fn create_request(
         .await
         .map_err(|e| internal(format, e.message))?
         .ok_or_else(|| forbidden("invalid api_key"))?;
+    let case_type = case_type(state).ok_or_else(|| internal(format, "requests pack missing"))?;
+    let creating = &case_type.creation_action().roles;
     let operator = actor
         .assignments
         .iter()
-        .find(|a| a.role == Role::Operator)
+        .find(|a| creating.contains(&a.role))
         .map(|a| a.unit_id.clone())
         .ok_or_else(|| forbidden("this api_key may not create service requests"))?;
-
-    let case_type = case_type(state).ok_or_else(|| internal(format, "requests pack missing"))?;
     let service_code =
         param(pairs, "service_code").ok_or_else(|| bad(format, "service_code is required"))?;
     if !is_service(state, service_code) {

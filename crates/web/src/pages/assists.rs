@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 
 use gongzhi_domain::engine::ActionRequest;
 use gongzhi_domain::pack::Effect;
-use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::AssistTask;
 
@@ -26,12 +25,13 @@ const CLOSED_KEPT_MICROS: i64 = 30 * 24 * 3_600_000_000;
 const MAX_ROWS: i64 = 200;
 
 /// The unit paths the user handles for: assist tasks there are theirs.
-fn handling_paths(staff: &Staff) -> Vec<String> {
+fn handling_paths(state: &AppState, staff: &Staff) -> Vec<String> {
+    let roles = state.packs.roles_at(PAGE);
     let mut paths: Vec<String> = staff
         .actor
         .assignments
         .iter()
-        .filter(|a| a.role == Role::Handler)
+        .filter(|a| roles.contains(&a.role))
         .map(|a| a.unit_path.clone())
         .collect();
     paths.sort();
@@ -40,9 +40,12 @@ fn handling_paths(staff: &Staff) -> Vec<String> {
 }
 
 /// Whether the staff member handles assist tasks (for the nav link).
-pub fn handles_assists(staff: &Staff) -> bool {
-    staff.actor.has_role(Role::Handler)
+pub fn handles_assists(state: &AppState, staff: &Staff) -> bool {
+    staff.actor.holds_any(&state.packs.roles_at(PAGE))
 }
+
+/// The engine page this module serves, as roles name it in packs.
+const PAGE: &str = "assists";
 
 pub struct AssistRow {
     pub case_id: String,
@@ -129,7 +132,7 @@ pub async fn page(
     let flash = read_flash(&headers, lang, "assists.done");
     let had_flash = flash.is_some();
     let result = async {
-        let paths = handling_paths(&staff);
+        let paths = handling_paths(&state, &staff);
         if paths.is_empty() {
             return Err(PageError::NotFound);
         }
@@ -178,7 +181,7 @@ pub async fn report(
     if !staff.csrf_ok(get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
-    if handling_paths(&staff).is_empty() {
+    if handling_paths(&state, &staff).is_empty() {
         return PageError::NotFound.render(&state, lang, Some(&staff));
     }
     let case_id = get(&form, "case").unwrap_or_default();

@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::engine::ActionRequest;
-use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
 use gongzhi_domain::unit::{UnitKind, path_within};
 use gongzhi_store::{CaseFilter, CaseRecord, CaseSort, DueFilter};
@@ -33,24 +32,18 @@ const MAX_LISTED_FAILURES: usize = 20;
 
 pub const FLASH_COOKIE: &str = "gz_flash";
 
-/// The actor reduced to the assignments that carry dispatch rights, so the
-/// board lists exactly the cases the user dispatches for.
-fn dispatching(actor: &Actor) -> Option<Actor> {
-    let assignments: Vec<_> = actor
-        .assignments
-        .iter()
-        .filter(|a| a.role == Role::Dispatcher)
-        .cloned()
-        .collect();
-    (!assignments.is_empty()).then(|| Actor {
-        assignments,
-        ..actor.clone()
-    })
+/// The actor reduced to the assignments of roles that work at the dispatch
+/// board, so the board lists exactly the cases the user dispatches for.
+fn dispatching(state: &AppState, actor: &Actor) -> Option<Actor> {
+    actor.only_with(&state.packs.roles_at(PAGE))
 }
 
+/// The engine page this module serves, as roles name it in packs.
+const PAGE: &str = "dispatch_board";
+
 /// Whether the staff member dispatches anywhere (for the nav link).
-pub fn dispatches(staff: &Staff) -> bool {
-    staff.actor.has_role(Role::Dispatcher)
+pub fn dispatches(state: &AppState, staff: &Staff) -> bool {
+    staff.actor.holds_any(&state.packs.roles_at(PAGE))
 }
 
 pub struct BoardRow {
@@ -236,7 +229,7 @@ async fn build(
     q: &FilterQuery,
     flash: Option<Flash>,
 ) -> Result<(BoardPage, StatusCode), PageError> {
-    let actor = dispatching(&staff.actor).ok_or(PageError::NotFound)?;
+    let actor = dispatching(state, &staff.actor).ok_or(PageError::NotFound)?;
     let now = now_micros();
     let units = state.db.units().await?;
     let areas = area_units(&units, &actor);
@@ -402,7 +395,7 @@ pub async fn act(
     if !staff.csrf_ok(get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
-    if dispatching(&staff.actor).is_none() {
+    if dispatching(&state, &staff.actor).is_none() {
         return PageError::NotFound.render(&state, lang, Some(&staff));
     }
     let back = match get(&form, "back") {

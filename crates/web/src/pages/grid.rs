@@ -15,7 +15,6 @@ use serde_json::{Map, Value};
 use gongzhi_domain::engine::ActionRequest;
 use gongzhi_domain::ids::new_id;
 use gongzhi_domain::pack::FieldKind;
-use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::CaseFilter;
 
@@ -77,8 +76,8 @@ pub struct GridQuery {
     verified: Option<String>,
 }
 
-fn is_grid_worker(staff: &Staff) -> bool {
-    staff.actor.has_role(Role::GridWorker)
+pub fn is_grid_worker(state: &AppState, staff: &Staff) -> bool {
+    staff.actor.holds_any(&state.packs.roles_at("grid"))
 }
 
 /// The options of a type's bound verification field, in the reader's language.
@@ -178,7 +177,7 @@ pub async fn page(
     staff: Staff,
     Query(q): Query<GridQuery>,
 ) -> Response {
-    if !is_grid_worker(&staff) {
+    if !is_grid_worker(&state, &staff) {
         return PageError::Forbidden.render(&state, lang, Some(&staff));
     }
     // A fresh key per form: submitting it twice files one report.
@@ -266,7 +265,7 @@ pub async fn report(
     if !staff.csrf_ok(Some(form_value(&text, "csrf_token"))) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
-    if !is_grid_worker(&staff) {
+    if !is_grid_worker(&state, &staff) {
         return PageError::Forbidden.render(&state, lang, Some(&staff));
     }
     let form = ReportForm {
@@ -347,7 +346,7 @@ pub async fn verify(
     if !staff.csrf_ok(Some(&form.csrf_token)) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
-    if !is_grid_worker(&staff) {
+    if !is_grid_worker(&state, &staff) {
         return PageError::Forbidden.render(&state, lang, Some(&staff));
     }
     let case = match state.db.case_for(&staff.actor, &id).await {

@@ -80,8 +80,8 @@ struct IntakePage {
 }
 
 /// Who may take calls: those the pack lets create requests at a desk.
-fn may_take_calls(staff: &Staff) -> bool {
-    Ctx::takes_calls_of(staff)
+fn may_take_calls(state: &AppState, staff: &Staff) -> bool {
+    Ctx::takes_calls_of(state, staff)
 }
 
 /// The category groups, narrowed to the search's matches when there is one
@@ -120,7 +120,7 @@ pub async fn form(
     staff: Staff,
     Query(query): Query<SearchQuery>,
 ) -> Response {
-    if !may_take_calls(&staff) {
+    if !may_take_calls(&state, &staff) {
         return PageError::Forbidden.render(&state, lang, Some(&staff));
     }
     let form = IntakeForm {
@@ -240,7 +240,7 @@ pub async fn submit(
     if !staff.csrf_ok(Some(&form.csrf_token)) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
-    if !may_take_calls(&staff) {
+    if !may_take_calls(&state, &staff) {
         return PageError::Forbidden.render(&state, lang, Some(&staff));
     }
     let p = Ctx::new(&state, lang, Some(&staff), "/intake");

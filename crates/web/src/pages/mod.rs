@@ -141,19 +141,17 @@ impl Ctx {
             csrf: staff.map(|s| s.csrf.clone()).unwrap_or_default(),
             path: path.to_string(),
             tz: state.calendar.tz(),
-            takes_calls: staff.is_some_and(Ctx::takes_calls_of),
-            grid_worker: staff
-                .is_some_and(|s| s.actor.has_role(gongzhi_domain::role::Role::GridWorker)),
-            dispatcher: staff.is_some_and(dispatch::dispatches),
-            assists: staff.is_some_and(assists::handles_assists),
+            takes_calls: staff.is_some_and(|s| Ctx::takes_calls_of(state, s)),
+            grid_worker: staff.is_some_and(|s| grid::is_grid_worker(state, s)),
+            dispatcher: staff.is_some_and(|s| dispatch::dispatches(state, s)),
+            assists: staff.is_some_and(|s| assists::handles_assists(state, s)),
             admin: staff.is_some_and(admin::is_admin),
         }
     }
 
     /// Whether a staff member takes calls at a desk (the intake form).
-    pub fn takes_calls_of(staff: &Staff) -> bool {
-        use gongzhi_domain::role::Role;
-        staff.actor.has_role(Role::Operator) || staff.actor.has_role(Role::Dispatcher)
+    pub fn takes_calls_of(state: &AppState, staff: &Staff) -> bool {
+        staff.actor.holds_any(&state.packs.roles_at("intake"))
     }
 
     pub fn t(&self, key: &str) -> &'static str {

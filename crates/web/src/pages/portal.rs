@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use gongzhi_domain::access::Actor;
-use gongzhi_domain::role::Role;
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::StoreError;
 
@@ -34,6 +33,9 @@ use super::{Ctx, Lang, PageError, display_value, render};
 
 /// The system account public submissions are made under.
 pub const PORTAL_USER: &str = "public-portal";
+/// The pack and case type the public portal takes requests in as.
+const PORTAL_PACK: &str = "requests";
+const PORTAL_TYPE: &str = "request";
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -165,7 +167,7 @@ pub async fn submit_form(
 /// the unit tree, so every place is within its scope.
 async fn portal_actor(state: &AppState) -> Result<Actor, StoreError> {
     if let Some(user) = state.db.user_by_username(PORTAL_USER).await?
-        && let Some(actor) = state.db.actor(&user.id).await?
+        && let Some(actor) = state.actor(&user.id).await?
         && !actor.assignments.is_empty()
     {
         return Ok(actor);
@@ -187,12 +189,13 @@ async fn portal_actor(state: &AppState) -> Result<Actor, StoreError> {
             Err(e) => return Err(e),
         },
     };
+    let role = state
+        .packs
+        .case_type(PORTAL_PACK, PORTAL_TYPE)
+        .and_then(|t| t.intake_role())
+        .ok_or(StoreError::NotFound("the portal's case type"))?;
+    state.db.grant_role(&user.id, role, &top.id).await?;
     state
-        .db
-        .grant_role(&user.id, Role::Operator, &top.id)
-        .await?;
-    state
-        .db
         .actor(&user.id)
         .await?
         .ok_or(StoreError::NotFound("the public portal account"))
@@ -324,8 +327,8 @@ pub async fn submit(
             }
             let actor = portal_actor(&state).await?;
             let request = IntakeRequest {
-                pack: "requests".into(),
-                case_type: "request".into(),
+                pack: PORTAL_PACK.into(),
+                case_type: PORTAL_TYPE.into(),
                 fields,
                 lng: place.map(|p| p.0),
                 lat: place.map(|p| p.1),
@@ -366,7 +369,7 @@ pub async fn submit(
                     .and_then(|f| {
                         state
                             .packs
-                            .case_type("requests", "request")
+                            .case_type(PORTAL_PACK, PORTAL_TYPE)
                             .and_then(|t| t.fields.get(f))
                     })
                     .map(|d| lang.pick(&d.label.zh, &d.label.en).to_string())

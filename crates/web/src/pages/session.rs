@@ -37,7 +37,7 @@ async fn staff_of(parts: &Parts, state: &AppState) -> Result<Option<Staff>, Page
     let Some((user_id, csrf)) = state.db.session(&hash, now_micros()).await? else {
         return Ok(None);
     };
-    let Some(actor) = state.db.actor(&user_id).await? else {
+    let Some(actor) = state.actor(&user_id).await? else {
         return Ok(None);
     };
     Ok(Some(Staff {

@@ -131,7 +131,7 @@ fn city_admin(staff: &Staff) -> bool {
         .actor
         .assignments
         .iter()
-        .any(|a| a.role == Role::Admin && a.unit_path.matches('/').count() == 2)
+        .any(|a| a.role == Role::ADMIN && a.unit_path.matches('/').count() == 2)
 }
 
 pub struct CategoryView {

@@ -24,12 +24,12 @@ use super::{change_by, check_post, covers, done_notice, input_error, is_admin, r
 
 pub struct RoleOption {
     pub value: &'static str,
-    pub label: &'static str,
+    pub label: String,
 }
 
 pub struct GrantView {
     pub role: &'static str,
-    pub role_label: &'static str,
+    pub role_label: String,
     pub unit_id: String,
     pub unit: String,
     /// Inside the admin's subtrees, so they may revoke it.
@@ -47,16 +47,23 @@ pub struct UserView {
     pub manageable: bool,
 }
 
-pub fn role_label(lang: Lang, role: Role) -> &'static str {
-    lang.t(&format!("admin.role_{}", role.as_str()))
+/// A role's name as its pack declares it; a stored grant of a role no loaded
+/// pack declares shows its id, so it can still be seen and revoked.
+pub fn role_label(state: &AppState, lang: Lang, role: Role) -> String {
+    state
+        .packs
+        .role(role.as_str())
+        .map_or(role.as_str(), |d| lang.pick(&d.name.zh, &d.name.en))
+        .to_string()
 }
 
-fn role_options(lang: Lang) -> Vec<RoleOption> {
-    Role::ALL
-        .into_iter()
-        .map(|r| RoleOption {
-            value: r.as_str(),
-            label: role_label(lang, r),
+fn role_options(state: &AppState, lang: Lang) -> Vec<RoleOption> {
+    state
+        .packs
+        .roles()
+        .map(|d| RoleOption {
+            value: d.role.as_str(),
+            label: lang.pick(&d.name.zh, &d.name.en).to_string(),
         })
         .collect()
 }
@@ -77,7 +84,7 @@ async fn users_in_scope(
                 .iter()
                 .any(|g| covers(staff, path_of(&paths, &g.unit_id)))
         })
-        .map(|u| view(lang, staff, u, &paths))
+        .map(|u| view(state, lang, staff, u, &paths))
         .collect())
 }
 
@@ -85,13 +92,19 @@ fn path_of<'a>(paths: &'a HashMap<String, String>, id: &str) -> &'a str {
     paths.get(id).map(String::as_str).unwrap_or_default()
 }
 
-fn view(lang: Lang, staff: &Staff, u: UserWithRoles, paths: &HashMap<String, String>) -> UserView {
+fn view(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    u: UserWithRoles,
+    paths: &HashMap<String, String>,
+) -> UserView {
     let grants: Vec<GrantView> = u
         .roles
         .iter()
         .map(|g| GrantView {
             role: g.role.as_str(),
-            role_label: role_label(lang, g.role),
+            role_label: role_label(state, lang, g.role),
             unit_id: g.unit_id.clone(),
             unit: format!("{} {}", g.unit_code, g.unit_name),
             mine: covers(staff, path_of(paths, &g.unit_id)),
@@ -225,7 +238,7 @@ async fn list_with(
         p: Ctx::new(state, lang, Some(staff), "/admin/users"),
         section: "users",
         users,
-        roles: role_options(lang),
+        roles: role_options(state, lang),
         units,
         form,
         errors,
@@ -291,7 +304,7 @@ pub async fn create(
         return refused;
     }
     let mut errors = Vec::new();
-    let role = Role::parse(&form.role);
+    let role = state.packs.role(&form.role).map(|d| d.role);
     if role.is_none() {
         errors.push(lang.t("admin.error_role").to_string());
     }
@@ -413,7 +426,7 @@ async fn manage_page(
         section: "users",
         is_self: user.id == staff.actor.user_id,
         user,
-        roles: role_options(lang),
+        roles: role_options(state, lang),
         units,
         errors,
         notice,
@@ -491,7 +504,12 @@ pub async fn change(
     let mut errors = Vec::new();
     let result = match op.as_str() {
         "grant" | "revoke" => {
-            let role = Role::parse(&form.role);
+            // A grant needs a declared role; a revoke takes any role held.
+            let role = if op == "grant" {
+                state.packs.role(&form.role).map(|d| d.role)
+            } else {
+                Role::parse(&form.role)
+            };
             let in_scope = match unit_path_in_scope(&state, &staff, &form.unit_id).await {
                 Ok(p) => p.is_some(),
                 Err(e) => return e.render(&state, lang, Some(&staff)),
@@ -517,7 +535,7 @@ pub async fn change(
                         .grants
                         .iter()
                         .any(|g| g.role == role.as_str() && g.unit_id == form.unit_id);
-                    if is_self && role == Role::Admin {
+                    if is_self && role == Role::ADMIN {
                         errors.push(lang.t("admin.error_own_admin").to_string());
                         None
                     } else if held && user.grants.len() == 1 {
