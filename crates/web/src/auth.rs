@@ -128,7 +128,7 @@ impl FromRequestParts<AppState> for Auth {
             let key = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(bearer_token)
                 .ok_or_else(ApiError::unauthenticated)?;
             let actor = actor_for_api_key(state, key)
                 .await?
@@ -166,6 +166,14 @@ impl FromRequestParts<AppState> for Auth {
             session_token_hash: Some(hash),
         })
     }
+}
+
+/// The token of an `Authorization` header value in the Bearer scheme. The
+/// scheme name is case-insensitive (RFC 9110 §11.1): `bearer x`, `BEARER x`.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// How long a resolved API key is trusted without asking the database again.
@@ -397,6 +405,29 @@ mod tests {
         let parsed = PasswordHash::new(&hash);
         assert!(parsed.is_ok());
         assert!(hash_password_blocking("short").is_err());
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer gz_abc",
+            "bearer gz_abc",
+            "BEARER gz_abc",
+            "bEaReR   gz_abc ",
+            "Bearer\tgz_abc",
+        ] {
+            assert_eq!(bearer_token(value), Some("gz_abc"), "{value:?}");
+        }
+        for value in [
+            "Basic gz_abc",
+            "Bearer",
+            "Bearer ",
+            "Bearergz_abc",
+            "",
+            "Token gz",
+        ] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Issue 10, hardening: SQLite durability and file modes, security headers,
 //! the Authorization scheme, body limits stated, login locks and their unlock.
 
+use reqwest::StatusCode;
+use serde_json::Value;
+
 use gongzhi_store::{Db, SqliteSync};
 
-use crate::harness::tempdir::TempDir;
+use crate::harness::{Backend, spawn_app, spawn_app_with, tempdir::TempDir};
 
 async fn sqlite_synchronous(db: &Db) -> i64 {
     let Db::Sqlite(pool) = db else {
@@ -56,3 +59,107 @@ async fn sqlite_durability_and_file_modes() {
     assert_eq!(sqlite_synchronous(&db).await, 1, "NORMAL when asked");
     db.close().await;
 }
+
+/// The Bearer scheme's name is matched in any case, on the API and on Open311.
+async fn bearer_scheme_in_any_case(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = &app.keys["d1.operator"];
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let res = app
+            .client
+            .get(app.url("/api/v1/me"))
+            .header("authorization", format!("{scheme} {key}"))
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(res.status(), StatusCode::OK, "{scheme}");
+        let res = app
+            .client
+            .post(app.url("/open311/v2/requests.json"))
+            .header("authorization", format!("{scheme} {key}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("service_code=R01.02.14&lat=28.05&long=113.1")
+            .send()
+            .await
+            .expect("open311");
+        assert_eq!(res.status(), StatusCode::CREATED, "{scheme}");
+    }
+    // Another scheme is no key at all.
+    let res = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .header("authorization", format!("Basic {key}"))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+crate::db_test!(bearer_scheme_in_any_case);
+
+/// An Open311 body over the limit is refused with the limit that applies.
+async fn open311_states_its_body_limit(backend: Backend) {
+    let config = gongzhi_web::ServerConfig {
+        body_limit: 4096,
+        ..Default::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+    let body = format!(
+        "api_key={}&service_code=R01.02.14&lat=28.05&long=113.1&description={}",
+        app.keys["d1.operator"],
+        "x".repeat(8000)
+    );
+    let res = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let errors: Value = res.json().await.expect("json");
+    let description = errors[0]["description"].as_str().unwrap_or_default();
+    assert!(description.contains("4096 bytes (4 KiB)"), "{description}");
+    assert_eq!(errors[0]["code"], 413);
+    app.stop().await;
+}
+crate::db_test!(open311_states_its_body_limit);
+
+/// Open311's public description hides numbers written with dots, spaces or
+/// dashes, and e-mail addresses.
+async fn open311_masks_numbers_and_addresses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let description = "井盖缺失。电话139.1234.5678、139 1234 5679或139-1234-5670，邮箱li.si@example.com。2026-05-01发现";
+    let res = app
+        .client
+        .post(app.url("/open311/v2/requests.json"))
+        .form(&[
+            ("api_key", app.keys["d1.operator"].as_str()),
+            ("service_code", "R01.02.14"),
+            ("lat", "28.05"),
+            ("long", "113.1"),
+            ("description", description),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.expect("json");
+    let id = created[0]["service_request_id"].as_str().expect("id");
+    let read: Value = app
+        .client
+        .get(app.url(&format!("/open311/v2/requests/{id}.json")))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        read[0]["description"],
+        "井盖缺失。电话***、***或***，邮箱***。2026-05-01发现"
+    );
+    app.stop().await;
+}
+crate::db_test!(open311_masks_numbers_and_addresses);
