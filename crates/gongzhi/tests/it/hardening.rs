@@ -163,3 +163,82 @@ async fn open311_masks_numbers_and_addresses(backend: Backend) {
     app.stop().await;
 }
 crate::db_test!(open311_masks_numbers_and_addresses);
+
+fn check_security_headers(path: &str, headers: &reqwest::header::HeaderMap) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{path}: no {name}"))
+            .to_string()
+    };
+    assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+    assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+    let csp = header("content-security-policy");
+    let directive = |name: &str| {
+        csp.split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{path}: no {name} in {csp}"))
+            .to_string()
+    };
+    let script = directive("script-src");
+    assert!(
+        script.contains("'self'") && !script.contains("'unsafe-inline'"),
+        "{path}: {script}"
+    );
+    assert_eq!(directive("frame-ancestors"), "frame-ancestors 'none'");
+}
+
+/// Pages, static files, the API, Open311 and errors all carry the headers.
+async fn responses_carry_security_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (staff, _) = crate::pages::session(&app, "d1.operator").await;
+    for path in [
+        "/",
+        "/login",
+        "/submit",
+        "/stats",
+        "/static/picker.js",
+        "/no-such-page",
+    ] {
+        let res = app.client.get(app.url(path)).send().await.expect(path);
+        check_security_headers(path, res.headers());
+    }
+    for path in ["/work", "/map", "/intake", "/dashboard"] {
+        let res = staff.get(app.url(path)).send().await.expect(path);
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        check_security_headers(path, res.headers());
+        let html = res.text().await.expect("html");
+        assert!(!html.contains("<script>"), "{path}: inline script");
+    }
+    let res = app
+        .client
+        .get(app.url("/static/intake.js"))
+        .send()
+        .await
+        .expect("js");
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/javascript; charset=utf-8")
+    );
+    let res = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&app.keys["d1.operator"])
+        .send()
+        .await
+        .expect("api");
+    check_security_headers("/api/v1/me", res.headers());
+    let res = app
+        .client
+        .get(app.url("/open311/v2/services.xml"))
+        .send()
+        .await
+        .expect("open311");
+    check_security_headers("/open311/v2/services.xml", res.headers());
+    app.stop().await;
+}
+crate::db_test!(responses_carry_security_headers);
