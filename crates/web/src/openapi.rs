@@ -189,6 +189,15 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "post",
+        path: "/api/v1/users/{username}/unlock",
+        summary: "Lift the user's login locks from every address (an admin who administers the account; logged)",
+        tag: "users",
+        access: Access::Admin,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "post",
         path: "/api/v1/api-keys/{id}/revoke",
         summary: "Revoke an API key (logged)",
         tag: "users",

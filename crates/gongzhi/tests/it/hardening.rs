@@ -242,3 +242,143 @@ async fn responses_carry_security_headers(backend: Backend) {
     app.stop().await;
 }
 crate::db_test!(responses_carry_security_headers);
+
+/// A client that connects from `ip` (another loopback address), as another
+/// machine would.
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn api_login(
+    client: &reqwest::Client,
+    app: &crate::harness::TestApp,
+    password: &str,
+) -> (StatusCode, String) {
+    let res = client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "wang", "password": password}))
+        .send()
+        .await
+        .expect("login");
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        body["code"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Failures from one address lock the account for that address only; the
+/// owner logs in from theirs. An admin sees the lock on the user's page,
+/// lifts it, and the lifting is logged.
+async fn login_locks_are_per_address_and_lifted_by_an_admin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let hash = gongzhi_web::auth::hash_password("correct horse battery".into())
+        .await
+        .expect("hash");
+    let wang = app
+        .db
+        .create_user("wang", "王", Some(&hash))
+        .await
+        .expect("user");
+    app.db
+        .grant_role(
+            &wang.id,
+            gongzhi_domain::role::Role::Operator,
+            &app.unit("D1"),
+        )
+        .await
+        .expect("grant");
+    let attacker = client_from([127, 0, 0, 2]);
+    let owner = client_from([127, 0, 0, 1]);
+    for _ in 0..5 {
+        assert_eq!(
+            api_login(&attacker, &app, "wrong password").await,
+            (StatusCode::UNAUTHORIZED, "bad_credentials".into())
+        );
+    }
+    assert_eq!(
+        api_login(&attacker, &app, "correct horse battery").await,
+        (StatusCode::TOO_MANY_REQUESTS, "account_locked".into())
+    );
+    // The owner, elsewhere, is not locked out.
+    assert_eq!(
+        api_login(&owner, &app, "correct horse battery").await.0,
+        StatusCode::OK
+    );
+
+    // The district admin sees the lock and lifts it on the user's page.
+    let (admin, csrf) = crate::pages::session(&app, "d1.admin").await;
+    let page = |admin: reqwest::Client| {
+        let url = app.url(&format!("/admin/users/{}", wang.id));
+        async move {
+            admin
+                .get(url)
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html")
+        }
+    };
+    let html = page(admin.clone()).await;
+    assert!(html.contains("id=\"unlock-submit\""), "{html}");
+    assert!(html.contains("已对 1 个地址暂时锁定"), "{html}");
+    // A district admin of elsewhere cannot.
+    let (d2_admin, d2_csrf) = crate::pages::session(&app, "d2.admin").await;
+    let res = d2_admin
+        .post(app.url(&format!("/admin/users/{}/unlock", wang.id)))
+        .form(&[("csrf_token", d2_csrf.as_str())])
+        .send()
+        .await
+        .expect("unlock");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = admin
+        .post(app.url(&format!("/admin/users/{}/unlock", wang.id)))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("unlock");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let html = page(admin.clone()).await;
+    assert!(!html.contains("id=\"unlock-submit\""));
+    assert!(html.contains("未锁定"));
+    assert_eq!(
+        api_login(&attacker, &app, "correct horse battery").await.0,
+        StatusCode::OK,
+        "unlocked for the other address too"
+    );
+
+    let entries: Vec<(String, Option<String>, String)> = app
+        .db
+        .log_entries(0, 100_000)
+        .await
+        .expect("log")
+        .into_iter()
+        .map(|(e, _)| e)
+        .filter(|e| e.action == "admin.user.unlock")
+        .map(|e| (e.case_id, e.actor_id, e.changes))
+        .collect();
+    let d1_admin = app
+        .db
+        .user_by_username("d1.admin")
+        .await
+        .expect("db")
+        .expect("d1.admin");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].0, format!("admin:user:{}", wang.id));
+    assert_eq!(entries[0].1.as_deref(), Some(d1_admin.id.as_str()));
+    assert!(
+        entries[0].2.contains("\"locked_addresses\":1"),
+        "{}",
+        entries[0].2
+    );
+    assert!(!entries[0].2.contains("127.0.0"), "no address in the log");
+    app.stop().await;
+}
+crate::db_test!(login_locks_are_per_address_and_lifted_by_an_admin);
