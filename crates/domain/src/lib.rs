@@ -16,6 +16,7 @@ pub mod media;
 pub mod merkle;
 pub mod pack;
 pub mod places;
+pub mod redact;
 pub mod replay;
 pub mod role;
 pub mod routing;

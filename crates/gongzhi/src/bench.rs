@@ -15,7 +15,7 @@ use gongzhi_domain::places::{
     IndexedArea, PlaceIndex, PointPosition, geometry_to_geojson, parse_geometry, point_position,
 };
 use gongzhi_domain::time::now_micros;
-use gongzhi_store::{Db, NewUnit};
+use gongzhi_store::{ConnectOptions, Db, NewUnit, SqliteSync};
 use gongzhi_web::{AppState, ServerConfig};
 
 /// Point-in-grid lookups per second on one core over a `side` × `side` lattice
@@ -106,11 +106,55 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// What one intake run measured.
+pub struct IntakeRun {
+    pub report: String,
+    /// Intake requests per second over HTTP.
+    pub rps: f64,
+}
+
+/// Intake on fresh SQLite files in `dir`, once with synchronous=FULL (the
+/// default) and once with NORMAL, in the same run, so their ratio is what it
+/// costs to survive a power cut.
+pub async fn bench_intake_sqlite(
+    dir: &std::path::Path,
+    clients: usize,
+    requests: usize,
+) -> Result<String> {
+    let mut out = String::new();
+    let mut rates = Vec::new();
+    for sync in [SqliteSync::Full, SqliteSync::Normal] {
+        let url = format!(
+            "sqlite://{}",
+            dir.join(format!("bench-{}.db", sync.as_str())).display()
+        );
+        let run = bench_intake(&url, sync, clients, requests).await?;
+        out.push_str(&run.report);
+        out.push_str("\n\n");
+        rates.push(run.rps);
+    }
+    if let [full, normal] = rates[..] {
+        out.push_str(&format!(
+            "ratio intake synchronous=FULL / NORMAL: {:.0}%",
+            100.0 * full / normal
+        ));
+    }
+    Ok(out)
+}
+
 /// Intake end to end over loopback HTTP with `clients` concurrent clients,
 /// against the plain insert loop of the same rows (the ceiling), on a fresh
-/// database at `database_url` (a SQLite file by default).
-pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -> Result<String> {
-    let db = Db::connect(database_url).await?;
+/// database at `database_url` (`sync` applies to SQLite).
+pub async fn bench_intake(
+    database_url: &str,
+    sync: SqliteSync,
+    clients: usize,
+    requests: usize,
+) -> Result<IntakeRun> {
+    let options = ConnectOptions {
+        sqlite_synchronous: sync,
+    };
+    let db = Db::connect_with(database_url, options).await?;
     db.migrate().await?;
     let city = generate_city(crate::demo::DEMO_SEED, now_micros());
     let units: Vec<NewUnit> = city
@@ -271,19 +315,20 @@ pub async fn bench_intake(database_url: &str, clients: usize, requests: usize) -
     db.bench_grouped_inserts(ceiling_n, 128, &top.id).await?;
     let grouped = ceiling_n as f64 / start.elapsed().as_secs_f64();
     db.close().await;
-    Ok(format!(
+    let report = format!(
         "bench intake: {done} Open311 POST requests over loopback HTTP, {clients} clients, {} ({failures} failed)\n\
          intake: {rps:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms\n\
          plain inserts of the same rows, one transaction per request: {ceiling:.0}/s\n\
          ceiling: the same rows in multi-row inserts, 128 requests per transaction: {grouped:.0}/s\n\
          ratio intake / ceiling: {:.0}%",
         if database_url.starts_with("sqlite") {
-            "SQLite"
+            format!("SQLite WAL, synchronous={}", sync.as_str().to_uppercase())
         } else {
-            "PostgreSQL"
+            "PostgreSQL".to_string()
         },
         percentile(&latencies, 50.0).as_secs_f64() * 1e3,
         percentile(&latencies, 99.0).as_secs_f64() * 1e3,
         100.0 * rps / grouped
-    ))
+    );
+    Ok(IntakeRun { report, rps })
 }

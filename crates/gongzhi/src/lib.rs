@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 
 use gongzhi_domain::calendar::{OfficeHours, WorkCalendar};
 use gongzhi_domain::pack::{PackErrors, PackSet};
-use gongzhi_store::Db;
+use gongzhi_store::{ConnectOptions, Db, SqliteSync};
 use gongzhi_web::state::Taxonomies;
 
 /// Packs shipped inside the binary: (file name, TOML text).
@@ -43,6 +43,8 @@ pub struct Settings {
     pub office_hours: String,
     /// The log's origin line (and its key's name).
     pub log_origin: String,
+    /// How SQLite flushes commits (FULL unless the server is told otherwise).
+    pub sqlite_synchronous: SqliteSync,
 }
 
 pub const DEFAULT_LOG_ORIGIN: &str = "gongzhi.local/log";
@@ -74,7 +76,10 @@ pub async fn open_database(settings: &Settings) -> Result<Db> {
     if url.starts_with("sqlite:") {
         ensure_data_dir(&settings.data_dir)?;
     }
-    let db = Db::connect(&url)
+    let options = ConnectOptions {
+        sqlite_synchronous: settings.sqlite_synchronous,
+    };
+    let db = Db::connect_with(&url, options)
         .await
         .with_context(|| format!("opening database {}", redact(&url)))?;
     let applied = db.migrate().await.context("migrating the database")?;

@@ -87,6 +87,15 @@ enum Command {
         /// Cosignatures needed for a checkpoint to count as witnessed (default: all witnesses).
         #[arg(long, env = "GONGZHI_WITNESS_QUORUM")]
         witness_quorum: Option<usize>,
+        /// SQLite commit durability: full syncs every commit (survives a power cut);
+        /// normal is faster but may lose the last commits on power loss.
+        #[arg(
+            long,
+            env = "GONGZHI_SQLITE_SYNCHRONOUS",
+            value_enum,
+            default_value_t = SyncArg::Full
+        )]
+        sqlite_synchronous: SyncArg,
     },
     /// Check the whole log: every leaf hash, the tree, every checkpoint signature.
     Verify,
@@ -143,6 +152,22 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+/// `--sqlite-synchronous` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SyncArg {
+    Full,
+    Normal,
+}
+
+impl From<SyncArg> for gongzhi_store::SqliteSync {
+    fn from(a: SyncArg) -> Self {
+        match a {
+            SyncArg::Full => gongzhi_store::SqliteSync::Full,
+            SyncArg::Normal => gongzhi_store::SqliteSync::Normal,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -254,13 +279,14 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let settings = Settings {
+    let mut settings = Settings {
         data_dir: cli.common.data.clone(),
         database_url: cli.common.database.clone(),
         pack_dirs: cli.common.packs.clone(),
         time_zone: cli.common.time_zone.clone(),
         office_hours: cli.common.office_hours.clone(),
         log_origin: cli.common.log_origin.clone(),
+        sqlite_synchronous: gongzhi_store::SqliteSync::default(),
     };
     match cli.command {
         Command::Serve {
@@ -269,7 +295,9 @@ async fn main() -> Result<()> {
             secure_cookies,
             witnesses,
             witness_quorum,
+            sqlite_synchronous,
         } => {
+            settings.sqlite_synchronous = sqlite_synchronous.into();
             serve(
                 &settings,
                 &listen,
@@ -511,12 +539,25 @@ async fn main() -> Result<()> {
                     bench_database,
                 },
         } => {
-            let dir = std::env::temp_dir().join(format!("gongzhi-bench-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
-            let url = bench_database
-                .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
-            let report = gongzhi::bench::bench_intake(&url, clients.max(1), requests.max(1)).await;
-            let _ = std::fs::remove_dir_all(&dir);
+            let (clients, requests) = (clients.max(1), requests.max(1));
+            let report = match bench_database {
+                Some(url) => gongzhi::bench::bench_intake(
+                    &url,
+                    gongzhi_store::SqliteSync::default(),
+                    clients,
+                    requests,
+                )
+                .await
+                .map(|run| run.report),
+                None => {
+                    let dir =
+                        std::env::temp_dir().join(format!("gongzhi-bench-{}", std::process::id()));
+                    std::fs::create_dir_all(&dir)?;
+                    let report = gongzhi::bench::bench_intake_sqlite(&dir, clients, requests).await;
+                    let _ = std::fs::remove_dir_all(&dir);
+                    report
+                }
+            };
             println!("{}", report?);
             Ok(())
         }
@@ -617,6 +658,12 @@ async fn serve(
         env!("CARGO_PKG_VERSION")
     );
     println!("database: {}", gongzhi::redact(&settings.database_url()));
+    if db.backend() == gongzhi_store::Backend::Sqlite {
+        println!(
+            "sqlite synchronous: {}",
+            settings.sqlite_synchronous.as_str()
+        );
+    }
     println!("log key: {}", state.config.log.signer.verifier_key());
     if let Some(summary) = logins {
         println!("{summary}");
@@ -726,4 +773,35 @@ async fn user(settings: &Settings, command: UserCommand) -> Result<()> {
     }
     db.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_sync(args: &[&str]) -> Option<SyncArg> {
+        match Cli::try_parse_from(args).ok()?.command {
+            Command::Serve {
+                sqlite_synchronous, ..
+            } => Some(sqlite_synchronous),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn sqlite_synchronous_flag() {
+        assert_eq!(serve_sync(&["gongzhi", "serve"]), Some(SyncArg::Full));
+        assert_eq!(
+            serve_sync(&["gongzhi", "serve", "--sqlite-synchronous", "normal"]),
+            Some(SyncArg::Normal)
+        );
+        assert_eq!(
+            serve_sync(&["gongzhi", "serve", "--sqlite-synchronous", "off"]),
+            None
+        );
+        assert_eq!(
+            gongzhi_store::SqliteSync::from(SyncArg::Normal),
+            gongzhi_store::SqliteSync::Normal
+        );
+    }
 }

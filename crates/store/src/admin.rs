@@ -413,6 +413,28 @@ impl Db {
         Ok(())
     }
 
+    /// Logs an administrator's lifting of a user's login locks; the locks
+    /// live in the server's memory, so only the log entry is stored.
+    /// `locked_addresses` is how many addresses were locked (never which).
+    pub async fn log_user_unlocked(
+        &self,
+        user_id: &str,
+        locked_addresses: usize,
+        by: &ChangeBy,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        log_admin(
+            &mut tx,
+            by,
+            "user.unlock",
+            &format!("user:{user_id}"),
+            json!({"locked_addresses": locked_addresses}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A user by id, disabled or not.
     pub async fn user_by_id(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         with_pool!(self, pool => {

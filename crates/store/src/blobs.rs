@@ -105,10 +105,10 @@ impl BlobStore {
         let dir = path
             .parent()
             .ok_or_else(|| BlobError::BadDigest(sha256.clone()))?;
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        create_private_dirs(dir).map_err(io(dir))?;
         let tmp = dir.join(format!(".tmp-{}", gongzhi_domain::ids::new_id()));
         let written = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
+            let mut file = create_private_file(&tmp)?;
             file.write_all(bytes)?;
             file.sync_all()?;
             std::fs::rename(&tmp, &path)
@@ -160,6 +160,25 @@ impl BlobStore {
     }
 }
 
+/// Attachments are personal data: folders the store makes are owner-only
+/// (0700 on Unix); folders that already exist keep their mode.
+fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// A new file readable by its owner only (0600 on Unix).
+fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +223,26 @@ mod tests {
             )
         );
         assert_eq!(store.get_blocking(&first.sha256).unwrap(), b"hello");
+        let _ = std::fs::remove_dir_all(store.root());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_and_folders_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let store = temp_store();
+        let blob = store.put_blocking(b"a photo").unwrap();
+        let file = store.path_of(&blob.sha256).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        let mut dir = file.parent();
+        while let Some(d) = dir {
+            assert_eq!(mode(d), 0o700, "{}", d.display());
+            if d == store.root() {
+                break;
+            }
+            dir = d.parent();
+        }
         let _ = std::fs::remove_dir_all(store.root());
     }
 

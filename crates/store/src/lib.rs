@@ -27,7 +27,7 @@ pub use admin::*;
 pub use attachments::*;
 pub use blobs::{BlobError, BlobStore, StoredBlob, sha256_hex};
 pub use cases::*;
-pub use db::{Backend, Db, Tx};
+pub use db::{Backend, ConnectOptions, Db, SqliteSync, Tx};
 pub use dispatch::AssistTask;
 pub use error::StoreError;
 pub use indicators::{HistoryQuery, HistoryRead};

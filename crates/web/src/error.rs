@@ -8,6 +8,25 @@ use serde::Serialize;
 
 use gongzhi_store::{ActError, StoreError};
 
+/// A size limit as people read it: "1048576 bytes (1 MiB)".
+pub fn byte_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    let short = |n: usize, unit: usize, name: &str| {
+        let value = n as f64 / unit as f64;
+        if n.is_multiple_of(unit) {
+            format!("{} {name}", n / unit)
+        } else {
+            format!("{value:.1} {name}")
+        }
+    };
+    match bytes {
+        b if b >= MIB => format!("{b} bytes ({})", short(b, MIB, "MiB")),
+        b if b >= KIB => format!("{b} bytes ({})", short(b, KIB, "KiB")),
+        b => format!("{b} bytes"),
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiError {
     #[serde(skip)]
@@ -130,5 +149,21 @@ impl From<ActError> for ApiError {
             }
             ActError::Store(s) => s.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_bytes_and_units() {
+        assert_eq!(byte_size(1024 * 1024), "1048576 bytes (1 MiB)");
+        assert_eq!(
+            byte_size(10 * 1024 * 1024 + 512 * 1024),
+            "11010048 bytes (10.5 MiB)"
+        );
+        assert_eq!(byte_size(4096), "4096 bytes (4 KiB)");
+        assert_eq!(byte_size(100), "100 bytes");
     }
 }

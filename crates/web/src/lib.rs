@@ -48,6 +48,34 @@ pub fn router(state: AppState) -> Router {
             |_: Box<dyn std::any::Any + Send>| ApiError::internal().into_response(),
         ))
         .layer(TraceLayer::new_for_http())
+        // Outermost, so a panic's 500 carries them too.
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The Content-Security-Policy of every response: scripts, styles and the
+/// rest from this origin only (no inline script or style; the map and charts
+/// are inline SVG drawn on the server, images are attachments or `data:`),
+/// and no framing by other sites.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers on every response, unless a handler set its own.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderName, HeaderValue, header};
+    let headers = response.headers_mut();
+    let defaults: [(HeaderName, &'static str); 4] = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish and
@@ -154,5 +182,64 @@ async fn deadline_worker(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(state.config.deadline_interval) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CONTENT_SECURITY_POLICY;
+
+    fn directive(name: &str) -> String {
+        CONTENT_SECURITY_POLICY
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.split_whitespace().next() == Some(name))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    fn policy_forbids_inline_code_and_framing() {
+        for name in ["script-src", "style-src"] {
+            let d = directive(name);
+            assert!(d.contains("'self'"), "{d}");
+            assert!(!d.contains("unsafe"), "{d}");
+        }
+        assert_eq!(directive("frame-ancestors"), "frame-ancestors 'none'");
+        assert_eq!(directive("object-src"), "object-src 'none'");
+    }
+
+    /// The policy holds only while templates keep scripts and styles in
+    /// files: no inline `<script>` body, no `on…=` handler, no `style=`.
+    #[test]
+    fn templates_have_no_inline_script_or_style() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("templates") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("template");
+            let name = path.display();
+            let lower = text.to_ascii_lowercase();
+            for (at, _) in lower.match_indices("<script") {
+                let tag_end = lower[at..].find('>').map_or(lower.len(), |e| at + e + 1);
+                let tag = &lower[at..tag_end];
+                assert!(tag.contains(" src=\"/static/"), "{name}: {tag}");
+                assert!(
+                    lower[tag_end..].starts_with("</script>"),
+                    "{name}: inline script after {tag}"
+                );
+            }
+            assert!(!lower.contains(" style="), "{name}: style attribute");
+            assert!(!lower.contains("<style"), "{name}: style element");
+            assert!(!lower.contains("javascript:"), "{name}: javascript: URL");
+            let handler = lower.match_indices(" on").any(|(at, _)| {
+                let rest = &lower[at + 3..];
+                let word: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
+                !word.is_empty() && rest[word.len()..].starts_with('=')
+            });
+            assert!(!handler, "{name}: inline event handler");
+            checked += 1;
+        }
+        assert!(checked > 10);
     }
 }

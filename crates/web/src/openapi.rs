@@ -38,7 +38,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "intake",
         access: Access::Staff,
         body: Some(
-            r#"{"type":"object","required":["event"],"properties":{"event":{"type":"string","description":"JSON: client_key, title, lng, lat, description?, category?, address?"},"photo":{"type":"array","items":{"type":"string","format":"binary"}}}}"#,
+            r#"{"type":"object","required":["event"],"properties":{"event":{"type":"string","minLength":1,"description":"JSON: client_key (1 to 128 bytes), title, lng (-180 to 180), lat (-90 to 90), description?, category?, address?"},"photo":{"type":"array","maxItems":4,"items":{"type":"string","format":"binary"}}}}"#,
         ),
         ok_status: 201,
     },
@@ -49,7 +49,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "public",
         access: Access::Public,
         body: Some(
-            r#"{"type":"object","required":["receipt_code","phone_last4"],"properties":{"receipt_code":{"type":"string"},"phone_last4":{"type":"string","pattern":"^[0-9]{4}$"}}}"#,
+            r#"{"type":"object","required":["receipt_code","phone_last4"],"properties":{"receipt_code":{"type":"string","minLength":9,"description":"9 symbols; dashes and spaces are ignored, e.g. K7M-4Q9XZ-2"},"phone_last4":{"type":"string","minLength":4,"maxLength":4,"pattern":"^[0-9]{4}$"}}}"#,
         ),
         ok_status: 200,
     },
@@ -78,7 +78,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "auth",
         access: Access::Public,
         body: Some(
-            r#"{"type":"object","required":["username","password"],"properties":{"username":{"type":"string"},"password":{"type":"string"}}}"#,
+            r#"{"type":"object","required":["username","password"],"properties":{"username":{"type":"string","minLength":1,"maxLength":64},"password":{"type":"string","minLength":1,"maxLength":1024,"description":"at most 1024 bytes"}}}"#,
         ),
         ok_status: 200,
     },
@@ -125,7 +125,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "units",
         access: Access::Admin,
         body: Some(
-            r#"{"type":"object","required":["parent_id","kind","code","name"],"properties":{"parent_id":{"type":"string"},"kind":{"enum":["district","street","community","grid","department"]},"code":{"type":"string"},"name":{"type":"string"},"geometry":{"type":"object","description":"GeoJSON Polygon or MultiPolygon (WGS84)"}}}"#,
+            r#"{"type":"object","required":["parent_id","kind","code","name"],"properties":{"parent_id":{"type":"string","minLength":1},"kind":{"enum":["city","district","street","community","grid","department"]},"code":{"type":"string","minLength":1,"maxLength":64,"description":"1 to 64 bytes, not blank"},"name":{"type":"string","minLength":1,"maxLength":100,"description":"not blank"},"geometry":{"type":"object","description":"GeoJSON Polygon or MultiPolygon (WGS84)"}}}"#,
         ),
         ok_status: 201,
     },
@@ -163,7 +163,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "users",
         access: Access::Admin,
         body: Some(
-            r#"{"type":"object","required":["username","display_name","password"],"properties":{"username":{"type":"string"},"display_name":{"type":"string"},"password":{"type":"string","minLength":8},"roles":{"type":"array","items":{"type":"object","required":["role","unit_id"],"properties":{"role":{"type":"string"},"unit_id":{"type":"string"}}}}}}"#,
+            r#"{"type":"object","required":["username","display_name","password"],"properties":{"username":{"type":"string","minLength":2,"maxLength":64,"pattern":"^[A-Za-z0-9._-]{2,64}$"},"display_name":{"type":"string","minLength":1,"maxLength":100,"description":"not blank"},"password":{"type":"string","minLength":8,"maxLength":1024,"description":"8 characters to 1024 bytes"},"roles":{"type":"array","maxItems":50,"items":{"type":"object","required":["role","unit_id"],"properties":{"role":{"type":"string","minLength":1,"maxLength":64,"description":"a role a loaded pack declares, or admin: see roles in GET /api/v1/packs"},"unit_id":{"type":"string","minLength":1}}}}}}"#,
         ),
         ok_status: 201,
     },
@@ -174,7 +174,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "users",
         access: Access::Admin,
         body: Some(
-            r#"{"type":"object","required":["username","name"],"properties":{"username":{"type":"string"},"name":{"type":"string"},"roles":{"type":"array"}}}"#,
+            r#"{"type":"object","required":["username","name"],"properties":{"username":{"type":"string","minLength":2,"maxLength":64,"pattern":"^[A-Za-z0-9._-]{2,64}$"},"name":{"type":"string","minLength":1,"maxLength":100,"description":"not blank"},"roles":{"type":"array","maxItems":50,"items":{"type":"object","required":["role","unit_id"],"properties":{"role":{"type":"string","minLength":1,"maxLength":64,"description":"a role a loaded pack declares, or admin: see roles in GET /api/v1/packs"},"unit_id":{"type":"string","minLength":1}}}}}}"#,
         ),
         ok_status: 201,
     },
@@ -182,6 +182,15 @@ pub const ROUTES: &[RouteDoc] = &[
         method: "get",
         path: "/api/v1/users/{id}/api-keys",
         summary: "An account's API keys: who issued each, when, last use, revocation (never the key)",
+        tag: "users",
+        access: Access::Admin,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/users/{username}/unlock",
+        summary: "Lift the user's login locks from every address (an admin who administers the account; logged)",
         tag: "users",
         access: Access::Admin,
         body: None,
@@ -212,7 +221,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "cases",
         access: Access::Staff,
         body: Some(
-            r#"{"type":"object","required":["pack","case_type"],"properties":{"pack":{"type":"string"},"case_type":{"type":"string"},"fields":{"type":"object"},"reason":{"type":"string"},"lng":{"type":"number"},"lat":{"type":"number"},"acting_unit":{"type":"string"}}}"#,
+            r#"{"type":"object","required":["pack","case_type"],"properties":{"pack":{"type":"string","minLength":1},"case_type":{"type":"string","minLength":1},"fields":{"type":"object","description":"the case type's fields, with the limits GET /api/v1/packs lists"},"reason":{"type":"string","maxLength":2000},"lng":{"type":"number","minimum":-180,"maximum":180,"description":"with lat"},"lat":{"type":"number","minimum":-90,"maximum":90,"description":"with lng"},"acting_unit":{"type":"string"}}}"#,
         ),
         ok_status: 201,
     },
@@ -232,7 +241,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "cases",
         access: Access::CaseScoped,
         body: Some(
-            r#"{"type":"object","required":["action"],"properties":{"action":{"type":"string"},"fields":{"type":"object"},"reason":{"type":"string"},"target_unit":{"type":"string"},"version":{"type":"integer"}}}"#,
+            r#"{"type":"object","required":["action"],"properties":{"action":{"type":"string","minLength":1},"fields":{"type":"object"},"reason":{"type":"string","maxLength":2000},"target_unit":{"type":"string"},"version":{"type":"integer"}}}"#,
         ),
         ok_status: 200,
     },
@@ -314,7 +323,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "cases",
         access: Access::CaseScoped,
         body: Some(
-            r#"{"type":"object","required":["purpose"],"properties":{"purpose":{"type":"string"}}}"#,
+            r#"{"type":"object","required":["purpose"],"properties":{"purpose":{"type":"string","minLength":1,"maxLength":500,"description":"not blank"}}}"#,
         ),
         ok_status: 200,
     },
@@ -334,7 +343,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "attachments",
         access: Access::CaseScoped,
         body: Some(
-            r#"{"type":"object","required":["file"],"properties":{"file":{"type":"string","contentMediaType":"application/octet-stream","description":"JPEG, PNG, WebP, GIF, PDF, DOCX or XLSX"}}}"#,
+            r#"{"type":"object","required":["file"],"properties":{"file":{"type":"string","contentMediaType":"application/octet-stream","description":"JPEG, PNG, WebP, GIF, PDF, DOCX or XLSX; not empty, at most the server's attachment limit (10 MiB by default; 413 states it)"}}}"#,
         ),
         ok_status: 201,
     },
@@ -399,7 +408,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "open311",
         access: Access::Public,
         body: Some(
-            r#"{"type":"object","required":["api_key","service_code"],"properties":{"api_key":{"type":"string"},"service_code":{"type":"string"},"lat":{"type":"number"},"long":{"type":"number"},"address_string":{"type":"string"},"description":{"type":"string","maxLength":4000},"first_name":{"type":"string"},"last_name":{"type":"string"},"phone":{"type":"string"},"email":{"type":"string"},"device_id":{"type":"string"},"account_id":{"type":"string"},"media_url":{"type":"string"}},"additionalProperties":{"type":"string","description":"attribute[CODE] per the service definition"}}"#,
+            r#"{"type":"object","required":["api_key","service_code"],"properties":{"api_key":{"type":"string","minLength":1},"service_code":{"type":"string","minLength":1},"lat":{"type":"number","minimum":-90,"maximum":90,"description":"with long"},"long":{"type":"number","minimum":-180,"maximum":180,"description":"with lat"},"address_string":{"type":"string"},"description":{"type":"string","maxLength":4000},"first_name":{"type":"string"},"last_name":{"type":"string"},"phone":{"type":"string"},"email":{"type":"string"},"device_id":{"type":"string"},"account_id":{"type":"string"},"media_url":{"type":"string"}},"additionalProperties":{"type":"string","description":"attribute[CODE] per the service definition"}}"#,
         ),
         ok_status: 201,
     },
@@ -500,7 +509,7 @@ pub const ROUTES: &[RouteDoc] = &[
         tag: "log",
         access: Access::Public,
         body: Some(
-            r#"{"type":"object","required":["tree_size","root_hash","signatures"],"properties":{"tree_size":{"type":"integer"},"root_hash":{"type":"string"},"signatures":{"type":"array","items":{"type":"string"}}}}"#,
+            r#"{"type":"object","required":["tree_size","root_hash","signatures"],"properties":{"tree_size":{"type":"integer","minimum":0},"root_hash":{"type":"string","minLength":1},"signatures":{"type":"array","minItems":1,"maxItems":16,"items":{"type":"string"}}}}"#,
         ),
         ok_status: 200,
     },
@@ -582,8 +591,8 @@ pub fn document() -> Value {
                     .push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
             }
             if route.path == "/api/v1/places/locate" {
-                params.push(json!({"name": "lat", "in": "query", "required": true, "schema": {"type": "number"}}));
-                params.push(json!({"name": "lng", "in": "query", "required": true, "schema": {"type": "number"}}));
+                params.push(json!({"name": "lat", "in": "query", "required": true, "schema": {"type": "number", "minimum": -90, "maximum": 90}}));
+                params.push(json!({"name": "lng", "in": "query", "required": true, "schema": {"type": "number", "minimum": -180, "maximum": 180}}));
             }
             if route.path == "/api/v1/indicators" {
                 let date = json!({"type": "string", "format": "date"});
@@ -622,4 +631,197 @@ pub fn document() -> Value {
         },
         "security": [{"session": []}, {"apiKey": []}],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(doc: &Value, method: &str, path: &str) -> Value {
+        let content = &doc["paths"][path][method]["requestBody"]["content"];
+        content
+            .as_object()
+            .and_then(|c| c.values().next())
+            .map(|c| c["schema"].clone())
+            .unwrap_or_else(|| panic!("{method} {path}: no body schema"))
+    }
+
+    fn range(schema: &Value) -> (f64, f64) {
+        (
+            schema["minimum"].as_f64().unwrap_or(f64::NAN),
+            schema["maximum"].as_f64().unwrap_or(f64::NAN),
+        )
+    }
+
+    fn lengths(schema: &Value) -> (Option<u64>, Option<u64>) {
+        (schema["minLength"].as_u64(), schema["maxLength"].as_u64())
+    }
+
+    fn max(n: usize) -> Option<u64> {
+        Some(n as u64)
+    }
+
+    /// The numbers below are the server's own constants and checks.
+    #[test]
+    fn schemas_state_the_limits_the_server_checks() {
+        use gongzhi_domain::engine::MAX_REASON_CHARS;
+        let doc = document();
+
+        // Coordinates: the store's and Open311's range checks.
+        let cases = body(&doc, "post", "/api/v1/cases");
+        assert_eq!(range(&cases["properties"]["lat"]), (-90.0, 90.0));
+        assert_eq!(range(&cases["properties"]["lng"]), (-180.0, 180.0));
+        let open311 = body(&doc, "post", "/open311/v2/requests.{format}");
+        assert_eq!(range(&open311["properties"]["lat"]), (-90.0, 90.0));
+        assert_eq!(range(&open311["properties"]["long"]), (-180.0, 180.0));
+        let locate = doc["paths"]["/api/v1/places/locate"]["get"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let param = |name: &str| {
+            locate
+                .iter()
+                .find(|p| p["name"] == name)
+                .map(|p| range(&p["schema"]))
+        };
+        assert_eq!(param("lat"), Some((-90.0, 90.0)));
+        assert_eq!(param("lng"), Some((-180.0, 180.0)));
+
+        // Lengths.
+        assert_eq!(
+            lengths(&cases["properties"]["reason"]).1,
+            max(MAX_REASON_CHARS)
+        );
+        let act = body(&doc, "post", "/api/v1/cases/{id}/actions");
+        assert_eq!(
+            lengths(&act["properties"]["reason"]).1,
+            max(MAX_REASON_CHARS)
+        );
+        assert_eq!(
+            lengths(&open311["properties"]["description"]).1,
+            max(crate::open311::MAX_DESCRIPTION)
+        );
+        let reveal = body(&doc, "post", "/api/v1/cases/{id}/reveal");
+        assert_eq!(
+            lengths(&reveal["properties"]["purpose"]),
+            (Some(1), Some(500))
+        );
+        let link = body(&doc, "post", "/api/v1/cases/{id}/links");
+        assert_eq!(
+            lengths(&link["properties"]["note"]).1,
+            max(gongzhi_domain::link::MAX_NOTE_CHARS)
+        );
+        let unlink = body(&doc, "post", "/api/v1/cases/{id}/links/{link_id}/remove");
+        assert_eq!(
+            lengths(&unlink["properties"]["reason"]),
+            (Some(1), max(gongzhi_store::MAX_REMOVE_REASON_CHARS))
+        );
+        let unparty = body(&doc, "post", "/api/v1/cases/{id}/parties/{party_id}/remove");
+        assert_eq!(
+            lengths(&unparty["properties"]["reason"]),
+            (Some(1), max(gongzhi_store::MAX_PARTY_REMOVE_REASON))
+        );
+        let grid = body(&doc, "post", "/api/v1/grid/reports");
+        assert_eq!(
+            grid["properties"]["photo"]["maxItems"].as_u64(),
+            max(crate::api::grid::MAX_PHOTOS)
+        );
+        let users = body(&doc, "post", "/api/v1/users");
+        assert_eq!(
+            lengths(&users["properties"]["password"]),
+            (max(crate::auth::MIN_PASSWORD_LEN), Some(1024))
+        );
+        assert_eq!(
+            lengths(&users["properties"]["display_name"]),
+            (Some(1), Some(100))
+        );
+        assert_eq!(users["properties"]["roles"]["maxItems"], 50);
+        let units = body(&doc, "post", "/api/v1/units");
+        assert_eq!(lengths(&units["properties"]["code"]), (Some(1), Some(64)));
+        assert_eq!(lengths(&units["properties"]["name"]), (Some(1), Some(100)));
+        let cosign = body(&doc, "post", "/api/v1/log/cosignatures");
+        assert_eq!(cosign["properties"]["signatures"]["minItems"], 1);
+        assert_eq!(cosign["properties"]["signatures"]["maxItems"], 16);
+
+        // The username pattern says what the store's check says.
+        let pattern = users["properties"]["username"]["pattern"].as_str();
+        assert_eq!(pattern, Some("^[A-Za-z0-9._-]{2,64}$"));
+        let matches = |u: &str| {
+            (2..=64).contains(&u.len())
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        let long = "a".repeat(65);
+        for name in [
+            "ab",
+            "d1.admin",
+            "x_y-z",
+            "a",
+            "中文名",
+            "a b",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                matches(name),
+                gongzhi_store::validate_username(name).is_ok(),
+                "{name}"
+            );
+        }
+        // Roles are the packs' to declare: the schema names none of them.
+        let role = &users["properties"]["roles"]["items"]["properties"]["role"];
+        assert_eq!(role["type"], "string");
+        assert!(role.get("enum").is_none());
+    }
+
+    /// Every required string of every request body is stated non-empty
+    /// (the server refuses an empty one on each of these routes).
+    #[test]
+    fn required_strings_are_not_empty() {
+        fn walk(schema: &Value, at: &str, found: &mut Vec<String>) {
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if let Some(props) = schema["properties"].as_object() {
+                for (name, prop) in props {
+                    // A list of values says it by itself; files are not text.
+                    let text = prop["type"] == "string"
+                        && prop.get("enum").is_none()
+                        && prop.get("contentMediaType").is_none()
+                        && prop.get("format").is_none();
+                    if required.contains(&name.as_str())
+                        && text
+                        && prop["minLength"].as_u64().unwrap_or(0) < 1
+                    {
+                        found.push(format!("{at}.{name}"));
+                    }
+                    walk(prop, &format!("{at}.{name}"), found);
+                }
+            }
+            if schema.get("items").is_some() {
+                walk(&schema["items"], &format!("{at}[]"), found);
+            }
+        }
+        let doc = document();
+        let mut found = Vec::new();
+        for route in ROUTES.iter().filter(|r| r.body.is_some()) {
+            let schema = body(&doc, route.method, route.path);
+            assert!(
+                schema.is_object(),
+                "{}: the schema does not parse",
+                route.path
+            );
+            walk(
+                &schema,
+                &format!("{} {}", route.method, route.path),
+                &mut found,
+            );
+        }
+        assert!(
+            found.is_empty(),
+            "required strings without minLength: {found:?}"
+        );
+    }
 }

@@ -40,6 +40,8 @@ fn harmless_body(path: &str) -> Option<Value> {
             Some(json!({"tree_size": 0, "root_hash": "", "signatures": []}))
         }
         "/api/v1/auth/logout" => None,
+        // No body: lifting locks that are not there changes nothing but the log.
+        "/api/v1/users/{username}/unlock" => None,
         "/api/v1/public/lookup" => {
             Some(json!({"receipt_code": "ABC-DEFGH-2", "phone_last4": "0000"}))
         }
@@ -75,6 +77,8 @@ async fn call(
         path.replace("{id}", ids.case)
             .replace("{link_id}", "00000000-0000-7000-8000-000000000000")
             .replace("{party_id}", "00000000-0000-7000-8000-000000000000")
+            // A person in D1: d1.admin administers them, d2.admin does not.
+            .replace("{username}", "d1.operator")
     };
     let concrete = if path == "/api/v1/places/locate" {
         format!("{concrete}?lat=28.05&lng=113.1")
@@ -528,6 +532,54 @@ async fn admin_routes_stay_inside_the_administration(backend: Backend) {
                     .await;
                 assert_eq!(again.status, StatusCode::CONFLICT, "{label}");
             }
+            ("post", "/api/v1/users/{username}/unlock") => {
+                // Five wrong passwords lock d1.handler for this address.
+                for _ in 0..5 {
+                    let r = app
+                        .call(
+                            Method::POST,
+                            "/api/v1/auth/login",
+                            None,
+                            Some(json!({"username": "d1.handler", "password": "wrong-password"})),
+                        )
+                        .await;
+                    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{label}");
+                }
+                let locked = || async {
+                    app.call(
+                        Method::POST,
+                        "/api/v1/auth/login",
+                        None,
+                        Some(json!({"username": "d1.handler", "password": "wrong-password"})),
+                    )
+                    .await
+                    .code()
+                        == "account_locked"
+                };
+                assert!(locked().await, "{label}");
+                let unlock = |name: &str| route.path.replace("{username}", name);
+                for (user, target) in [
+                    ("d2.admin", "d1.handler"),
+                    ("d1.admin", "city.admin"),
+                    ("d1.admin", "nobody-at-all"),
+                ] {
+                    let r = app
+                        .call(Method::POST, &unlock(target), Some(user), None)
+                        .await;
+                    assert_eq!(
+                        (r.status, r.code()),
+                        (StatusCode::NOT_FOUND, "not_found"),
+                        "{label}: {user} unlocking {target}"
+                    );
+                }
+                assert!(locked().await, "{label}: still locked after refusals");
+                let r = app
+                    .call(Method::POST, &unlock("d1.handler"), Some("d1.admin"), None)
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{label}: {:?}", r.body);
+                assert_eq!(r.body["locked_addresses"], 1, "{label}");
+                assert!(!locked().await, "{label}: unlocked");
+            }
             ("post", "/api/v1/units") => {
                 for (parent, want) in [("M1", StatusCode::CREATED), ("M2", StatusCode::FORBIDDEN)] {
                     let r = app
@@ -567,6 +619,7 @@ async fn admin_routes_stay_inside_the_administration(backend: Backend) {
         "admin.role.grant",
         "admin.api_key.create",
         "admin.api_key.revoke",
+        "admin.user.unlock",
         "admin.unit.create",
     ] {
         assert!(by_d1.contains(&action), "{action} by d1.admin in {by_d1:?}");

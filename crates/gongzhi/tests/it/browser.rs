@@ -519,7 +519,36 @@ async fn a_request_walks_through_the_pages() {
     c.goto(&app.url("/intake")).await.expect("intake");
     fill(&c, "#contact_name", "王五").await;
     fill(&c, "#contact_phone", "13600002222").await;
+    // The page scripts run from /static under the CSP: typing filters the
+    // categories, a click on the map fills the coordinates.
     fill(&c, "#q", "R01").await;
+    let filtered = c
+        .execute(
+            "return Array.prototype.some.call(document.querySelectorAll('#category option'), function (o) { return o.hidden; });",
+            vec![],
+        )
+        .await
+        .expect("filter")
+        .as_bool();
+    assert_eq!(filtered, Some(true), "the category filter did not run");
+    c.find(Locator::Css("#picker-svg"))
+        .await
+        .expect("picker")
+        .click()
+        .await
+        .expect("click the map");
+    let picked = c
+        .find(Locator::Css("#lat"))
+        .await
+        .expect("lat")
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    assert!(
+        picked.parse::<f64>().is_ok(),
+        "the map click set lat to {picked:?}"
+    );
     choose(&c, "#category", "R01").await;
     fill(&c, "#title", "东门外围挡又倒了").await;
     fill(&c, "#description", "行人走机动车道，很危险。").await;

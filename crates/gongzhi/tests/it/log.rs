@@ -551,6 +551,7 @@ async fn key_rotation(backend: Backend) {
         time_zone: "Asia/Shanghai".into(),
         office_hours: "09:00-12:00,13:30-18:00".into(),
         log_origin: ORIGIN.into(),
+        sqlite_synchronous: Default::default(),
     };
     assert_eq!(
         gongzhi::keys::log_key(&settings).expect("again").label(),

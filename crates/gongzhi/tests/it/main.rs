@@ -17,6 +17,7 @@ mod dispatch;
 mod errors;
 mod forms;
 mod grid;
+mod hardening;
 mod indicators;
 mod links;
 mod log;

@@ -25,7 +25,10 @@ pub(crate) fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body_too_large",
-        format!("the file is larger than the limit of {limit} bytes"),
+        format!(
+            "the file is larger than the limit of {}",
+            crate::error::byte_size(limit)
+        ),
     )
 }
 

@@ -44,7 +44,7 @@ pub async fn login(
         Err(LoginFailure::AccountLocked { retry_after }) => {
             return Ok(limited(
                 "account_locked",
-                "too many failed logins for this account; try again later",
+                "too many failed logins for this account from this address; try again later",
                 retry_after,
             ));
         }

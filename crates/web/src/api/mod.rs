@@ -37,6 +37,7 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/api-keys", post(users::create_api_key))
         .route("/api/v1/users/{id}/api-keys", get(users::list_api_keys))
+        .route("/api/v1/users/{username}/unlock", post(users::unlock))
         .route("/api/v1/api-keys/{id}/revoke", post(users::revoke_api_key))
         .route("/api/v1/cases", get(cases::list).post(cases::create))
         .route("/api/v1/cases/{id}", get(cases::get_one))

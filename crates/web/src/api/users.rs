@@ -213,3 +213,29 @@ pub async fn revoke_api_key(
     let key = state.db.api_key(&key_id).await?;
     Ok(Json(json!({"api_key": key})))
 }
+
+/// Lifts a user's login locks from every address and logs it. The caller
+/// must administer the account (as for its password); a user beyond their
+/// administration answers as a missing one.
+pub async fn unlock(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(username): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&auth.actor)?;
+    let Some(user) = state.db.user_by_username(&username).await? else {
+        return Err(ApiError::not_found("user"));
+    };
+    if !administers(&state, &auth.actor, &user.id).await? {
+        return Err(ApiError::not_found("user"));
+    }
+    let locked = state.limiter.unlock(&user.username);
+    state
+        .db
+        .log_user_unlocked(&user.id, locked, &ChangeBy::from_actor(&auth.actor))
+        .await?;
+    tracing::info!(admin = %auth.actor.username, user = %user.username, locked, "login locks lifted");
+    Ok(Json(
+        json!({"username": user.username, "locked_addresses": locked}),
+    ))
+}

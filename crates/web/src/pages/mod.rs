@@ -46,13 +46,42 @@ pub use i18n::Lang;
 pub use session::Staff;
 pub use stats::StatsCache;
 
-const APP_CSS: &str = include_str!("../../static/app.css");
+/// Files served under `/static/`, built into the binary: (name, type, text).
+/// Page scripts live here rather than inline, so the CSP can forbid inline script.
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/app.css"),
+    ),
+    (
+        "job.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/job.js"),
+    ),
+    (
+        "intake.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/intake.js"),
+    ),
+    (
+        "picker.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/picker.js"),
+    ),
+];
 
 pub fn routes() -> Router<AppState> {
     // Parse the catalogs at start, not on the first request.
     std::sync::LazyLock::force(&i18n::CATALOG);
-    Router::new()
-        .route("/static/app.css", get(app_css))
+    let mut router = Router::new();
+    for &(name, content_type, body) in STATIC_FILES {
+        router = router.route(
+            &format!("/static/{name}"),
+            get(move || async move { static_file(content_type, body) }),
+        );
+    }
+    router
         .route("/lang/{code}", get(switch_lang))
         .route("/", get(portal::home))
         .route("/lookup", get(portal::lookup_form).post(portal::lookup))
@@ -82,13 +111,13 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
 }
 
-async fn app_css() -> Response {
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        APP_CSS,
+        body,
     )
         .into_response()
 }

@@ -113,7 +113,7 @@ async fn index(State(state): State<AppState>, lang: Lang, staff: Staff) -> Respo
 
 /// The notice for `?done=KEY` after a change, from a fixed list.
 fn done_notice(lang: Lang, done: Option<&str>) -> String {
-    const DONE: [&str; 13] = [
+    const DONE: [&str; 14] = [
         "unit_created",
         "unit_renamed",
         "user_created",
@@ -122,6 +122,7 @@ fn done_notice(lang: Lang, done: Option<&str>) -> String {
         "password_reset",
         "user_disabled",
         "user_enabled",
+        "user_unlocked",
         "key_revoked",
         "category_saved",
         "rule_saved",

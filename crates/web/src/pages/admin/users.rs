@@ -167,6 +167,9 @@ struct UserPage {
     keys: Vec<KeyView>,
     /// A key just issued: shown this once, never stored.
     new_key: String,
+    /// For how many addresses the account's login is locked now, and that in words.
+    locked: usize,
+    lock_state: String,
 }
 
 /// One API key as the admin page lists it.
@@ -416,6 +419,12 @@ async fn manage_page(
     } else {
         Vec::new()
     };
+    let locked = state.limiter.locked_addresses(&user.username);
+    let lock_state = if locked == 0 {
+        lang.t("admin.lock_none").to_string()
+    } else {
+        lang.tf("admin.lock_locked", &[("n", &locked.to_string())])
+    };
     let page = UserPage {
         p: Ctx::new(
             state,
@@ -423,6 +432,8 @@ async fn manage_page(
             Some(staff),
             &format!("/admin/users/{}", user.id),
         ),
+        locked,
+        lock_state,
         section: "users",
         is_self: user.id == staff.actor.user_id,
         user,
@@ -483,7 +494,8 @@ pub struct ChangeForm {
 }
 
 /// One change to a user: `grant`, `revoke`, `password`, `disable`, `enable`,
-/// `key` (issue an API key to a system account), `key_revoke`.
+/// `unlock` (lift the login locks), `key` (issue an API key to a system
+/// account), `key_revoke`.
 pub async fn change(
     State(state): State<AppState>,
     lang: Lang,
@@ -553,7 +565,7 @@ pub async fn change(
                 }
             }
         }
-        "password" | "disable" | "enable" | "key" | "key_revoke" if !user.manageable => {
+        "password" | "disable" | "enable" | "unlock" | "key" | "key_revoke" if !user.manageable => {
             errors.push(lang.t("admin.error_user_scope").to_string());
             None
         }
@@ -609,6 +621,14 @@ pub async fn change(
             state.db.set_user_disabled(&user.id, false, &by).await,
             "user_enabled",
         )),
+        "unlock" => {
+            let locked = state.limiter.unlock(&user.username);
+            tracing::info!(admin = %staff.actor.username, user = %user.username, locked, "login locks lifted");
+            Some((
+                state.db.log_user_unlocked(&user.id, locked, &by).await,
+                "user_unlocked",
+            ))
+        }
         _ => return PageError::NotFound.render(&state, lang, Some(&staff)),
     };
     if let Some((result, done)) = result {
