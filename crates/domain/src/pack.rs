@@ -2298,7 +2298,7 @@ roles = ["handler"]
             "bad.toml:38:1: type `thing` has more than one creation action: `create` and `create_again`",
             "bad.toml:49:10: unknown reason rule `sometimes` (expected required or optional)",
             "bad.toml:57:8: `admin` is the platform's own role; a pack may use it but not declare it",
-            "bad.toml:62:20: unknown page `kitchen` (expected one of: intake, dispatch_board, grid, assists, dashboard)",
+            "bad.toml:62:20: unknown page `kitchen` (expected one of: intake, dispatch_board, grid, assists)",
             "bad.toml:63:19: `reveal_personal` in role `clerk` must be true or false, found a string",
         ];
         assert_eq!(got.to_string(), expected.join("\n"));

@@ -19,7 +19,7 @@ pub struct Role(&'static str);
 
 /// Engine pages a role may work at. A page is shown to a user who holds a role
 /// that names it; which cases appear there still follows the actions.
-pub const PAGES: [&str; 5] = ["intake", "dispatch_board", "grid", "assists", "dashboard"];
+pub const PAGES: [&str; 4] = ["intake", "dispatch_board", "grid", "assists"];
 
 fn interned() -> &'static Mutex<BTreeSet<&'static str>> {
     static NAMES: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
