@@ -120,6 +120,11 @@ pub enum FieldKind {
     CaseRef,
     /// A category code of the loaded taxonomies (checked by the server).
     Category,
+    /// A staff member, by user id, who must hold one of `roles` over the
+    /// unit holding the case (checked by the store on every change).
+    Person {
+        roles: Vec<Role>,
+    },
 }
 
 /// One value of a `choice` field with its display name.
@@ -632,6 +637,13 @@ impl FieldDef {
                 let s = value.as_str().ok_or("must be a category code")?.trim();
                 if !crate::category::is_valid_code(s) {
                     return Err("must be a category code such as R01.02".into());
+                }
+                Ok(Value::String(s.to_owned()))
+            }
+            FieldKind::Person { .. } => {
+                let s = value.as_str().ok_or("must be a user id")?.trim();
+                if s.is_empty() || s.chars().count() > MAX_ID_LEN {
+                    return Err(format!("must be a user id of 1 to {MAX_ID_LEN} characters"));
                 }
                 Ok(Value::String(s.to_owned()))
             }
@@ -1347,6 +1359,7 @@ const FIELD_KINDS: &[&str] = &[
     "unit",
     "case_ref",
     "category",
+    "person",
 ];
 
 fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<FieldDef> {
@@ -1366,6 +1379,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "text" | "long_text" => &["max_length"],
         "integer" | "number" => &["min", "max"],
         "choice" => &["options"],
+        "person" => &["roles"],
         "boolean" | "date" | "phone" | "unit" | "case_ref" | "category" => &[],
         other => {
             ctx.err(
@@ -1439,6 +1453,9 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "phone" => FieldKind::Phone,
         "case_ref" => FieldKind::CaseRef,
         "category" => FieldKind::Category,
+        "person" => FieldKind::Person {
+            roles: parse_action_roles(ctx, &t),
+        },
         _ => FieldKind::Unit,
     };
     Some(FieldDef {
@@ -1949,7 +1966,8 @@ fn parse_action(
     (action, edge, branch_edges)
 }
 
-/// An action's `roles`: each declared by the pack (or `admin`), none twice.
+/// A `roles` list (of an action, or of a person field): each declared by the
+/// pack (or `admin`), none twice.
 fn parse_action_roles(ctx: &mut Ctx, t: &Table) -> Vec<Role> {
     let mut roles: Vec<Role> = Vec::new();
     let Some(list) = t.string_list(ctx, "roles") else {
@@ -2206,7 +2224,14 @@ roles = ["handler"]
         assert_eq!(item.creation_action().id, "create");
         assert_eq!(item.creation_action().target, TargetRule::ActorUnit);
         assert_eq!(item.states.len(), 7);
-        assert_eq!(item.fields.len(), 8);
+        assert_eq!(item.fields.len(), 9);
+        assert_eq!(
+            item.fields["officer"].kind,
+            FieldKind::Person {
+                roles: vec![Role::intern("handler")]
+            }
+        );
+        assert_eq!(item.bindings.assignee.as_deref(), Some("officer"));
         assert!(item.fields["contact_phone"].personal);
         assert!(item.fields["contact_name"].personal);
         assert!(!item.fields["title"].personal);

@@ -154,6 +154,9 @@ pub struct CaseRecord {
     pub route_reason: Option<String>,
     /// The same in English (`None` for cases from before it was kept).
     pub route_reason_en: Option<String>,
+    /// The staff member the case is assigned to, by the pack's bound person
+    /// field (`None`: the unit as a whole).
+    pub assignee_user_id: Option<String>,
     pub version: i64,
     pub created_at: Micros,
     pub updated_at: Micros,
@@ -208,6 +211,8 @@ pub struct CaseFilter {
     /// rule naming a missing unit): the dispatcher's manual queue.
     pub manual_queue: bool,
     pub holder_unit_id: Option<String>,
+    /// Only cases assigned to this staff member (their user id).
+    pub assignee_user_id: Option<String>,
     /// Only cases placed in this unit or below it (the unit's path).
     pub area_path: Option<String>,
     pub category: Option<String>,
@@ -309,6 +314,7 @@ macro_rules! case_from_row {
             suggested_unit_id: row.try_get("suggested_unit_id")?,
             route_reason: row.try_get("route_reason")?,
             route_reason_en: row.try_get("route_reason_en")?,
+            assignee_user_id: row.try_get("assignee_user_id")?,
             version: row.try_get("version")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -724,6 +730,13 @@ impl Db {
                 &mut sql,
                 " AND c.holder_unit_id = $?",
                 Bind::Text(unit.clone()),
+            );
+        }
+        if let Some(user) = &filter.assignee_user_id {
+            push(
+                &mut sql,
+                " AND c.assignee_user_id = $?",
+                Bind::Text(user.clone()),
             );
         }
         if let Some(path) = &filter.area_path {
@@ -1522,7 +1535,7 @@ pub async fn act_tx(
         state: case.state.clone(),
         fields: case.fields.clone(),
     };
-    let transition = engine::decide(case_type, Some(&snapshot), &request, &roles)?;
+    let mut transition = engine::decide(case_type, Some(&snapshot), &request, &roles)?;
     check_categories(rules, case_type, &transition)?;
     let assignment = actor
         .acting_assignment(transition.acting_role, &acting_scope)
@@ -1584,6 +1597,14 @@ pub async fn act_tx(
         }
     }
 
+    let assignee = crate::people::settle_people_tx(
+        tx,
+        case_type,
+        &mut transition,
+        &holder,
+        holder != case.holder_unit_id,
+    )
+    .await?;
     let fields_text =
         serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
     let terminal = case_type
@@ -1605,7 +1626,7 @@ pub async fn act_tx(
     let updated = with_tx!(tx, conn => {
         sqlx::query(
             "UPDATE cases SET state = $1, fields = $2, holder_unit_id = $3, closed_at = $4, overdue_since = $5, \
-             category = $6, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
+             category = $6, assignee_user_id = $10, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
         )
         .bind(&transition.to_state)
         .bind(&fields_text)
@@ -1616,6 +1637,7 @@ pub async fn act_tx(
         .bind(at)
         .bind(case_id)
         .bind(case.version)
+        .bind(&assignee)
         .execute(conn)
         .await?
         .rows_affected()
@@ -2188,6 +2210,7 @@ async fn prepare_case_tx(
         .clone();
     let transition = engine::decide(case_type, None, &new.request, &[assignment.role])?;
     check_categories(rules, case_type, &transition)?;
+    crate::people::refuse_people_at_creation(case_type, &transition)?;
     validate_place(&new.place)?;
     // The area comes from the place index; the foreign key guards the rest.
     let holder = resolve_target(tx, &transition, &assignment.unit_id, None).await?;

@@ -17,6 +17,7 @@ mod log_read;
 mod migrate;
 mod open311;
 mod parties;
+mod people;
 mod replay;
 mod tree;
 mod units;
@@ -36,6 +37,7 @@ pub use log_read::{CopyBinaryParser, CopyFormatError, LeafBatch, LeafBatches, Le
 pub use migrate::{ColumnDescription, SchemaDescription};
 pub use open311::*;
 pub use parties::{MAX_PARTY_REMOVE_REASON, PartyRecord};
+pub use people::Candidate;
 pub use replay::{Integrity, StoredCase, StoredCaseEntry};
 pub use tree::*;
 pub use units::*;

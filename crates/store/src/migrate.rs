@@ -83,6 +83,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_case_parties.sql"),
         postgres: include_str!("../migrations/postgres/0011_case_parties.sql"),
     },
+    Migration {
+        version: 12,
+        name: "case_assignee",
+        sqlite: include_str!("../migrations/sqlite/0012_case_assignee.sql"),
+        postgres: include_str!("../migrations/postgres/0012_case_assignee.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -41,6 +41,9 @@ pub struct Bindings {
     pub outcome: Option<String>,
     /// A case-reference field naming the case this one duplicates.
     pub duplicate: Option<String>,
+    /// A person field naming the one staff member the case is assigned to
+    /// (a mediator, a case officer): work lists and access follow it.
+    pub assignee: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -198,6 +201,7 @@ const KEYS: &[&str] = &[
     "work_queues",
     "outcome_field",
     "duplicate_field",
+    "assignee_field",
 ];
 
 /// What the bindings may refer to, with the places for messages.
@@ -232,6 +236,7 @@ pub(super) fn parse_bindings(ctx: &mut Ctx, parent: &Table, declared: &Declared)
         discarded: bound_state(ctx, &t, "discarded_state", declared, true),
         outcome: bound_field(ctx, &t, "outcome_field", declared, FieldShape::Choice),
         duplicate: bound_field(ctx, &t, "duplicate_field", declared, FieldShape::CaseRef),
+        assignee: bound_field(ctx, &t, "assignee_field", declared, FieldShape::Person),
         ..Bindings::default()
     };
     if let Some(queues) = t.string_list(ctx, "work_queues") {
@@ -318,6 +323,7 @@ fn check_state(
 enum FieldShape {
     Choice,
     CaseRef,
+    Person,
 }
 
 fn bound_field(
@@ -350,11 +356,13 @@ fn check_field(
     let fits = match shape {
         FieldShape::Choice => matches!(field.kind, FieldKind::Choice { .. }),
         FieldShape::CaseRef => matches!(field.kind, FieldKind::CaseRef),
+        FieldShape::Person => matches!(field.kind, FieldKind::Person { .. }),
     };
     if !fits {
         let need = match shape {
             FieldShape::Choice => "choice",
             FieldShape::CaseRef => "case_ref",
+            FieldShape::Person => "person",
         };
         ctx.err(
             loc,

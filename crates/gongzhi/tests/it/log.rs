@@ -14,14 +14,14 @@ use gongzhi_web::{LogConfig, ServerConfig};
 
 use crate::harness::{Backend, TestApp, spawn_app_with, tempdir::TempDir};
 
-const ORIGIN: &str = "test.gongzhi/log";
+pub(crate) const ORIGIN: &str = "test.gongzhi/log";
 
-fn signer(name: &str, witness: bool) -> KeySigner {
+pub(crate) fn signer(name: &str, witness: bool) -> KeySigner {
     let (skey, _) = generate_key(name, witness).expect("key");
     KeySigner::parse(&skey).expect("parse")
 }
 
-fn verifier(s: &KeySigner) -> KeyVerifier {
+pub(crate) fn verifier(s: &KeySigner) -> KeyVerifier {
     KeyVerifier::parse(s.verifier_key()).expect("verifier")
 }
 

@@ -25,6 +25,7 @@ mod open311;
 mod pack_boundary;
 mod pages;
 mod parties;
+mod people;
 mod places;
 mod requests;
 mod roles;

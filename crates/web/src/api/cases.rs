@@ -151,6 +151,8 @@ pub struct ListQuery {
     /// `manual`: requests routing could not place.
     queue: Option<String>,
     unit: Option<String>,
+    /// `me`, or a user id: only cases assigned to that staff member.
+    assignee: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
@@ -163,6 +165,12 @@ pub async fn list(
     let filter = CaseFilter {
         state: q.state,
         holder_unit_id: q.unit,
+        assignee_user_id: match q.assignee.as_deref() {
+            None => None,
+            Some("me") => Some(auth.actor.user_id.clone()),
+            Some(id) if !id.trim().is_empty() && id.len() <= 64 => Some(id.to_string()),
+            Some(_) => return Err(ApiError::invalid("assignee", "must be me or a user id")),
+        },
         manual_queue: match q.queue.as_deref() {
             None => false,
             Some("manual") => true,

@@ -9,6 +9,7 @@ pub(crate) mod links;
 mod log;
 mod meta;
 pub(crate) mod parties;
+mod people;
 mod places;
 pub(crate) mod public;
 mod units;
@@ -44,6 +45,7 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
         .route("/api/v1/cases/{id}/actions", post(cases::act))
         .route("/api/v1/cases/{id}/timeline", get(cases::timeline))
         .route("/api/v1/cases/{id}/reveal", post(cases::reveal))
+        .route("/api/v1/cases/{id}/candidates", get(people::candidates))
         .route(
             "/api/v1/cases/{id}/links",
             get(links::list).post(links::create),

@@ -1,6 +1,8 @@
 //! The case page: fields (personal data masked), deadlines, the timeline from
 //! the log, attachments, and a form for each action the user may take now.
 
+use std::collections::{BTreeMap, HashMap};
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -220,6 +222,57 @@ fn deadline_status(lang: Lang, status: &str) -> String {
     .to_string()
 }
 
+/// For each person field, the staff who may be named in it here, as choices
+/// that show their open load.
+type PeopleChoices = BTreeMap<String, Vec<Choice>>;
+
+async fn people_choices(
+    state: &AppState,
+    lang: Lang,
+    case_type: &CaseType,
+    case: &CaseRecord,
+) -> Result<PeopleChoices, PageError> {
+    let mut out = BTreeMap::new();
+    for def in case_type.fields.values() {
+        if !matches!(def.kind, FieldKind::Person { .. }) {
+            continue;
+        }
+        let candidates = state
+            .db
+            .person_candidates(case_type, &def.key, &case.holder_unit_id)
+            .await?;
+        let choices = candidates
+            .into_iter()
+            .map(|c| Choice {
+                label: format!(
+                    "{} · {}",
+                    c.display_name,
+                    lang.t("case.open_load")
+                        .replace("{n}", &c.open_cases.to_string())
+                ),
+                value: c.user_id,
+            })
+            .collect();
+        out.insert(def.key.clone(), choices);
+    }
+    Ok(out)
+}
+
+/// Person fields shown by the person's name rather than their user id.
+async fn person_names(
+    state: &AppState,
+    case_type: &CaseType,
+    case: &CaseRecord,
+) -> Result<HashMap<String, String>, PageError> {
+    let ids: Vec<String> = case_type
+        .fields
+        .values()
+        .filter(|d| matches!(d.kind, FieldKind::Person { .. }))
+        .filter_map(|d| case.fields.get(&d.key)?.as_str().map(str::to_string))
+        .collect();
+    Ok(state.db.display_names(&ids).await?)
+}
+
 fn field_input(
     state: &AppState,
     lang: Lang,
@@ -227,6 +280,7 @@ fn field_input(
     key: &str,
     required: bool,
     value: String,
+    people: &PeopleChoices,
 ) -> Option<FieldInput> {
     let def = case_type.fields.get(key)?;
     let mut input = FieldInput {
@@ -277,6 +331,10 @@ fn field_input(
                 .collect();
         }
         FieldKind::Phone => input.kind = "tel",
+        FieldKind::Person { .. } => {
+            input.kind = "select";
+            input.options = people.get(key).cloned().unwrap_or_default();
+        }
         FieldKind::Unit | FieldKind::CaseRef => {}
         FieldKind::Category => {
             input.kind = "select";
@@ -296,6 +354,7 @@ fn action_form(
     case_type: &CaseType,
     action: &ActionDef,
     failed: Option<&Failed>,
+    people: &PeopleChoices,
 ) -> ActionForm {
     let failed = failed.filter(|f| f.action == action.id);
     let sent = |name: &str| {
@@ -321,7 +380,15 @@ fn action_form(
     };
     let mut fields = Vec::new();
     for key in &action.requires {
-        fields.extend(field_input(state, lang, case_type, key, true, current(key)));
+        fields.extend(field_input(
+            state,
+            lang,
+            case_type,
+            key,
+            true,
+            current(key),
+            people,
+        ));
     }
     for key in &action.allows {
         fields.extend(field_input(
@@ -331,6 +398,7 @@ fn action_form(
             key,
             false,
             current(key),
+            people,
         ));
     }
     ActionForm {
@@ -383,12 +451,22 @@ async fn build(
             .map(|d| names(lang, &d.name))
             .unwrap_or_else(|| s.to_string())
     };
+    let people = people_choices(state, lang, case_type, case).await?;
+    let person_names = person_names(state, case_type, case).await?;
     let mut fields = Vec::new();
     let mut personal = Vec::new();
     for (key, def) in &case_type.fields {
         let Some(value) = case.fields.get(key) else {
             continue;
         };
+        if let (FieldKind::Person { .. }, Some(id)) = (&def.kind, value.as_str()) {
+            let name = person_names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.to_string());
+            fields.push((names(lang, &def.label), name));
+            continue;
+        }
         if def.personal {
             let shown = match revealed.as_ref().and_then(|r| r.fields.get(key)) {
                 Some(v) => display_value(state, lang, def, v),
@@ -429,10 +507,22 @@ async fn build(
             }
         })
         .collect();
-    let timeline = state
-        .db
-        .timeline(&case.id)
-        .await?
+    let entries = state.db.timeline(&case.id).await?;
+    // Everyone a person field has named, so the history shows names.
+    let named: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.changes.as_object())
+        .flat_map(|m| m.iter())
+        .filter(|(k, _)| {
+            case_type
+                .fields
+                .get(*k)
+                .is_some_and(|d| matches!(d.kind, FieldKind::Person { .. }))
+        })
+        .filter_map(|(_, c)| c.get("after")?.as_str().map(str::to_string))
+        .collect();
+    let history_names = state.db.display_names(&named).await?;
+    let timeline = entries
         .into_iter()
         .map(|e| {
             let changes = e
@@ -446,6 +536,13 @@ async fn build(
                             // The log keeps only a digest of personal values.
                             let text = if def.personal {
                                 "***".to_string()
+                            } else if let (FieldKind::Person { .. }, Some(id)) =
+                                (&def.kind, after.as_str())
+                            {
+                                history_names
+                                    .get(id)
+                                    .cloned()
+                                    .unwrap_or_else(|| id.to_string())
                             } else {
                                 display_value(state, lang, def, after)
                             };
@@ -494,7 +591,7 @@ async fn build(
     let actions: Vec<ActionForm> = case_type
         .actions_from(&case.state)
         .filter(|a| a.roles.iter().any(|r| roles.contains(r)))
-        .map(|a| action_form(state, lang, case, case_type, a, failed.as_ref()))
+        .map(|a| action_form(state, lang, case, case_type, a, failed.as_ref(), &people))
         .collect();
     let units = if actions.iter().any(|a| a.target) {
         let mut all: Vec<_> = state

@@ -57,6 +57,7 @@ pub struct CategoryGroup {
     pub options: Vec<Choice>,
 }
 
+#[derive(Clone)]
 pub struct Choice {
     pub value: String,
     pub label: String,

@@ -1,0 +1,254 @@
+//! Person fields: a case assigned to a staff member (a mediator, a case
+//! officer) as well as to a unit. A person field names a user who must hold
+//! one of the field's roles over the unit holding the case; when the case
+//! moves to a unit the person does not work for, the field is cleared in the
+//! same logged step, so an assignment never outlives the unit it was made in.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+use gongzhi_domain::engine::{FieldChange, Transition};
+use gongzhi_domain::pack::{CaseType, FieldKind};
+use gongzhi_domain::role::Role;
+use gongzhi_domain::unit::path_within;
+
+use crate::cases::ActError;
+use crate::db::{Db, Tx, with_pool, with_tx};
+use crate::error::StoreError;
+
+/// A staff member who may be named in a person field, with their load.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    /// The roles (of the field's) they hold over the holding unit.
+    pub roles: Vec<Role>,
+    /// Open cases assigned to them now, of any type.
+    pub open_cases: i64,
+}
+
+fn refuse(field: &str, message: impl Into<String>) -> ActError {
+    ActError::Invalid {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+fn person_roles<'a>(case_type: &'a CaseType, key: &str) -> Option<&'a [Role]> {
+    match case_type.fields.get(key).map(|f| &f.kind) {
+        Some(FieldKind::Person { roles }) => Some(roles),
+        _ => None,
+    }
+}
+
+/// Which of `roles` the user holds over `unit_path`; none when the account
+/// is missing or disabled.
+async fn roles_held_tx(
+    tx: &mut Tx,
+    user_id: &str,
+    roles: &[Role],
+    unit_path: &str,
+) -> Result<Vec<Role>, StoreError> {
+    let grants: Vec<(String, String)> = with_tx!(tx, conn => {
+        let rows = sqlx::query(
+            "SELECT r.role, u.path FROM role_assignments r JOIN units u ON u.id = r.unit_id \
+             JOIN users a ON a.id = r.user_id WHERE r.user_id = $1 AND a.disabled_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_all(conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((r.try_get("role")?, r.try_get("path")?));
+        }
+        out
+    });
+    let mut held: Vec<Role> = roles
+        .iter()
+        .copied()
+        .filter(|role| {
+            grants
+                .iter()
+                .any(|(r, p)| r == role.as_str() && path_within(unit_path, p))
+        })
+        .collect();
+    held.dedup();
+    Ok(held)
+}
+
+async fn unit_path_tx(tx: &mut Tx, unit_id: &str) -> Result<String, StoreError> {
+    with_tx!(tx, conn => {
+        let row = sqlx::query("SELECT path FROM units WHERE id = $1")
+            .bind(unit_id)
+            .fetch_optional(conn)
+            .await?
+            .ok_or(StoreError::NotFound("the holding unit"))?;
+        Ok(row.try_get::<String, _>("path")?)
+    })
+}
+
+/// At creation no one is assigned yet: the unit that registers a case
+/// assigns it by an action, where the choice is checked and logged.
+pub(crate) fn refuse_people_at_creation(
+    case_type: &CaseType,
+    transition: &Transition,
+) -> Result<(), ActError> {
+    for change in &transition.changes {
+        if person_roles(case_type, &change.key).is_some() && change.after.is_some() {
+            return Err(refuse(
+                &change.key,
+                "a person is assigned by an action once the case is registered",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the person fields an action sets against the unit that will hold
+/// the case, and clears those a move to another unit leaves without standing
+/// (recorded as changes of the same entry). Returns the bound assignee.
+pub(crate) async fn settle_people_tx(
+    tx: &mut Tx,
+    case_type: &CaseType,
+    transition: &mut Transition,
+    holder_unit_id: &str,
+    holder_changed: bool,
+) -> Result<Option<String>, ActError> {
+    let person_keys: Vec<(String, Vec<Role>)> = case_type
+        .fields
+        .values()
+        .filter_map(|f| match &f.kind {
+            FieldKind::Person { roles } => Some((f.key.clone(), roles.clone())),
+            _ => None,
+        })
+        .collect();
+    if !person_keys.is_empty() {
+        let path = unit_path_tx(tx, holder_unit_id).await?;
+        for (key, roles) in &person_keys {
+            let Some(Value::String(user_id)) = transition.fields.get(key).cloned() else {
+                continue;
+            };
+            let changed = transition.changes.iter().any(|c| &c.key == key);
+            if !changed && !holder_changed {
+                continue;
+            }
+            if !roles_held_tx(tx, &user_id, roles, &path).await?.is_empty() {
+                continue;
+            }
+            if changed {
+                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                return Err(refuse(
+                    key,
+                    format!(
+                        "this person does not hold the role {} over the unit holding the case",
+                        names.join(" or ")
+                    ),
+                ));
+            }
+            // The case moved where this person does not work: let go.
+            transition.fields.remove(key);
+            let personal = case_type.fields.get(key).is_some_and(|f| f.personal);
+            transition.changes.push(FieldChange {
+                key: key.clone(),
+                before: Some(Value::String(user_id)),
+                after: None,
+                personal,
+            });
+        }
+        transition.changes.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    Ok(case_type
+        .bindings
+        .assignee
+        .as_ref()
+        .and_then(|key| transition.fields.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_string))
+}
+
+impl Db {
+    /// Staff who may be named in person field `key` of a case held at
+    /// `holder_unit_id`, with how many open cases each has assigned now.
+    pub async fn person_candidates(
+        &self,
+        case_type: &CaseType,
+        key: &str,
+        holder_unit_id: &str,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let Some(roles) = person_roles(case_type, key) else {
+            return Ok(Vec::new());
+        };
+        let names: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
+        with_pool!(self, pool => {
+            let holder: Option<String> = sqlx::query("SELECT path FROM units WHERE id = $1")
+                .bind(holder_unit_id)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get("path"))
+                .transpose()?;
+            let Some(holder) = holder else {
+                return Ok(Vec::new());
+            };
+            let rows = sqlx::query(
+                "SELECT a.id, a.username, a.display_name, r.role, u.path, \
+                 (SELECT COUNT(*) FROM cases c WHERE c.assignee_user_id = a.id AND c.closed_at IS NULL) AS open_cases \
+                 FROM role_assignments r JOIN units u ON u.id = r.unit_id JOIN users a ON a.id = r.user_id \
+                 WHERE a.disabled_at IS NULL ORDER BY a.display_name, a.id",
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut out: Vec<Candidate> = Vec::new();
+            for row in rows {
+                let role: String = row.try_get("role")?;
+                let path: String = row.try_get("path")?;
+                if !names.contains(&role) || !path_within(&holder, &path) {
+                    continue;
+                }
+                let user_id: String = row.try_get("id")?;
+                let role = Role::intern(&role);
+                match out.iter_mut().find(|c| c.user_id == user_id) {
+                    Some(c) if !c.roles.contains(&role) => c.roles.push(role),
+                    Some(_) => {}
+                    None => out.push(Candidate {
+                        user_id,
+                        username: row.try_get("username")?,
+                        display_name: row.try_get("display_name")?,
+                        roles: vec![role],
+                        open_cases: row.try_get("open_cases")?,
+                    }),
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl Db {
+    /// Display names of these users, for showing person fields.
+    pub async fn display_names(
+        &self,
+        user_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(out);
+        }
+        let marks: Vec<String> = (1..=user_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, display_name FROM users WHERE id IN ({})",
+            marks.join(", ")
+        );
+        with_pool!(self, pool => {
+            let mut q = sqlx::query(&sql);
+            for id in user_ids {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(pool).await? {
+                out.insert(row.try_get("id")?, row.try_get("display_name")?);
+            }
+        });
+        Ok(out)
+    }
+}
