@@ -18,6 +18,7 @@ use crate::duration::{DurationRule, DurationUnit};
 use crate::role::Role;
 
 mod bindings;
+mod decimal;
 mod parties;
 mod roles;
 
@@ -108,6 +109,13 @@ pub enum FieldKind {
     Number {
         min: Option<f64>,
         max: Option<f64>,
+    },
+    /// An exact decimal (money, quantities), stored as a string with exactly
+    /// `scale` digits after the point; bounds as decimal strings.
+    Decimal {
+        scale: u32,
+        min: Option<String>,
+        max: Option<String>,
     },
     Boolean,
     Date,
@@ -639,6 +647,9 @@ impl FieldDef {
                     return Err("must be a category code such as R01.02".into());
                 }
                 Ok(Value::String(s.to_owned()))
+            }
+            FieldKind::Decimal { scale, min, max } => {
+                decimal::validate_decimal(value, *scale, min.as_deref(), max.as_deref())
             }
             FieldKind::Person { .. } => {
                 let s = value.as_str().ok_or("must be a user id")?.trim();
@@ -1352,6 +1363,7 @@ const FIELD_KINDS: &[&str] = &[
     "long_text",
     "integer",
     "number",
+    "decimal",
     "boolean",
     "date",
     "choice",
@@ -1378,6 +1390,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
     let extra: &[&str] = match kind_name.as_str() {
         "text" | "long_text" => &["max_length"],
         "integer" | "number" => &["min", "max"],
+        "decimal" => &["scale", "min", "max"],
         "choice" => &["options"],
         "person" => &["roles"],
         "boolean" | "date" | "phone" | "unit" | "case_ref" | "category" => &[],
@@ -1444,6 +1457,10 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
                 min: min.map(|(n, _)| n),
                 max: max.map(|(n, _)| n),
             }
+        }
+        "decimal" => {
+            let (scale, min, max) = decimal::parse_decimal(ctx, &t);
+            FieldKind::Decimal { scale, min, max }
         }
         "choice" => FieldKind::Choice {
             options: parse_options(ctx, &t)?,
@@ -2224,7 +2241,7 @@ roles = ["handler"]
         assert_eq!(item.creation_action().id, "create");
         assert_eq!(item.creation_action().target, TargetRule::ActorUnit);
         assert_eq!(item.states.len(), 7);
-        assert_eq!(item.fields.len(), 9);
+        assert_eq!(item.fields.len(), 10);
         assert_eq!(
             item.fields["officer"].kind,
             FieldKind::Person {

@@ -13,6 +13,7 @@ mod browser_dispatch;
 mod cases;
 mod cli;
 mod dashboard;
+mod decimals;
 mod dispatch;
 mod errors;
 mod forms;

@@ -305,7 +305,7 @@ fn field_input(
             input.min = *min;
             input.max = *max;
         }
-        FieldKind::Number { .. } => input.kind = "text",
+        FieldKind::Number { .. } | FieldKind::Decimal { .. } => input.kind = "text",
         FieldKind::Boolean => {
             input.kind = "select";
             input.options = vec![
