@@ -177,7 +177,7 @@ impl Db {
         key: &str,
         holder_unit_id: &str,
     ) -> Result<Vec<Candidate>, StoreError> {
-        let Some(roles) = person_roles(case_type, key) else {
+        let Some(roles) = person_roles(case_type, key).filter(|r| !r.is_empty()) else {
             return Ok(Vec::new());
         };
         let names: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
@@ -191,19 +191,25 @@ impl Db {
             let Some(holder) = holder else {
                 return Ok(Vec::new());
             };
-            let rows = sqlx::query(
+            // Only grants of the field's roles: the load is counted for those.
+            let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
                 "SELECT a.id, a.username, a.display_name, r.role, u.path, \
                  (SELECT COUNT(*) FROM cases c WHERE c.assignee_user_id = a.id AND c.closed_at IS NULL) AS open_cases \
                  FROM role_assignments r JOIN units u ON u.id = r.unit_id JOIN users a ON a.id = r.user_id \
-                 WHERE a.disabled_at IS NULL ORDER BY a.display_name, a.id",
-            )
-            .fetch_all(pool)
-            .await?;
+                 WHERE a.disabled_at IS NULL AND r.role IN ({}) ORDER BY a.display_name, a.id",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for name in &names {
+                q = q.bind(name);
+            }
+            let rows = q.fetch_all(pool).await?;
             let mut out: Vec<Candidate> = Vec::new();
             for row in rows {
                 let role: String = row.try_get("role")?;
                 let path: String = row.try_get("path")?;
-                if !names.contains(&role) || !path_within(&holder, &path) {
+                if !path_within(&holder, &path) {
                     continue;
                 }
                 let user_id: String = row.try_get("id")?;
