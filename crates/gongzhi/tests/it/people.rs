@@ -128,9 +128,26 @@ async fn a_handler_names_the_officer_and_work_follows_them(backend: Backend) {
     assert!(listed_for(&app, "cg.handler", &case).await);
     assert!(!listed_for(&app, "d1.handler", &case).await);
     assert_eq!(open_load(&app, &case, "cg.handler").await, 1);
+    // The work list has a queue of one's own.
+    let (client, _) = session(&app, "cg.handler").await;
+    let (colleague, _) = session(&app, "d1.handler").await;
+    for (user, browser, listed) in [
+        ("cg.handler", &client, true),
+        ("d1.handler", &colleague, false),
+    ] {
+        let html = browser
+            .get(app.url("/work?queue=mine"))
+            .send()
+            .await
+            .expect("work")
+            .text()
+            .await
+            .expect("html");
+        assert!(html.contains("指派给我"), "{html}");
+        assert_eq!(html.contains("路灯不亮"), listed, "{user}: {html}");
+    }
 
     // The case page shows the officer by name and offers the candidates.
-    let (client, _) = session(&app, "cg.handler").await;
     let html = client
         .get(app.url(&format!("/cases/{case}")))
         .send()

@@ -21,6 +21,7 @@ use super::{Ctx, Lang, PageError, Staff, render, time_left, urlencode};
 const ALL: &str = "all";
 const DUE_SOON: &str = "due_soon";
 const OVERDUE: &str = "overdue";
+const MINE: &str = "mine";
 
 /// One queue: its id in the URL and what it shows.
 struct Queue {
@@ -28,6 +29,8 @@ struct Queue {
     label: String,
     state: Option<String>,
     due: Option<DueFilter>,
+    /// Only the cases assigned to the user by a pack's bound person field.
+    mine: bool,
 }
 
 /// The queues in the order a handler works through them: all, the states the
@@ -39,7 +42,22 @@ fn queues(state: &AppState, lang: Lang, now: i64) -> Vec<Queue> {
         label: lang.t("work.queue_all").into(),
         state: None,
         due: None,
+        mine: false,
     }];
+    // Where a pack assigns cases to people, theirs come first after "all".
+    if state
+        .packs
+        .case_types()
+        .any(|t| t.bindings.assignee.is_some())
+    {
+        out.push(Queue {
+            id: MINE.into(),
+            label: lang.t("work.queue_mine").into(),
+            state: None,
+            due: None,
+            mine: true,
+        });
+    }
     for t in state.packs.case_types() {
         for id in &t.bindings.work_queues {
             if out.iter().any(|q| &q.id == id) {
@@ -54,6 +72,7 @@ fn queues(state: &AppState, lang: Lang, now: i64) -> Vec<Queue> {
                 label: label.to_string(),
                 state: Some(id.clone()),
                 due: None,
+                mine: false,
             });
         }
     }
@@ -62,12 +81,14 @@ fn queues(state: &AppState, lang: Lang, now: i64) -> Vec<Queue> {
         label: lang.t("work.queue_due_soon").into(),
         state: None,
         due: Some(DueFilter::Soon { now }),
+        mine: false,
     });
     out.push(Queue {
         id: OVERDUE.into(),
         label: lang.t("work.queue_overdue").into(),
         state: None,
         due: Some(DueFilter::Overdue { now }),
+        mine: false,
     });
     out
 }
@@ -176,6 +197,7 @@ async fn build(
         let filter = CaseFilter {
             state: q.state.clone(),
             due: q.due,
+            assignee_user_id: q.mine.then(|| staff.actor.user_id.clone()),
             ..base.clone()
         };
         let count = if valid {
@@ -196,6 +218,7 @@ async fn build(
     let filter = CaseFilter {
         state: current.state.clone(),
         due: current.due,
+        assignee_user_id: current.mine.then(|| staff.actor.user_id.clone()),
         sort: if sort == "due" {
             CaseSort::DueFirst
         } else {
