@@ -169,8 +169,10 @@ fn users_and_grids_from_the_command_line() {
 /// categories; a second run adds nothing; bad rows are reported, good ones land.
 async fn csv_import_is_idempotent(backend: crate::harness::Backend) {
     let app = crate::harness::spawn_app(backend).await;
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/messages/labelled-train.csv");
+    // The repository's copy of the 298 real messages (without their user
+    // ids; see crates/domain/data/demo/README.md): tests never read ../shared.
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../domain/data/demo/messages.csv");
     let summary = gongzhi::import_requests::import_requests(&app.state, &file, false)
         .await
         .expect("import");
@@ -181,7 +183,19 @@ async fn csv_import_is_idempotent(backend: crate::harness::Backend) {
         .expect("import");
     assert_eq!((again.imported, again.already_present), (0, 298));
     assert_eq!(app.db.case_count().await.expect("count"), 298);
-    // The user ids of the source (留言用户) are never stored.
+    // An export with its user ids (留言用户): they are never stored.
+    let dir = TempDir::new();
+    let with_ids = dir.path.join("with-ids.csv");
+    std::fs::write(
+        &with_ids,
+        "留言编号,留言用户,留言主题,留言时间,留言详情,一级分类\n\
+         9001,A00043564,楼道灯坏了,2020/1/9 10:00:00,三单元楼道灯不亮,城乡建设\n",
+    )
+    .expect("write");
+    let summary = gongzhi::import_requests::import_requests(&app.state, &with_ids, false)
+        .await
+        .expect("import");
+    assert_eq!(summary.imported, 1, "{:?}", summary.rejected);
     let ids: Vec<String> = app
         .db
         .log_entries(0, 10_000)
@@ -191,8 +205,9 @@ async fn csv_import_is_idempotent(backend: crate::harness::Backend) {
         .map(|(e, _)| e.changes)
         .collect();
     assert!(ids.iter().all(|c| !c.contains("A00043564")));
+    let stored = app.get("/api/v1/cases?limit=500", "city.dispatcher").await;
+    assert!(!stored.body.to_string().contains("A00043564"));
 
-    let dir = TempDir::new();
     let bad = dir.path.join("bad.csv");
     std::fs::write(
         &bad,
