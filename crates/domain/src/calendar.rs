@@ -468,6 +468,28 @@ impl WorkCalendar {
                 self.consume_office_time(start, amount.saturating_mul(MICROS_PER_HOUR))
             }
             DurationUnit::WorkingDays => self.due_working_days(start, rule.amount),
+            DurationUnit::CalendarMonths => self.due_calendar_months(start, rule.amount),
+        }
+    }
+
+    /// The close (local midnight after) of the day `months` months after the
+    /// start's own day, as [`DurationUnit::CalendarMonths`] describes.
+    fn due_calendar_months(&self, start: Micros, months: u32) -> Due {
+        let Some(day) = self.local_date(clamp_instant(start)) else {
+            return Due {
+                at: start,
+                provisional: true,
+            };
+        };
+        match months_on(day, months).and_then(|end| end.succ_opt()) {
+            Some(after) => Due {
+                at: self.local_to_utc(after, NaiveTime::MIN).max(start),
+                provisional: false,
+            },
+            None => Due {
+                at: MAX_INSTANT,
+                provisional: true,
+            },
         }
     }
 
@@ -475,7 +497,9 @@ impl WorkCalendar {
     /// suspended (挂起). Zero when overdue.
     pub fn remaining(&self, now: Micros, due: Micros, unit: DurationUnit) -> Remaining {
         match unit {
-            DurationUnit::CalendarDays | DurationUnit::CalendarHours => {
+            DurationUnit::CalendarDays
+            | DurationUnit::CalendarHours
+            | DurationUnit::CalendarMonths => {
                 Remaining::CalendarTime(due.saturating_sub(now).max(0))
             }
             DurationUnit::WorkingHours | DurationUnit::WorkingDays => {
@@ -670,6 +694,24 @@ struct WalkEnd {
 
 fn clamp_instant(at: Micros) -> Micros {
     at.clamp(MIN_INSTANT, MAX_INSTANT)
+}
+
+/// The day `months` months after `day`: the same day of the month, the
+/// month's last day where that day does not exist, and the last day when
+/// `day` is the last of its month.
+pub fn months_on(day: NaiveDate, months: u32) -> Option<NaiveDate> {
+    use chrono::{Datelike, Months};
+    let target = day.checked_add_months(Months::new(months))?;
+    let is_last = day
+        .succ_opt()
+        .is_none_or(|next| next.month() != day.month());
+    if !is_last {
+        return Some(target);
+    }
+    // From a month's last day to the target month's last day.
+    let first_of_target = target.with_day(1)?;
+    let first_of_next = first_of_target.checked_add_months(Months::new(1))?;
+    first_of_next.pred_opt()
 }
 
 #[cfg(test)]
@@ -1181,7 +1223,9 @@ mod tests {
                     }
                     prop_assert_eq!(due.at, cal.day_end(dd));
                 }
-                DurationUnit::CalendarDays | DurationUnit::CalendarHours => {}
+                DurationUnit::CalendarDays
+                | DurationUnit::CalendarHours
+                | DurationUnit::CalendarMonths => {}
             }
         }
 
@@ -1237,6 +1281,61 @@ mod tests {
         fn settled_range_is_not_provisional(start in utc(2025, 1, 1, 0, 0)..utc(2026, 6, 1, 0, 0), rule in working_rule()) {
             let due = CAL.due(start, rule);
             prop_assert!(!due.provisional);
+        }
+    }
+
+    #[test]
+    fn months_run_to_the_same_day_or_the_months_end() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        // Same day of the month.
+        assert_eq!(months_on(d(2026, 3, 10), 2), Some(d(2026, 5, 10)));
+        // The day does not exist: the month's last day.
+        assert_eq!(months_on(d(2026, 1, 30), 1), Some(d(2026, 2, 28)));
+        assert_eq!(months_on(d(2028, 1, 29), 1), Some(d(2028, 2, 29)));
+        // From a month's last day to the target month's last day.
+        assert_eq!(months_on(d(2026, 2, 28), 1), Some(d(2026, 3, 31)));
+        assert_eq!(months_on(d(2026, 4, 30), 2), Some(d(2026, 6, 30)));
+        assert_eq!(months_on(d(2026, 12, 31), 2), Some(d(2027, 2, 28)));
+        assert_eq!(months_on(d(2026, 5, 15), 0), Some(d(2026, 5, 15)));
+    }
+
+    #[test]
+    fn a_month_period_ends_at_the_close_of_its_last_day() {
+        let rule = DurationRule {
+            amount: 2,
+            unit: DurationUnit::CalendarMonths,
+        };
+        // Detained 2026-03-10 15:20: the starting day does not count; the
+        // period ends when 2026-05-10 ends, local time.
+        let due = CAL.due(cst(2026, 3, 10, 15, 20), rule);
+        assert_eq!(due.at, cst(2026, 5, 11, 0, 0));
+        assert!(!due.provisional);
+    }
+
+    proptest! {
+        /// A month period ends on a later day than it starts, no more than
+        /// 31 days per month on, and always at a local midnight.
+        #[test]
+        fn month_periods_are_ordered_and_bounded(
+            days in 0i64..20_000,
+            hour in 0u32..24,
+            months in 1u32..=36,
+        ) {
+            let base = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+            let day = base + chrono::Duration::days(days);
+            let end = months_on(day, months).unwrap();
+            prop_assert!(end > day);
+            let span = (end - day).num_days();
+            prop_assert!(span >= i64::from(months) * 28 - 3 && span <= i64::from(months) * 31 + 3);
+            let start = chrono_tz::Asia::Shanghai
+                .from_local_datetime(&day.and_hms_opt(hour, 0, 0).unwrap())
+                .earliest()
+                .unwrap()
+                .timestamp_micros();
+            let due = CAL.due(start, DurationRule { amount: months, unit: DurationUnit::CalendarMonths });
+            let local = DateTime::from_timestamp_micros(due.at).unwrap().with_timezone(&chrono_tz::Asia::Shanghai);
+            prop_assert_eq!(local.time(), NaiveTime::MIN);
+            prop_assert_eq!(local.date_naive(), end.succ_opt().unwrap());
         }
     }
 }

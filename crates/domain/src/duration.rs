@@ -1,5 +1,5 @@
-//! Deadline rules as packs declare them: an amount of calendar days, working
-//! days or working hours.
+//! Deadline rules as packs declare them: an amount of calendar hours, days or
+//! months, working days or working hours.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,12 @@ pub enum DurationUnit {
     CalendarDays,
     WorkingDays,
     WorkingHours,
+    /// Months as the law counts them (Criminal Procedure Law art. 105 and
+    /// the courts' reading of it): the starting day is not counted, and the
+    /// period ends at the close of the same day of the month N months on —
+    /// the month's last day where that day does not exist, and the last day
+    /// when the period started on a month's last day.
+    CalendarMonths,
 }
 
 impl DurationUnit {
@@ -20,6 +26,7 @@ impl DurationUnit {
             DurationUnit::CalendarDays => "calendar_days",
             DurationUnit::WorkingDays => "working_days",
             DurationUnit::WorkingHours => "working_hours",
+            DurationUnit::CalendarMonths => "calendar_months",
         }
     }
 
@@ -29,6 +36,7 @@ impl DurationUnit {
             "calendar_days" => Some(DurationUnit::CalendarDays),
             "working_days" => Some(DurationUnit::WorkingDays),
             "working_hours" => Some(DurationUnit::WorkingHours),
+            "calendar_months" => Some(DurationUnit::CalendarMonths),
             _ => None,
         }
     }
@@ -75,6 +83,7 @@ mod tests {
             DurationUnit::CalendarDays,
             DurationUnit::WorkingDays,
             DurationUnit::WorkingHours,
+            DurationUnit::CalendarMonths,
         ] {
             let rule = DurationRule { amount: 5, unit };
             assert_eq!(rule.to_string().parse::<DurationRule>(), Ok(rule));

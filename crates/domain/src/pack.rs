@@ -1638,7 +1638,7 @@ fn parse_deadline(ctx: &mut Ctx, node: &Node, loc: Loc, what: String) -> Option<
         if parsed.is_none() {
             ctx.err(
                 &loc,
-                format!("unknown duration unit `{u}` (expected calendar_hours, calendar_days, working_days or working_hours)"),
+                format!("unknown duration unit `{u}` (expected calendar_hours, calendar_days, calendar_months, working_days or working_hours)"),
             );
         }
         parsed
@@ -2329,7 +2329,7 @@ roles = ["handler"]
             "bad.toml:11:1: unknown key `max_lenght` in field `title` of type `thing` (expected one of: kind, label, personal, max_length)",
             "bad.toml:13:1: field `kind` of type `thing` is a choice but has no `options`",
             "bad.toml:19:23: deadline amount must be between 1 and 10000, found 0",
-            "bad.toml:19:33: unknown duration unit `fortnights` (expected calendar_hours, calendar_days, working_days or working_hours)",
+            "bad.toml:19:33: unknown duration unit `fortnights` (expected calendar_hours, calendar_days, calendar_months, working_days or working_hours)",
             "bad.toml:19:57: warn_at must be strictly between 0 and 1, found 1.5",
             "bad.toml:19:74: on_expiry = \"escalate\" needs escalate_to (\"parent\" or a unit code)",
             "bad.toml:21:1: state `stuck` is not terminal but no action leaves it (add an action or `terminal = true`)",
