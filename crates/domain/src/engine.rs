@@ -52,6 +52,10 @@ pub struct Transition {
     /// The deadline to start, when the case entered a state (or a new unit
     /// took it over) and that state has one.
     pub enter_deadline: Option<DeadlineDef>,
+    /// Named clocks that entering the new state starts (if not running).
+    pub start_clocks: Vec<String>,
+    /// Named clocks that entering the new state stops, met.
+    pub stop_clocks: Vec<String>,
     /// What else the store must do (assists, clock).
     pub effect: Effect,
     /// For assist effects: the assisting unit named by `target_unit`.
@@ -265,6 +269,19 @@ pub fn decide(
     } else {
         None
     };
+    // Named clocks follow state changes only: a unit change inside a state
+    // keeps them running, as they span the case's whole stage.
+    let terminal = case_type.states.get(&to_state).is_some_and(|s| s.terminal);
+    let (mut start_clocks, mut stop_clocks) = (Vec::new(), Vec::new());
+    if state_changed && from_state.is_some() {
+        for clock in case_type.clocks.values() {
+            if clock.stops_at(&to_state, terminal) {
+                stop_clocks.push(clock.id.clone());
+            } else if clock.starts_in.contains(&to_state) {
+                start_clocks.push(clock.id.clone());
+            }
+        }
+    }
 
     Ok(Transition {
         action: action.id.clone(),
@@ -277,6 +294,8 @@ pub fn decide(
         acting_role,
         leave_deadline,
         enter_deadline,
+        start_clocks,
+        stop_clocks,
         effect: action.effect,
         assist_unit,
     })

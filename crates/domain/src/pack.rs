@@ -18,11 +18,13 @@ use crate::duration::{DurationRule, DurationUnit};
 use crate::role::Role;
 
 mod bindings;
+mod clocks;
 mod decimal;
 mod parties;
 mod roles;
 
 pub use bindings::{Bindings, PublicStatus, RatingBinding, VerificationBinding};
+pub use clocks::ClockDef;
 pub use parties::{CheckedParty, MAX_PARTIES, NAME_FIELD, PartyDef, PartyError, PartyKind};
 pub use roles::RoleDef;
 
@@ -82,6 +84,8 @@ pub struct CaseType {
     pub bindings: Bindings,
     /// The parties a case of this type may have, if it has any.
     pub parties: Option<PartyDef>,
+    /// Named clocks that span states, by id.
+    pub clocks: BTreeMap<String, ClockDef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -1272,7 +1276,9 @@ fn parse_type(
     let t = Table::new(ctx, node, loc.clone(), format!("type `{}`", key.name))?;
     t.check_keys(
         ctx,
-        &["name", "fields", "states", "actions", "bindings", "parties"],
+        &[
+            "name", "fields", "states", "actions", "bindings", "parties", "clocks",
+        ],
     );
     let name = t.names(ctx, "name");
 
@@ -1344,6 +1350,11 @@ fn parse_type(
     );
 
     let parties = parties::parse_parties(ctx, &t, &key.name);
+    let creation_state = actions
+        .values()
+        .find(|a| a.is_creation())
+        .map(|a| a.to.as_str());
+    let clocks = clocks::parse_clocks(ctx, &t, &key.name, &states, creation_state);
 
     Some(CaseType {
         pack_id: pack_id.to_owned(),
@@ -1355,6 +1366,7 @@ fn parse_type(
         actions,
         bindings,
         parties,
+        clocks,
     })
 }
 

@@ -120,6 +120,8 @@ pub struct Created {
 pub struct DeadlineRecord {
     pub id: String,
     pub state: String,
+    /// The pack's named clock this is (`None`: the deadline of `state`).
+    pub clock: Option<String>,
     pub rule: String,
     pub calendar_version: String,
     pub started_at: Micros,
@@ -337,6 +339,7 @@ macro_rules! deadline_from_row {
         DeadlineRecord {
             id: row.try_get("id")?,
             state: row.try_get("state")?,
+            clock: row.try_get("clock")?,
             rule: row.try_get("rule")?,
             calendar_version: row.try_get("calendar_version")?,
             started_at: row.try_get("started_at")?,
@@ -463,9 +466,13 @@ async fn unit_id_by_code_tx(tx: &mut Tx, code: &str) -> Result<Option<String>, S
 }
 
 /// Closes the case's open deadlines (the state they measured has ended).
-async fn close_deadlines_tx(tx: &mut Tx, case_id: &str, at: Micros) -> Result<(), StoreError> {
+pub(crate) async fn close_deadlines_tx(
+    tx: &mut Tx,
+    case_id: &str,
+    at: Micros,
+) -> Result<(), StoreError> {
     with_tx!(tx, conn => {
-        sqlx::query("UPDATE deadlines SET status = 'met', closed_at = $1 WHERE case_id = $2 AND status IN ('active', 'paused')")
+        sqlx::query("UPDATE deadlines SET status = 'met', closed_at = $1 WHERE case_id = $2 AND status IN ('active', 'paused') AND clock IS NULL")
             .bind(at)
             .bind(case_id)
             .execute(conn)
@@ -531,7 +538,7 @@ async fn open_deadline_tx(
 
 /// The deadline a state opens at `at`, computed on the calendar with the
 /// case category's own rule where the state asks for one.
-fn prepare_deadline(
+pub(crate) fn prepare_deadline(
     rules: Rules<'_>,
     def: &DeadlineDef,
     state: &str,
@@ -1687,6 +1694,11 @@ pub async fn act_tx(
             }
         }
     }
+    let clock_changes =
+        crate::clocks::move_clocks_tx(tx, rules, case_type, case_id, &transition, at).await?;
+    for (key, before, after) in &clock_changes {
+        extra.push((key.as_str(), before.clone(), after.clone()));
+    }
     match effect {
         Effect::ExtendDeadline => {
             let days = transition
@@ -1829,7 +1841,7 @@ async fn action_count_tx(tx: &mut Tx, case_id: &str, action: &str) -> Result<i64
 /// The due time of the case's running deadline, if one runs.
 async fn running_due_tx(tx: &mut Tx, case_id: &str) -> Result<Option<Micros>, StoreError> {
     with_tx!(tx, conn => {
-        match sqlx::query("SELECT due_at FROM deadlines WHERE case_id = $1 AND status = 'active' ORDER BY started_at DESC LIMIT 1")
+        match sqlx::query("SELECT due_at FROM deadlines WHERE case_id = $1 AND status = 'active' AND clock IS NULL ORDER BY started_at DESC LIMIT 1")
             .bind(case_id)
             .fetch_optional(conn)
             .await?
@@ -1994,7 +2006,7 @@ async fn extend_deadline_tx(
 ) -> Result<(Micros, Micros), ActError> {
     let running: Option<(String, i64, i64, Option<f64>)> = with_tx!(tx, conn => {
         match sqlx::query(
-            "SELECT id, due_at, started_at, warn_ratio FROM deadlines WHERE case_id = $1 AND status = 'active' AND due_at IS NOT NULL \
+            "SELECT id, due_at, started_at, warn_ratio FROM deadlines WHERE case_id = $1 AND status = 'active' AND due_at IS NOT NULL AND clock IS NULL \
              ORDER BY started_at DESC LIMIT 1",
         )
         .bind(case_id)
@@ -2134,16 +2146,16 @@ struct PreparedCase {
     entry: LogEntry,
 }
 
-struct PreparedDeadline {
-    id: String,
-    state: String,
-    rule: String,
-    calendar_version: String,
-    due_at: Micros,
-    warn_ratio: Option<f64>,
-    warn_at: Option<Micros>,
-    provisional: bool,
-    on_expiry: String,
+pub(crate) struct PreparedDeadline {
+    pub id: String,
+    pub state: String,
+    pub rule: String,
+    pub calendar_version: String,
+    pub due_at: Micros,
+    pub warn_ratio: Option<f64>,
+    pub warn_at: Option<Micros>,
+    pub provisional: bool,
+    pub on_expiry: String,
 }
 
 enum Prepared {

@@ -8,6 +8,7 @@ mod attachments;
 mod bench;
 mod blobs;
 mod cases;
+mod clocks;
 mod db;
 mod dispatch;
 mod error;

@@ -89,6 +89,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_case_assignee.sql"),
         postgres: include_str!("../migrations/postgres/0012_case_assignee.sql"),
     },
+    Migration {
+        version: 13,
+        name: "named_clocks",
+        sqlite: include_str!("../migrations/sqlite/0013_named_clocks.sql"),
+        postgres: include_str!("../migrations/postgres/0013_named_clocks.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -132,9 +132,18 @@ async fn item_lifecycle_is_logged(backend: Backend) {
         assert_eq!(&entry.leaf_hash_hex(), stored);
     }
 
-    // Deadlines: one per state entered, all closed but the terminal state has none.
-    let deadlines = app.db.deadlines_of(&id).await.expect("deadlines");
+    // Deadlines: one per state entered, all closed but the terminal state has
+    // none; beside them the overall clock, started once and met.
+    let (deadlines, clocks): (Vec<_>, Vec<_>) = app
+        .db
+        .deadlines_of(&id)
+        .await
+        .expect("deadlines")
+        .into_iter()
+        .partition(|d| d.clock.is_none());
     assert_eq!(deadlines.len(), 6, "{deadlines:?}");
+    assert_eq!(clocks.len(), 1, "{clocks:?}");
+    assert_eq!(clocks[0].status, "met");
     assert!(deadlines.iter().all(|d| d.status == "met"));
     assert!(
         deadlines
@@ -273,8 +282,9 @@ async fn deadlines_fire_once(backend: Backend) {
         .iter()
         .filter(|e| e.action == "deadline_expired")
         .collect();
-    assert_eq!(expired.len(), 1);
-    assert!(expired[0].actor_id.is_none());
+    // The assigned state's deadline and the overall clock, once each.
+    assert_eq!(expired.len(), 2);
+    assert!(expired.iter().all(|e| e.actor_id.is_none()));
 
     // In progress escalates to the parent unit on expiry.
     let r = app
@@ -364,7 +374,7 @@ async fn provisional_deadlines_are_recomputed(backend: Backend) {
         .expect("assign");
     let open = |d: &Vec<gongzhi_store::DeadlineRecord>| {
         d.iter()
-            .find(|d| d.status == "active")
+            .find(|d| d.status == "active" && d.clock.is_none())
             .cloned()
             .expect("open deadline")
     };
@@ -375,7 +385,8 @@ async fn provisional_deadlines_are_recomputed(backend: Backend) {
             .recompute_provisional_deadlines(&WorkCalendar::builtin())
             .await
             .expect("recompute"),
-        1
+        // The assigned state's deadline and the overall clock.
+        2
     );
     let after = open(&app.db.deadlines_of(&id).await.expect("deadlines"));
     assert!(!after.provisional);

@@ -12,6 +12,7 @@ mod browser_admin;
 mod browser_dispatch;
 mod cases;
 mod cli;
+mod clocks;
 mod dashboard;
 mod decimals;
 mod dispatch;

@@ -498,8 +498,15 @@ async fn build(
                 Some(due) if running => time_left(lang, due, now),
                 _ => (String::new(), false),
             };
+            // A named clock reads by its own name; a state's deadline by the state.
+            let label = d
+                .clock
+                .as_ref()
+                .and_then(|c| case_type.clocks.get(c))
+                .map(|c| names(lang, &c.name))
+                .unwrap_or_else(|| state_name(&d.state));
             DeadlineRow {
-                state: state_name(&d.state),
+                state: label,
                 due: p.opt_datetime(&d.due_at),
                 left,
                 overdue,
