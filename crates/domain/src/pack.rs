@@ -86,6 +86,18 @@ pub struct CaseType {
     pub parties: Option<PartyDef>,
     /// Named clocks that span states, by id.
     pub clocks: BTreeMap<String, ClockDef>,
+    /// How new cases of this type find their lead unit.
+    pub routing: Routing,
+}
+
+/// Whether intake suggests a lead unit for a new case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Routing {
+    /// No suggestion: the case stays with the unit that registers it.
+    None,
+    /// The city's routing rules (by category and place) suggest the unit.
+    Rules,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -1277,10 +1289,22 @@ fn parse_type(
     t.check_keys(
         ctx,
         &[
-            "name", "fields", "states", "actions", "bindings", "parties", "clocks",
+            "name", "fields", "states", "actions", "bindings", "parties", "clocks", "routing",
         ],
     );
     let name = t.names(ctx, "name");
+    let routing = match t.string(ctx, "routing", false) {
+        None => Routing::None,
+        Some((r, _)) if r == "rules" => Routing::Rules,
+        Some((r, _)) if r == "none" => Routing::None,
+        Some((r, rloc)) => {
+            ctx.err(
+                &rloc,
+                format!("unknown routing `{r}` (expected rules or none)"),
+            );
+            Routing::None
+        }
+    };
 
     let mut fields = BTreeMap::new();
     let mut field_keys = BTreeSet::new();
@@ -1367,6 +1391,7 @@ fn parse_type(
         bindings,
         parties,
         clocks,
+        routing,
     })
 }
 
@@ -2383,6 +2408,11 @@ roles = ["handler"]
     fn minimal_pack_loads_and_defaults() {
         let set = load(&minimal("")).unwrap_or_else(|e| panic!("{e}"));
         let t = set.case_type("mini", "t").unwrap();
+        // A type is routed only when its pack says so.
+        assert_eq!(t.routing, Routing::None);
+        let generic = load(GENERIC).unwrap_or_else(|e| panic!("{e}"));
+        let item = generic.case_type("generic", "item").unwrap();
+        assert_eq!(item.routing, Routing::Rules);
         assert_eq!(
             t.name,
             Names {

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::engine::ActionRequest;
+use gongzhi_domain::pack::Routing;
 use gongzhi_domain::routing::{AreaRef, RouteDecision};
 use gongzhi_domain::time::Micros;
 use gongzhi_store::{Created, NewCase, Place};
@@ -40,6 +41,23 @@ pub struct Suggestion {
     pub category_suggested: bool,
     pub reason_zh: String,
     pub reason_en: String,
+}
+
+impl Suggestion {
+    /// For a type its pack does not route.
+    fn unrouted() -> Suggestion {
+        Suggestion {
+            unit_id: None,
+            unit_code: None,
+            unit_name: None,
+            assist_unit_ids: Vec::new(),
+            rule_id: None,
+            category: None,
+            category_suggested: false,
+            reason_zh: "此类事项不经分拨规则，由登记单位办理".into(),
+            reason_en: "this type is not routed: the registering unit keeps it".into(),
+        }
+    }
 }
 
 /// Suggests the lead unit for a request at a point with a category (or text
@@ -172,7 +190,12 @@ pub async fn intake(
         .collect::<Vec<_>>()
         .join("\n");
     let category = req.fields.get("category").and_then(Value::as_str);
-    let suggestion = suggest_route(state, category, &text, req.lng, req.lat);
+    // A type that is not routed stays with the unit that registers it.
+    let suggestion = match case_type.routing {
+        Routing::Rules => suggest_route(state, category, &text, req.lng, req.lat),
+        Routing::None => Suggestion::unrouted(),
+    };
+    let routed = case_type.routing == Routing::Rules;
     let area_unit_id = match (req.lng, req.lat) {
         (Some(lng), Some(lat)) => state
             .places()
@@ -196,7 +219,7 @@ pub async fn intake(
             area_unit_id,
         },
         acting_unit: req.acting_unit,
-        suggestion: Some(gongzhi_store::RouteSuggestion {
+        suggestion: routed.then(|| gongzhi_store::RouteSuggestion {
             unit_id: suggestion.unit_id.clone(),
             reason_zh: suggestion.reason_zh.clone(),
             reason_en: suggestion.reason_en.clone(),
