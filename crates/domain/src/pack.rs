@@ -21,11 +21,13 @@ mod bindings;
 mod clocks;
 mod decimal;
 mod parties;
+mod records;
 mod roles;
 
 pub use bindings::{Bindings, PublicStatus, RatingBinding, VerificationBinding};
 pub use clocks::ClockDef;
 pub use parties::{CheckedParty, MAX_PARTIES, NAME_FIELD, PartyDef, PartyError, PartyKind};
+pub use records::{MAX_RECORDS, RecordAction, RecordDef, RecordError, RecordState, RecordStep};
 pub use roles::RoleDef;
 
 /// Upper bound for a deadline amount; anything larger is almost surely a typo.
@@ -88,6 +90,8 @@ pub struct CaseType {
     pub clocks: BTreeMap<String, ClockDef>,
     /// How new cases of this type find their lead unit.
     pub routing: Routing,
+    /// Kinds of sub-records a case of this type holds, by kind.
+    pub records: BTreeMap<String, RecordDef>,
 }
 
 /// Whether intake suggests a lead unit for a new case.
@@ -1290,6 +1294,7 @@ fn parse_type(
         ctx,
         &[
             "name", "fields", "states", "actions", "bindings", "parties", "clocks", "routing",
+            "records",
         ],
     );
     let name = t.names(ctx, "name");
@@ -1379,6 +1384,7 @@ fn parse_type(
         .find(|a| a.is_creation())
         .map(|a| a.to.as_str());
     let clocks = clocks::parse_clocks(ctx, &t, &key.name, &states, creation_state);
+    let records = records::parse_records(ctx, &t, &key.name);
 
     Some(CaseType {
         pack_id: pack_id.to_owned(),
@@ -1392,6 +1398,7 @@ fn parse_type(
         parties,
         clocks,
         routing,
+        records,
     })
 }
 

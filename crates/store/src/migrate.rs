@@ -95,6 +95,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_named_clocks.sql"),
         postgres: include_str!("../migrations/postgres/0013_named_clocks.sql"),
     },
+    Migration {
+        version: 14,
+        name: "case_records",
+        sqlite: include_str!("../migrations/sqlite/0014_case_records.sql"),
+        postgres: include_str!("../migrations/postgres/0014_case_records.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -326,6 +326,37 @@ pub const ROUTES: &[RouteDoc] = &[
         ok_status: 200,
     },
     RouteDoc {
+        method: "get",
+        path: "/api/v1/cases/{id}/records",
+        summary: "The case's records (sessions, agreements, documents, ledger entries...), personal values masked",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: None,
+        ok_status: 200,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/cases/{id}/records",
+        summary: "Add a record of a kind the case type declares, if your role may; logged",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: Some(
+            r#"{"type":"object","required":["kind"],"properties":{"kind":{"type":"string","minLength":1},"fields":{"type":"object","description":"the record kind's fields, as GET /api/v1/packs lists them"}}}"#,
+        ),
+        ok_status: 201,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/cases/{id}/records/{record_id}/actions",
+        summary: "Take an action of a record's own life (hold a session, confirm an agreement...); logged",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: Some(
+            r#"{"type":"object","required":["action"],"properties":{"action":{"type":"string","minLength":1},"fields":{"type":"object"}}}"#,
+        ),
+        ok_status: 200,
+    },
+    RouteDoc {
         method: "post",
         path: "/api/v1/cases/{id}/reveal",
         summary: "Personal fields in clear, for roles that need them; the read is logged",

@@ -29,6 +29,7 @@ mod pages;
 mod parties;
 mod people;
 mod places;
+mod records;
 mod requests;
 mod roles;
 mod schema;

@@ -12,6 +12,7 @@ pub(crate) mod parties;
 mod people;
 mod places;
 pub(crate) mod public;
+pub(crate) mod records;
 mod units;
 mod users;
 
@@ -61,6 +62,14 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
         .route(
             "/api/v1/cases/{id}/parties/{party_id}/remove",
             post(parties::remove),
+        )
+        .route(
+            "/api/v1/cases/{id}/records",
+            get(records::list).post(records::create),
+        )
+        .route(
+            "/api/v1/cases/{id}/records/{record_id}/actions",
+            post(records::act),
         )
         .route("/api/v1/indicators", get(indicators::get))
         .route("/api/v1/public/lookup", post(public::lookup))

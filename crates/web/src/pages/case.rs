@@ -149,6 +149,9 @@ pub(super) struct CasePage {
     link_kinds: Vec<Choice>,
     /// Why the last link form was refused, shown by the links section.
     pub(super) link_error: String,
+    records: Vec<super::case_records::RecordKindView>,
+    /// Why the last record form was refused, shown by the records section.
+    pub(super) record_error: String,
 }
 
 /// What a failed form post brings back to the page.
@@ -206,6 +209,8 @@ fn engine_action_name(lang: Lang, action: &str) -> Option<&'static str> {
         "link.add" => Some(lang.t("case.log_link_add")),
         "link.remove" => Some(lang.t("case.log_link_remove")),
         "party.add" => Some(lang.t("case.log_party_add")),
+        "record.add" => Some(lang.t("case.log_record_add")),
+        "record.act" => Some(lang.t("case.log_record_act")),
         "party.remove" => Some(lang.t("case.log_party_remove")),
         _ => None,
     }
@@ -224,7 +229,7 @@ fn deadline_status(lang: Lang, status: &str) -> String {
 
 /// For each person field, the staff who may be named in it here, as choices
 /// that show their open load.
-type PeopleChoices = BTreeMap<String, Vec<Choice>>;
+pub(super) type PeopleChoices = BTreeMap<String, Vec<Choice>>;
 
 async fn people_choices(
     state: &AppState,
@@ -283,6 +288,19 @@ fn field_input(
     people: &PeopleChoices,
 ) -> Option<FieldInput> {
     let def = case_type.fields.get(key)?;
+    Some(def_input(state, lang, def, required, value, people))
+}
+
+/// The form input for a declared field (of a case or of a record).
+pub(super) fn def_input(
+    state: &AppState,
+    lang: Lang,
+    def: &gongzhi_domain::pack::FieldDef,
+    required: bool,
+    value: String,
+    people: &PeopleChoices,
+) -> FieldInput {
+    let key = def.key.as_str();
     let mut input = FieldInput {
         key: key.to_string(),
         label: names(lang, &def.label),
@@ -344,7 +362,7 @@ fn field_input(
                 .collect();
         }
     }
-    Some(input)
+    input
 }
 
 fn action_form(
@@ -588,6 +606,7 @@ async fn build(
         .collect();
     let links = super::case_links::link_rows(state, &p, staff, case).await?;
     let parties = party_rows(state, lang, case_type, case, revealed.as_ref()).await?;
+    let records = super::case_records::record_views(state, &p, staff, case_type, case).await?;
     let assist_rows = state
         .db
         .assists_of(&case.id)
@@ -653,6 +672,8 @@ async fn build(
         parties,
         link_kinds: super::case_links::kind_choices(lang),
         link_error: String::new(),
+        records,
+        record_error: String::new(),
         p,
     })
 }

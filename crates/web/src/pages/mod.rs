@@ -6,6 +6,7 @@ pub mod admin;
 mod assists;
 mod case;
 mod case_links;
+mod case_records;
 mod dashboard;
 mod dispatch;
 mod filters;
@@ -96,6 +97,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/cases/{id}/links/{link_id}/remove",
             post(case_links::remove),
+        )
+        .route("/cases/{id}/records", post(case_records::add))
+        .route(
+            "/cases/{id}/records/{record_id}/act",
+            post(case_records::act),
         )
         .route("/map", get(map::page))
         .route("/dashboard", get(dashboard::page))

@@ -1,0 +1,471 @@
+//! Records (`[types.<t>.records.<kind>]`): kinds of sub-records a case holds
+//! many of — sessions, agreements, documents, items, ledger entries — each
+//! with typed fields and, where it needs one, a small life of its own (states
+//! and actions). Who may add a record and take its actions is said by roles,
+//! as for the case's own actions.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Ctx, FieldDef, Names, Table, check_id, entry_loc, parse_action_roles, parse_field};
+use crate::role::Role;
+
+/// Most records one case may hold, of all kinds together.
+pub const MAX_RECORDS: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordDef {
+    pub kind: String,
+    pub name: Names,
+    pub fields: BTreeMap<String, FieldDef>,
+    /// Roles that may add a record of this kind.
+    pub roles: Vec<Role>,
+    /// Fields a new record must have.
+    pub requires: Vec<String>,
+    /// The record's own states; empty when it has no life (a document).
+    pub states: BTreeMap<String, RecordState>,
+    /// Where a new record starts, when it has states.
+    pub initial: Option<String>,
+    pub actions: BTreeMap<String, RecordAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordState {
+    pub id: String,
+    pub name: Names,
+    pub terminal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordAction {
+    pub id: String,
+    pub name: Names,
+    pub from: Vec<String>,
+    pub to: String,
+    pub roles: Vec<Role>,
+    pub requires: Vec<String>,
+    pub allows: Vec<String>,
+}
+
+/// Why a record or a record action was refused: the request field and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RecordError {
+    pub field: String,
+    pub message: String,
+}
+
+fn refuse(field: &str, message: impl Into<String>) -> RecordError {
+    RecordError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// A record action as decided: the next state and the fields after it, with
+/// only the changed ones listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordStep {
+    pub to: String,
+    pub fields: Map<String, Value>,
+    pub changed: Vec<String>,
+}
+
+impl RecordDef {
+    /// Validates `fields` against the declaration into `into`; a blank value
+    /// clears the field, an undeclared one is refused.
+    fn apply_fields(
+        &self,
+        fields: &Map<String, Value>,
+        allowed: &dyn Fn(&str) -> bool,
+        into: &mut Map<String, Value>,
+    ) -> Result<Vec<String>, RecordError> {
+        let mut changed = Vec::new();
+        for (key, value) in fields {
+            let field = format!("fields.{key}");
+            let Some(def) = self.fields.get(key) else {
+                return Err(refuse(&field, "is not a field of this kind of record"));
+            };
+            if !allowed(key) {
+                return Err(refuse(&field, "this action may not set it"));
+            }
+            let blank = value.is_null() || value.as_str().is_some_and(|s| s.trim().is_empty());
+            let next = if blank {
+                None
+            } else {
+                Some(def.validate(value).map_err(|m| refuse(&field, m))?)
+            };
+            if into.get(key) != next.as_ref() {
+                changed.push(key.clone());
+                match next {
+                    Some(v) => into.insert(key.clone(), v),
+                    None => into.remove(key),
+                };
+            }
+        }
+        Ok(changed)
+    }
+
+    fn require(&self, keys: &[String], fields: &Map<String, Value>) -> Result<(), RecordError> {
+        match keys.iter().find(|k| !fields.contains_key(*k)) {
+            Some(k) => Err(refuse(&format!("fields.{k}"), "is required")),
+            None => Ok(()),
+        }
+    }
+
+    /// A new record: its checked fields and its first state.
+    pub fn check_new(
+        &self,
+        fields: &Map<String, Value>,
+        roles: &[Role],
+    ) -> Result<(Option<String>, Map<String, Value>), RecordError> {
+        if !self.roles.iter().any(|r| roles.contains(r)) {
+            return Err(refuse("kind", "your role may not add this kind of record"));
+        }
+        let mut out = Map::new();
+        self.apply_fields(fields, &|_| true, &mut out)?;
+        self.require(&self.requires, &out)?;
+        Ok((self.initial.clone(), out))
+    }
+
+    /// Decides an action on a record in `state` with `fields`.
+    pub fn decide(
+        &self,
+        state: Option<&str>,
+        current: &Map<String, Value>,
+        action: &str,
+        fields: &Map<String, Value>,
+        roles: &[Role],
+    ) -> Result<RecordStep, RecordError> {
+        let Some(def) = self.actions.get(action) else {
+            let all: Vec<&str> = self.actions.keys().map(String::as_str).collect();
+            return Err(refuse(
+                "action",
+                format!("expected one of: {}", all.join(", ")),
+            ));
+        };
+        if !state.is_some_and(|s| def.from.iter().any(|f| f == s)) {
+            return Err(refuse(
+                "action",
+                format!("cannot be taken from state {}", state.unwrap_or("(none)")),
+            ));
+        }
+        if !def.roles.iter().any(|r| roles.contains(r)) {
+            return Err(refuse("action", "your role may not take this action"));
+        }
+        let mut next = current.clone();
+        let allowed = |k: &str| def.requires.iter().chain(&def.allows).any(|a| a == k);
+        let changed = self.apply_fields(fields, &allowed, &mut next)?;
+        self.require(&def.requires, &next)?;
+        Ok(RecordStep {
+            to: def.to.clone(),
+            fields: next,
+            changed,
+        })
+    }
+}
+
+fn field_list(
+    ctx: &mut Ctx,
+    t: &Table,
+    key: &str,
+    fields: &BTreeMap<String, FieldDef>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, loc) in t.string_list(ctx, key).unwrap_or_default() {
+        if !fields.contains_key(&id) {
+            let msg = format!("`{key}` of {} names undeclared field `{id}`", t.what);
+            ctx.err(&loc, msg);
+        } else if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+fn parse_states(ctx: &mut Ctx, t: &Table, what: &str) -> BTreeMap<String, RecordState> {
+    let mut states = BTreeMap::new();
+    let Some(table) = t.id_table(ctx, "states", false) else {
+        return states;
+    };
+    for (key, node) in table.entries {
+        check_id(ctx, &key.name, &key.span, "record state id");
+        let swhat = format!("state `{}` of {what}", key.name);
+        let Some(st) = Table::new(ctx, node, entry_loc(key, node), swhat) else {
+            continue;
+        };
+        st.check_keys(ctx, &["name", "terminal"]);
+        let terminal = st.boolean(ctx, "terminal").unwrap_or(false);
+        if let Some(name) = st.names(ctx, "name") {
+            states.insert(
+                key.name.clone(),
+                RecordState {
+                    id: key.name.clone(),
+                    name,
+                    terminal,
+                },
+            );
+        }
+    }
+    states
+}
+
+fn parse_actions(
+    ctx: &mut Ctx,
+    t: &Table,
+    what: &str,
+    states: &BTreeMap<String, RecordState>,
+    fields: &BTreeMap<String, FieldDef>,
+) -> BTreeMap<String, RecordAction> {
+    let mut actions = BTreeMap::new();
+    let Some(table) = t.id_table(ctx, "actions", false) else {
+        return actions;
+    };
+    for (key, node) in table.entries {
+        check_id(ctx, &key.name, &key.span, "record action id");
+        let awhat = format!("action `{}` of {what}", key.name);
+        let Some(at) = Table::new(ctx, node, entry_loc(key, node), awhat) else {
+            continue;
+        };
+        at.check_keys(ctx, &["name", "from", "to", "roles", "requires", "allows"]);
+        let name = at.names(ctx, "name");
+        let mut from = Vec::new();
+        for (s, loc) in at.string_list(ctx, "from").unwrap_or_default() {
+            if states.contains_key(&s) {
+                from.push(s);
+            } else {
+                ctx.err(
+                    &loc,
+                    format!("`from` of {} names undeclared state `{s}`", at.what),
+                );
+            }
+        }
+        if from.is_empty() {
+            ctx.err(
+                &at.loc,
+                format!("{} starts from no state (`from`)", at.what),
+            );
+        }
+        let to = match at.string(ctx, "to", true) {
+            Some((s, _)) if states.contains_key(&s) => Some(s),
+            Some((s, loc)) => {
+                ctx.err(
+                    &loc,
+                    format!("`to` of {} names undeclared state `{s}`", at.what),
+                );
+                None
+            }
+            None => None,
+        };
+        let roles = parse_action_roles(ctx, &at);
+        let requires = field_list(ctx, &at, "requires", fields);
+        let allows = field_list(ctx, &at, "allows", fields);
+        if let (Some(name), Some(to)) = (name, to) {
+            actions.insert(
+                key.name.clone(),
+                RecordAction {
+                    id: key.name.clone(),
+                    name,
+                    from,
+                    to,
+                    roles,
+                    requires,
+                    allows,
+                },
+            );
+        }
+    }
+    actions
+}
+
+pub(super) fn parse_records(
+    ctx: &mut Ctx,
+    parent: &Table,
+    type_id: &str,
+) -> BTreeMap<String, RecordDef> {
+    let mut records = BTreeMap::new();
+    let Some(table) = parent.id_table(ctx, "records", false) else {
+        return records;
+    };
+    for (key, node) in table.entries {
+        check_id(ctx, &key.name, &key.span, "record kind");
+        let what = format!("record `{}` of type `{type_id}`", key.name);
+        let Some(t) = Table::new(ctx, node, entry_loc(key, node), what.clone()) else {
+            continue;
+        };
+        t.check_keys(
+            ctx,
+            &[
+                "name", "fields", "roles", "requires", "initial", "states", "actions",
+            ],
+        );
+        let name = t.names(ctx, "name");
+        let mut fields = BTreeMap::new();
+        match t.id_table(ctx, "fields", true) {
+            Some(ft) => {
+                for (fk, fnode) in ft.entries {
+                    if let Some(f) = parse_field(ctx, type_id, fk, fnode) {
+                        fields.insert(f.key.clone(), f);
+                    }
+                }
+            }
+            None => continue,
+        }
+        let roles = parse_action_roles(ctx, &t);
+        let requires = field_list(ctx, &t, "requires", &fields);
+        let states = parse_states(ctx, &t, &what);
+        let initial = match (t.string(ctx, "initial", false), states.is_empty()) {
+            (Some((s, _)), false) if states.contains_key(&s) => Some(s),
+            (Some((s, loc)), false) => {
+                ctx.err(
+                    &loc,
+                    format!("`initial` of {what} names undeclared state `{s}`"),
+                );
+                None
+            }
+            (Some((_, loc)), true) => {
+                ctx.err(&loc, format!("{what} has `initial` but no `states`"));
+                None
+            }
+            (None, false) => {
+                ctx.err(&t.loc, format!("{what} has states but no `initial` state"));
+                None
+            }
+            (None, true) => None,
+        };
+        let actions = parse_actions(ctx, &t, &what, &states, &fields);
+        if let Some(name) = name {
+            records.insert(
+                key.name.clone(),
+                RecordDef {
+                    kind: key.name.clone(),
+                    name,
+                    fields,
+                    roles,
+                    requires,
+                    states,
+                    initial,
+                    actions,
+                },
+            );
+        }
+    }
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::pack::{PackSet, with_test_roles};
+    use crate::role::Role;
+
+    const GENERIC: &str = include_str!("../../../../packs/generic/pack.toml");
+
+    fn map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_record_moves_only_along_its_life_and_by_its_roles() {
+        let set = PackSet::from_sources(&[("generic.toml".into(), GENERIC.into())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let visit = &set.case_type("generic", "item").unwrap().records["visit"];
+        let handler = [Role::intern("handler")];
+        let operator = [Role::intern("operator")];
+        assert_eq!(
+            visit
+                .check_new(&map(json!({"on": "2026-12-08"})), &operator)
+                .unwrap_err()
+                .field,
+            "kind"
+        );
+        let (state, fields) = visit
+            .check_new(
+                &map(json!({"on": "2026-12-08", "place": " 北门 "})),
+                &handler,
+            )
+            .unwrap();
+        assert_eq!(state.as_deref(), Some("planned"));
+        assert_eq!(fields["place"], "北门");
+        let step = visit
+            .decide(
+                state.as_deref(),
+                &fields,
+                "record_finding",
+                &map(json!({"finding": "已查"})),
+                &handler,
+            )
+            .unwrap();
+        assert_eq!(step.to, "done");
+        assert_eq!(step.changed, vec!["finding".to_string()]);
+        // Out of turn, by the wrong role, setting what the action may not.
+        let again = visit.decide(
+            Some("done"),
+            &step.fields,
+            "cancel",
+            &map(json!({})),
+            &handler,
+        );
+        assert_eq!(again.unwrap_err().field, "action");
+        let wrong = visit.decide(
+            Some("planned"),
+            &fields,
+            "cancel",
+            &map(json!({})),
+            &operator,
+        );
+        assert_eq!(wrong.unwrap_err().field, "action");
+        let extra = visit.decide(
+            Some("planned"),
+            &fields,
+            "cancel",
+            &map(json!({"finding": "偷偷写"})),
+            &handler,
+        );
+        assert_eq!(extra.unwrap_err().field, "fields.finding");
+    }
+
+    #[test]
+    fn a_record_declaration_naming_what_is_not_there_is_refused() {
+        let text = r#"id = "p"
+version = "1"
+name = "p"
+
+[types.t]
+name = "t"
+
+[types.t.states.open]
+name = "open"
+terminal = true
+
+[types.t.actions.create]
+name = "c"
+from = []
+to = "open"
+roles = ["operator"]
+
+[types.t.records.note]
+name = "n"
+roles = ["janitor"]
+requires = ["colour"]
+initial = "draft"
+
+[types.t.records.note.fields.text]
+kind = "text"
+label = "t"
+"#;
+        let e = PackSet::from_sources(&[("p.toml".into(), with_test_roles(text))])
+            .unwrap_err()
+            .to_string();
+        for says in [
+            "p.toml:20:10: unknown role `janitor`",
+            "p.toml:21:13: `requires` of record `note` of type `t` names undeclared field `colour`",
+            "record `note` of type `t` has `initial` but no `states`",
+        ] {
+            assert!(e.contains(says), "{says}\n in:\n{e}");
+        }
+    }
+}
