@@ -852,6 +852,9 @@ fn demo_users(units: &[DemoUnit]) -> Vec<DemoUser> {
     let east = format!("{CITY_CODE}-01");
     let (east_cg_id, east_cg_name) = by_code(&format!("{east}-D01"));
     let (community_id, community_name) = first_of(UnitKind::Community, &east);
+    // The street's people's mediation committee (街道人民调解委员会) works
+    // from the street unit.
+    let (street_id, street_name) = first_of(UnitKind::Street, &east);
 
     let mut users = vec![
         user(
@@ -883,6 +886,16 @@ fn demo_users(units: &[DemoUnit]) -> Vec<DemoUser> {
             "grid",
             format!("{community_name}网格员"),
             vec![("grid_worker", community_id)],
+        ),
+        user(
+            "mediator",
+            format!("{street_name}人民调解员"),
+            vec![("mediator", street_id.clone())],
+        ),
+        user(
+            "mediation.clerk",
+            format!("{street_name}调委会受理员"),
+            vec![("mediation_clerk", street_id)],
         ),
     ];
     for (d, (name, py)) in DISTRICTS.iter().enumerate() {
@@ -1192,8 +1205,9 @@ mod tests {
                 .iter()
                 .flat_map(|u| u.roles.iter().map(|r| r.0))
                 .collect();
-            // Every role the requests pack declares, and the platform's admin.
-            assert_eq!(roles.len(), 6, "{roles:?}");
+            // Every role the requests and mediation packs declare, and the
+            // platform's admin.
+            assert_eq!(roles.len(), 8, "{roles:?}");
             let names: BTreeSet<&str> = city.users.iter().map(|u| u.username.as_str()).collect();
             assert_eq!(names.len(), city.users.len());
             for name in [
@@ -1203,6 +1217,8 @@ mod tests {
                 "handler",
                 "grid",
                 "supervisor",
+                "mediator",
+                "mediation.clerk",
                 "donghu.dispatcher",
             ] {
                 assert!(names.contains(name), "{name}");

@@ -20,12 +20,14 @@ use crate::role::Role;
 mod bindings;
 mod clocks;
 mod decimal;
+mod guards;
 mod parties;
 mod records;
 mod roles;
 
 pub use bindings::{Bindings, PublicStatus, RatingBinding, VerificationBinding};
 pub use clocks::ClockDef;
+pub use guards::Guard;
 pub use parties::{CheckedParty, MAX_PARTIES, NAME_FIELD, PartyDef, PartyError, PartyKind};
 pub use records::{MAX_RECORDS, RecordAction, RecordDef, RecordError, RecordState, RecordStep};
 pub use roles::RoleDef;
@@ -267,14 +269,6 @@ impl Effect {
     }
 }
 
-/// Preconditions that need more than the case's own fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Guard {
-    /// Every assisting unit has reported or been released.
-    AssistsDone,
-}
-
 /// `branch = { field = "…", to = { value = "state" } }`: a choice field's value picks the next state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Branch {
@@ -399,6 +393,7 @@ impl PackSet {
                 text,
                 problems: Vec::new(),
                 roles: BTreeMap::new(),
+                pending_guards: Vec::new(),
             };
             if let Some(parsed) = parse_source(&mut ctx) {
                 let pack = parsed.pack;
@@ -444,11 +439,18 @@ impl PackSet {
             .collect()
     }
 
-    /// Whether any of these roles may reveal personal values in clear.
-    pub fn may_reveal(&self, roles: &[Role]) -> bool {
-        roles
-            .iter()
-            .any(|r| self.role(r.as_str()).is_some_and(|d| d.reveal_personal))
+    /// Whether any of these roles may reveal personal values in clear on a
+    /// case of pack `pack_id`: the pack itself must declare the role so. A
+    /// mediator reveals a dispute's parties, not a hotline caller's phone.
+    pub fn may_reveal(&self, pack_id: &str, roles: &[Role]) -> bool {
+        let Some(pack) = self.packs.get(pack_id) else {
+            return false;
+        };
+        roles.iter().any(|r| {
+            pack.roles
+                .get(r.as_str())
+                .is_some_and(|d| d.reveal_personal)
+        })
     }
 
     pub fn pack(&self, id: &str) -> Option<&Pack> {
@@ -910,6 +912,9 @@ struct Ctx<'a> {
     problems: Vec<PackProblem>,
     /// Roles the pack declares, which its actions may name (with `admin`).
     roles: BTreeMap<String, Role>,
+    /// Guards of the type being read, with their action, checked against
+    /// its clocks and records once those are read.
+    pending_guards: Vec<(String, Guard, Loc)>,
 }
 
 impl Ctx<'_> {
@@ -1385,6 +1390,8 @@ fn parse_type(
         .map(|a| a.to.as_str());
     let clocks = clocks::parse_clocks(ctx, &t, &key.name, &states, creation_state);
     let records = records::parse_records(ctx, &t, &key.name);
+    let pending = std::mem::take(&mut ctx.pending_guards);
+    guards::check_refs(ctx, &key.name, &pending, &clocks, &records);
 
     Some(CaseType {
         pack_id: pack_id.to_owned(),
@@ -1809,6 +1816,8 @@ fn parse_action(
             "target",
             "effect",
             "guards",
+            "within_clock",
+            "requires_record",
             "escalate_after",
             "branch",
         ],
@@ -1961,14 +1970,10 @@ fn parse_action(
         );
     }
     let mut guards = Vec::new();
-    for (g, gloc) in t.string_list(ctx, "guards").unwrap_or_default() {
-        match g.as_str() {
-            "assists_done" => guards.push(Guard::AssistsDone),
-            other => ctx.err(
-                &gloc,
-                format!("unknown guard `{other}` (expected assists_done)"),
-            ),
-        }
+    for (guard, gloc) in guards::parse_guards(ctx, &t) {
+        ctx.pending_guards
+            .push((key.name.clone(), guard.clone(), gloc));
+        guards.push(guard);
     }
     let escalate_after = match t.integer(ctx, "escalate_after") {
         None => None,

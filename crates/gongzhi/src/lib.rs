@@ -30,6 +30,10 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
         "packs/requests/pack.toml",
         include_str!("../../../packs/requests/pack.toml"),
     ),
+    (
+        "packs/mediation/pack.toml",
+        include_str!("../../../packs/mediation/pack.toml"),
+    ),
 ];
 
 /// Where things live and how the server behaves.

@@ -21,8 +21,7 @@ use gongzhi_domain::ids::{new_id, new_salt, random_receipt_code};
 use gongzhi_domain::link::{LinkKind, NewLink};
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
 use gongzhi_domain::pack::{
-    CategoryDeadlines, DeadlineDef, EXTENSION_FIELD, Effect, EscalateTo, Expiry, FieldKind, Guard,
-    PackSet,
+    CategoryDeadlines, DeadlineDef, EXTENSION_FIELD, Effect, EscalateTo, Expiry, FieldKind, PackSet,
 };
 use gongzhi_domain::time::Micros;
 
@@ -1551,21 +1550,8 @@ pub async fn act_tx(
         })?
         .clone();
 
-    for guard in action_def.map(|a| a.guards.as_slice()).unwrap_or_default() {
-        match guard {
-            Guard::AssistsDone => {
-                let open = open_assist_count_tx(tx, case_id).await?;
-                if open > 0 {
-                    return Err(ActError::GuardFailed {
-                        guard: "assists_done",
-                        message: format!(
-                            "{open} assisting unit(s) have not reported or been released"
-                        ),
-                    });
-                }
-            }
-        }
-    }
+    let guards = action_def.map(|a| a.guards.as_slice()).unwrap_or_default();
+    crate::guards::check_guards_tx(tx, case_id, guards, at).await?;
 
     let mut holder = resolve_target(
         tx,
@@ -1813,16 +1799,6 @@ pub async fn act_tx(
     Ok(Acted {
         case_id: case_id.to_string(),
         log_entry: entry,
-    })
-}
-
-async fn open_assist_count_tx(tx: &mut Tx, case_id: &str) -> Result<i64, StoreError> {
-    with_tx!(tx, conn => {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM case_assists WHERE case_id = $1 AND status = 'open'")
-            .bind(case_id)
-            .fetch_one(conn)
-            .await?
-            .try_get::<i64, _>("n")?)
     })
 }
 

@@ -12,6 +12,7 @@ mod clocks;
 mod db;
 mod dispatch;
 mod error;
+mod guards;
 mod indicators;
 mod links;
 mod log_read;

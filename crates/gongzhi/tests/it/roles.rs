@@ -26,15 +26,15 @@ async fn an_admin_grants_the_roles_packs_declare_and_nothing_else(backend: Backe
         Some(json!(false))
     );
     assert!(role("admin").is_some(), "the platform's own role");
-    assert!(role("mediator").is_none(), "no loaded pack declares it");
+    assert!(role("astrologer").is_none(), "no loaded pack declares it");
 
     // A role no pack declares is refused by name, and nothing is made.
     let r = app
         .post(
             "/api/v1/users",
             "d1.admin",
-            json!({"username": "new.mediator", "display_name": "调解员", "password": "long enough password",
-                "roles": [{"role": "mediator", "unit_id": app.unit("D1")}]}),
+            json!({"username": "new.astrologer", "display_name": "占星师", "password": "long enough password",
+                "roles": [{"role": "astrologer", "unit_id": app.unit("D1")}]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
@@ -44,7 +44,11 @@ async fn an_admin_grants_the_roles_packs_declare_and_nothing_else(backend: Backe
         message.contains("operator") && message.contains("handler"),
         "{message}"
     );
-    let made = app.db.user_by_username("new.mediator").await.expect("user");
+    let made = app
+        .db
+        .user_by_username("new.astrologer")
+        .await
+        .expect("user");
     assert!(made.is_none());
 
     // A grant of a role that a retired pack declared: the account sees and
@@ -85,7 +89,7 @@ async fn an_admin_grants_the_roles_packs_declare_and_nothing_else(backend: Backe
     assert!(html.contains("archivist"), "{html}");
     // The grant form offers what the packs declare, by their names.
     assert!(html.contains("value=\"grid_worker\"") && html.contains("网格员"));
-    assert!(!html.contains("value=\"mediator\""));
+    assert!(!html.contains("value=\"astrologer\""));
     let r = admin
         .post(app.url(&format!("/admin/users/{}/revoke", retired.id)))
         .form(&[

@@ -280,10 +280,10 @@ pub struct RevealBody {
     purpose: String,
 }
 
-/// Whether any of these roles needs personal data in clear for its work, as
-/// the packs declare them.
-pub(crate) fn may_reveal(state: &AppState, roles: &[Role]) -> bool {
-    state.packs.may_reveal(roles)
+/// Whether any of these roles needs personal data in clear for its work on
+/// a case of `pack`, as that pack declares them.
+pub(crate) fn may_reveal(state: &AppState, pack: &str, roles: &[Role]) -> bool {
+    state.packs.may_reveal(pack, roles)
 }
 
 /// A case's personal values in clear: its own fields and its parties'.
@@ -309,7 +309,7 @@ pub(crate) async fn reveal_personal(
             "say in 1 to 500 characters why you need the personal data",
         ));
     }
-    if !may_reveal(state, &actor.roles_over(&case.access_scope())) {
+    if !may_reveal(state, &case.pack, &actor.roles_over(&case.access_scope())) {
         return Err(ApiError::forbidden(
             "your role does not need this case's personal data",
         ));

@@ -653,7 +653,7 @@ async fn build(
         version: case.version,
         fields,
         revealed: revealed.is_some(),
-        can_reveal: may_reveal(state, &roles),
+        can_reveal: may_reveal(state, &case.pack, &roles),
         personal,
         suggested,
         route_reason: match (&case.route_reason, &case.route_reason_en) {
