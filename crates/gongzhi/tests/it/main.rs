@@ -23,6 +23,7 @@ mod hardening;
 mod indicators;
 mod links;
 mod log;
+mod mediation;
 mod open311;
 mod pack_boundary;
 mod pages;

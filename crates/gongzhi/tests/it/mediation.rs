@@ -1,0 +1,406 @@
+//! The mediation pack on the general engine: a hotline request turns out to
+//! be a neighbours' dispute; the district's mediation clerk registers it, a
+//! mediator takes it through two sessions to an agreement that takes effect
+//! only once both parties have confirmed it, the parties apply for judicial
+//! confirmation within the 30 days, and performance is followed up. Another
+//! dispute ends without agreement and is referred to court, and one whose
+//! 30 days ran out is refused its confirmation, saying why.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use gongzhi::audit::verify_log;
+use gongzhi_store::DeadlineRecord;
+use gongzhi_web::{LogConfig, ServerConfig};
+
+use crate::harness::{Backend, TestApp, spawn_app, spawn_app_with};
+use crate::log::{ORIGIN, signer, verifier};
+
+const CLERK: &str = "d1.mediation_clerk";
+const MEDIATOR: &str = "d1.mediator";
+
+async fn user_id(app: &TestApp, username: &str) -> String {
+    app.db
+        .user_by_username(username)
+        .await
+        .expect("user")
+        .expect("exists")
+        .id
+}
+
+async fn ok(app: &TestApp, case: &str, user: &str, body: Value) {
+    let r = app.act(case, user, body.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{body}: {:?}", r.body);
+}
+
+async fn clock(app: &TestApp, case: &str, id: &str) -> Option<DeadlineRecord> {
+    app.db
+        .deadlines_of(case)
+        .await
+        .expect("deadlines")
+        .into_iter()
+        .rev()
+        .find(|d| d.clock.as_deref() == Some(id))
+}
+
+/// Registers a dispute at D1 as its mediation clerk, with both parties.
+async fn register(app: &TestApp, title: &str, fields: Value) -> String {
+    let mut all = json!({"title": title, "dispute_kind": "neighbours", "source": "walk_in"});
+    if let (Some(all), Some(more)) = (all.as_object_mut(), fields.as_object()) {
+        all.extend(more.clone());
+    }
+    let r = app
+        .post(
+            "/api/v1/cases",
+            CLERK,
+            json!({"pack": "mediation", "case_type": "dispute", "lng": 113.1, "lat": 28.05,
+                   "fields": all}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let case = r.body["id"].as_str().expect("id").to_string();
+    let parties = format!("/api/v1/cases/{case}/parties");
+    for party in [
+        json!({"role": "applicant", "kind": "person",
+               "fields": {"name": "李桂英", "phone": "13907310001", "id_number": "430102196505123021"}}),
+        json!({"role": "respondent", "kind": "person",
+               "fields": {"name": "周建国", "phone": "13907310002"}}),
+    ] {
+        let r = app.post(&parties, CLERK, party).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    case
+}
+
+/// Takes a registered dispute on and assigns the D1 mediator.
+async fn start_mediation(app: &TestApp, case: &str) {
+    ok(app, case, CLERK, json!({"action": "accept"})).await;
+    let mediator = user_id(app, MEDIATOR).await;
+    ok(
+        app,
+        case,
+        CLERK,
+        json!({"action": "assign_mediator", "fields": {"mediator": mediator}}),
+    )
+    .await;
+}
+
+async fn add_record(app: &TestApp, case: &str, kind: &str, fields: Value) -> String {
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{case}/records"),
+            MEDIATOR,
+            json!({"kind": kind, "fields": fields}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_str().expect("record id").to_string()
+}
+
+async fn record_act(app: &TestApp, case: &str, record: &str, body: Value) -> (StatusCode, Value) {
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{case}/records/{record}/actions"),
+            MEDIATOR,
+            body,
+        )
+        .await;
+    (r.status, r.body)
+}
+
+/// An agreement both parties confirm, in the order given.
+async fn agree(app: &TestApp, case: &str) -> String {
+    let agreement = add_record(
+        app,
+        case,
+        "agreement",
+        json!({"terms": "周建国于2027年1月15日前拆除越界搭建的雨棚，并赔偿李桂英修缮费用", "amount": "3500",
+               "perform_by": "2027-01-15"}),
+    )
+    .await;
+    for step in [
+        json!({"action": "respondent_confirms", "fields": {"respondent_signature": "paper"}}),
+        json!({"action": "applicant_completes", "fields": {"applicant_signature": "on_screen"}}),
+    ] {
+        let (status, body) = record_act(app, case, &agreement, step).await;
+        assert_eq!(status, StatusCode::OK, "{body:?}");
+    }
+    agreement
+}
+
+crate::db_test!(a_dispute_is_mediated_to_an_agreement_both_parties_confirm);
+async fn a_dispute_is_mediated_to_an_agreement_both_parties_confirm(backend: Backend) {
+    let key = signer(ORIGIN, false);
+    let config = ServerConfig {
+        log: LogConfig::new(key.clone()),
+        ..ServerConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+
+    // The hotline's request turns out to be a dispute between neighbours; the
+    // clerk registers it with the request's receipt code, and both read the link.
+    let request = app.create_request("邻居搭建雨棚挡光漏水").await;
+    let receipt = app
+        .db
+        .case_unscoped(&request)
+        .await
+        .expect("case")
+        .expect("exists")
+        .receipt_code;
+    let case = register(
+        &app,
+        "邻居雨棚越界纠纷",
+        json!({"source": "request", "origin": receipt, "amount": "5000",
+               "claim": "拆除越界雨棚并赔偿修缮费用"}),
+    )
+    .await;
+    let links = app.get(&format!("/api/v1/cases/{case}/links"), CLERK).await;
+    assert_eq!(links.status, StatusCode::OK, "{:?}", links.body);
+    assert_eq!(links.body["links"][0]["other"]["id"], request.as_str());
+
+    // Only a mediator of the committee may be named, and the work follows them.
+    ok(&app, &case, CLERK, json!({"action": "accept"})).await;
+    let candidates = app
+        .get(&format!("/api/v1/cases/{case}/candidates"), CLERK)
+        .await;
+    let names: Vec<&str> = candidates.body["fields"]["mediator"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["username"].as_str())
+        .collect();
+    assert_eq!(names, vec![MEDIATOR], "{:?}", candidates.body);
+    let outsider = user_id(&app, "d2.mediator").await;
+    let r = app
+        .act(
+            &case,
+            CLERK,
+            json!({"action": "assign_mediator", "fields": {"mediator": outsider}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "mediator");
+    let mediator = user_id(&app, MEDIATOR).await;
+    ok(
+        &app,
+        &case,
+        CLERK,
+        json!({"action": "assign_mediator", "fields": {"mediator": mediator}}),
+    )
+    .await;
+    let mine = app.get("/api/v1/cases?assignee=me", MEDIATOR).await;
+    assert!(
+        mine.body["cases"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c["id"] == case.as_str())),
+        "{:?}",
+        mine.body
+    );
+    // The 30 days of mediation run from here.
+    let running = clock(&app, &case, "mediation").await.expect("clock");
+    assert_eq!(running.status, "active");
+    assert_eq!(running.rule, "30 calendar_days");
+
+    // Two sessions: the first hears both sides, the second settles.
+    for (on, minutes) in [
+        (
+            "2026-12-09",
+            "双方陈述，申请人出示照片，被申请人承认雨棚越界约40厘米",
+        ),
+        ("2026-12-16", "现场查看后双方同意拆除并赔偿修缮费3500元"),
+    ] {
+        let session = add_record(
+            &app,
+            &case,
+            "session",
+            json!({"on": on, "time": "09:30", "place": "东湖街道人民调解室"}),
+        )
+        .await;
+        let (status, body) = record_act(
+            &app,
+            &case,
+            &session,
+            json!({"action": "hold", "fields": {"attendance": "双方到场", "minutes": minutes}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body:?}");
+        assert_eq!(body["state"], "held");
+    }
+
+    // An agreement confirmed by one party only is not in effect, and the
+    // dispute cannot be recorded as agreed on it.
+    let agreement = add_record(
+        &app,
+        &case,
+        "agreement",
+        json!({"terms": "周建国拆除越界雨棚并赔偿修缮费3500元", "amount": "3500"}),
+    )
+    .await;
+    let (status, body) = record_act(
+        &app,
+        &case,
+        &agreement,
+        json!({"action": "applicant_confirms", "fields": {"applicant_signature": "on_screen"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert_eq!(body["state"], "applicant_confirmed");
+    let r = app
+        .act(&case, MEDIATOR, json!({"action": "reach_agreement"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.body["code"], "precondition_failed");
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("agreement") && message.contains("effective"),
+        "{message}"
+    );
+    // The same party cannot confirm twice; the other one completes it.
+    let (status, _) = record_act(
+        &app,
+        &case,
+        &agreement,
+        json!({"action": "applicant_completes", "fields": {"applicant_signature": "on_screen"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = record_act(
+        &app,
+        &case,
+        &agreement,
+        json!({"action": "respondent_completes", "fields": {"respondent_signature": "paper"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert_eq!(body["state"], "effective");
+    ok(&app, &case, MEDIATOR, json!({"action": "reach_agreement"})).await;
+    assert_eq!(
+        clock(&app, &case, "mediation").await.map(|c| c.status),
+        Some("met".to_string())
+    );
+    let window = clock(&app, &case, "confirmation").await.expect("clock");
+    assert_eq!(window.status, "active");
+
+    // 司法确认 within the 30 days, then the follow-up of performance.
+    let r = app
+        .act(&case, MEDIATOR, json!({"action": "apply_confirmation"}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "confirmation_court");
+    ok(
+        &app,
+        &case,
+        MEDIATOR,
+        json!({"action": "apply_confirmation", "fields": {"confirmation_court": "东湖区人民法院"}}),
+    )
+    .await;
+    ok(
+        &app,
+        &case,
+        MEDIATOR,
+        json!({"action": "follow_up", "fields": {"performance": "performed",
+               "follow_up_note": "雨棚已拆除，修缮费已付清"}}),
+    )
+    .await;
+    let done = app.get(&format!("/api/v1/cases/{case}"), CLERK).await;
+    assert_eq!(done.body["state"], "closed", "{:?}", done.body);
+
+    // The whole story is in the dispute's log, and the log verifies.
+    let timeline = app
+        .get(&format!("/api/v1/cases/{case}/timeline"), CLERK)
+        .await;
+    let actions: Vec<&str> = timeline.body["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for step in [
+        "create",
+        "accept",
+        "assign_mediator",
+        "reach_agreement",
+        "apply_confirmation",
+        "follow_up",
+    ] {
+        assert!(actions.contains(&step), "{step}: {actions:?}");
+    }
+    verify_log(&app.db, &[verifier(&key)])
+        .await
+        .expect("the log verifies");
+}
+
+crate::db_test!(a_failed_mediation_goes_to_court_and_a_late_confirmation_is_refused);
+async fn a_failed_mediation_goes_to_court_and_a_late_confirmation_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    // No agreement: the reason is required, then the parties are referred on.
+    let failed = register(&app, "劳务费结算纠纷", json!({"dispute_kind": "labour"})).await;
+    start_mediation(&app, &failed).await;
+    let r = app
+        .act(&failed, MEDIATOR, json!({"action": "record_no_agreement"}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "no_agreement_reason");
+    ok(
+        &app,
+        &failed,
+        MEDIATOR,
+        json!({"action": "record_no_agreement",
+               "fields": {"no_agreement_reason": "双方对欠款数额分歧过大，被申请人拒绝再调"}}),
+    )
+    .await;
+    assert_eq!(
+        clock(&app, &failed, "mediation").await.map(|c| c.status),
+        Some("met".to_string())
+    );
+    ok(
+        &app,
+        &failed,
+        MEDIATOR,
+        json!({"action": "refer", "fields": {"referred_to": "court",
+               "referral_note": "告知申请人可向东湖区人民法院起诉，调解笔录随卷移送"}}),
+    )
+    .await;
+    let done = app.get(&format!("/api/v1/cases/{failed}"), CLERK).await;
+    assert_eq!(done.body["state"], "referred", "{:?}", done.body);
+
+    // An agreement that took effect 31 days ago: too late for 司法确认.
+    let late = register(&app, "相邻排水纠纷", json!({})).await;
+    start_mediation(&app, &late).await;
+    agree(&app, &late).await;
+    ok(&app, &late, MEDIATOR, json!({"action": "reach_agreement"})).await;
+    let window = clock(&app, &late, "confirmation").await.expect("clock");
+    let day = 24 * 3600 * 1_000_000_i64;
+    // The clock started 31 days before now (the database stands in for time).
+    let (started, due) = (
+        window.started_at - 31 * day,
+        window.due_at.expect("due") - 31 * day,
+    );
+    app.exec(&format!(
+        "UPDATE deadlines SET started_at = {started}, due_at = {due} WHERE id = '{}'",
+        window.id
+    ))
+    .await;
+    let r = app
+        .act(
+            &late,
+            MEDIATOR,
+            json!({"action": "apply_confirmation", "fields": {"confirmation_court": "东湖区人民法院"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.body["code"], "precondition_failed");
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("ran out"), "{message}");
+    let still = app.get(&format!("/api/v1/cases/{late}"), CLERK).await;
+    assert_eq!(still.body["state"], "agreed");
+    // Performance can still be followed up.
+    ok(
+        &app,
+        &late,
+        MEDIATOR,
+        json!({"action": "follow_up", "fields": {"performance": "partly"}}),
+    )
+    .await;
+}
