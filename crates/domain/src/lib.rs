@@ -5,6 +5,7 @@ pub mod access;
 pub mod calendar;
 pub mod category;
 pub mod checkpoint;
+pub mod conflict;
 pub mod demo;
 pub mod duration;
 pub mod engine;

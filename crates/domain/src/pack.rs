@@ -154,6 +154,11 @@ pub enum FieldKind {
     /// unit holding the case (checked by the store on every change).
     Person {
         roles: Vec<Role>,
+        /// Refuse a person who is a party to the case or declared related
+        /// to one, and warn off one who is a party in another open case with
+        /// one of its parties (see `crate::conflict`). Needs the type's
+        /// parties to declare `identified_by`.
+        conflict_check: bool,
     },
 }
 
@@ -1384,6 +1389,28 @@ fn parse_type(
     );
 
     let parties = parties::parse_parties(ctx, &t, &key.name);
+    let identified = parties
+        .as_ref()
+        .is_some_and(|p| !p.identified_by.is_empty());
+    for f in fields.values() {
+        if matches!(
+            f.kind,
+            FieldKind::Person {
+                conflict_check: true,
+                ..
+            }
+        ) && !identified
+        {
+            ctx.err(
+                &t.loc,
+                format!(
+                    "person field `{}` of type `{}` has conflict_check, which needs the \
+                     type's parties to declare `identified_by`",
+                    f.key, key.name
+                ),
+            );
+        }
+    }
     let creation_state = actions
         .values()
         .find(|a| a.is_creation())
@@ -1443,7 +1470,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "integer" | "number" => &["min", "max"],
         "decimal" => &["scale", "min", "max"],
         "choice" => &["options"],
-        "person" => &["roles"],
+        "person" => &["roles", "conflict_check"],
         "boolean" | "date" | "phone" | "unit" | "case_ref" | "category" => &[],
         other => {
             ctx.err(
@@ -1523,6 +1550,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "category" => FieldKind::Category,
         "person" => FieldKind::Person {
             roles: parse_action_roles(ctx, &t),
+            conflict_check: t.boolean(ctx, "conflict_check").unwrap_or(false),
         },
         _ => FieldKind::Unit,
     };
@@ -2294,7 +2322,8 @@ roles = ["handler"]
         assert_eq!(
             item.fields["officer"].kind,
             FieldKind::Person {
-                roles: vec![Role::intern("handler")]
+                roles: vec![Role::intern("handler")],
+                conflict_check: false,
             }
         );
         assert_eq!(item.bindings.assignee.as_deref(), Some("officer"));

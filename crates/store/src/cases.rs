@@ -1590,14 +1590,23 @@ pub async fn act_tx(
         }
     }
 
-    let assignee = crate::people::settle_people_tx(
+    let settled = crate::people::settle_people_tx(
         tx,
         case_type,
+        case_id,
         &mut transition,
         &holder,
         holder != case.holder_unit_id,
     )
     .await?;
+    // A conflict accepted with a reason stays on the record.
+    for (field, conflict) in &settled.warnings {
+        extra.push((
+            "conflict_warning",
+            Value::Null,
+            json!({"field": field, "conflict": conflict.as_str()}),
+        ));
+    }
     let fields_text =
         serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
     let terminal = case_type
@@ -1630,7 +1639,7 @@ pub async fn act_tx(
         .bind(at)
         .bind(case_id)
         .bind(case.version)
-        .bind(&assignee)
+        .bind(&settled.assignee)
         .execute(conn)
         .await?
         .rows_affected()

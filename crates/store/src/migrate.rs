@@ -101,6 +101,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_case_records.sql"),
         postgres: include_str!("../migrations/postgres/0014_case_records.sql"),
     },
+    Migration {
+        version: 15,
+        name: "conflicts",
+        sqlite: include_str!("../migrations/sqlite/0015_conflicts.sql"),
+        postgres: include_str!("../migrations/postgres/0015_conflicts.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -173,6 +173,8 @@ impl Db {
             .execute(&mut *conn)
             .await?;
         });
+        crate::conflicts::record_party_identifiers_tx(&mut tx, def, &case.id, &id, &party.fields)
+            .await?;
         let after = logged_party(
             def,
             &case.personal_salt,
@@ -230,6 +232,7 @@ impl Db {
                 .execute(&mut *conn)
                 .await?;
         });
+        crate::conflicts::forget_party_identifiers_tx(&mut tx, party_id).await?;
         let before = logged_party(
             def,
             &case.personal_salt,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 
+use gongzhi_domain::conflict::Conflict;
 use gongzhi_domain::engine::{FieldChange, Transition};
 use gongzhi_domain::pack::{CaseType, FieldKind};
 use gongzhi_domain::role::Role;
@@ -27,6 +28,8 @@ pub struct Candidate {
     pub roles: Vec<Role>,
     /// Open cases assigned to them now, of any type.
     pub open_cases: i64,
+    /// How they stand to the case's parties, for a field with `conflict_check`.
+    pub conflict: Option<Conflict>,
 }
 
 fn refuse(field: &str, message: impl Into<String>) -> ActError {
@@ -38,7 +41,7 @@ fn refuse(field: &str, message: impl Into<String>) -> ActError {
 
 fn person_roles<'a>(case_type: &'a CaseType, key: &str) -> Option<&'a [Role]> {
     match case_type.fields.get(key).map(|f| &f.kind) {
-        Some(FieldKind::Person { roles }) => Some(roles),
+        Some(FieldKind::Person { roles, .. }) => Some(roles),
         _ => None,
     }
 }
@@ -106,27 +109,58 @@ pub(crate) fn refuse_people_at_creation(
     Ok(())
 }
 
+/// What settling the person fields decided: the bound assignee, and the
+/// conflicts of interest accepted with a reason (field, conflict), which the
+/// log entry records.
+pub(crate) struct Settled {
+    pub assignee: Option<String>,
+    pub warnings: Vec<(String, Conflict)>,
+}
+
+/// Refuses a person barred by a conflict of interest with the case's
+/// parties; a warning needs the action's reason. Returns the warning.
+async fn check_conflict_tx(
+    tx: &mut Tx,
+    case_id: &str,
+    key: &str,
+    user_id: &str,
+    has_reason: bool,
+) -> Result<Option<Conflict>, ActError> {
+    match crate::conflicts::conflict_of_tx(tx, case_id, user_id).await? {
+        None => Ok(None),
+        Some(c) if c.bars() => Err(refuse(key, c.message())),
+        Some(c) if !has_reason => Err(refuse("reason", c.message())),
+        Some(c) => Ok(Some(c)),
+    }
+}
+
 /// Checks the person fields an action sets against the unit that will hold
-/// the case, and clears those a move to another unit leaves without standing
-/// (recorded as changes of the same entry). Returns the bound assignee.
+/// the case (and, where the field asks, against conflicts of interest), and
+/// clears those a move to another unit leaves without standing (recorded as
+/// changes of the same entry).
 pub(crate) async fn settle_people_tx(
     tx: &mut Tx,
     case_type: &CaseType,
+    case_id: &str,
     transition: &mut Transition,
     holder_unit_id: &str,
     holder_changed: bool,
-) -> Result<Option<String>, ActError> {
-    let person_keys: Vec<(String, Vec<Role>)> = case_type
+) -> Result<Settled, ActError> {
+    let mut warnings = Vec::new();
+    let person_keys: Vec<(String, Vec<Role>, bool)> = case_type
         .fields
         .values()
         .filter_map(|f| match &f.kind {
-            FieldKind::Person { roles } => Some((f.key.clone(), roles.clone())),
+            FieldKind::Person {
+                roles,
+                conflict_check,
+            } => Some((f.key.clone(), roles.clone(), *conflict_check)),
             _ => None,
         })
         .collect();
     if !person_keys.is_empty() {
         let path = unit_path_tx(tx, holder_unit_id).await?;
-        for (key, roles) in &person_keys {
+        for (key, roles, conflict_check) in &person_keys {
             let Some(Value::String(user_id)) = transition.fields.get(key).cloned() else {
                 continue;
             };
@@ -135,6 +169,14 @@ pub(crate) async fn settle_people_tx(
                 continue;
             }
             if !roles_held_tx(tx, &user_id, roles, &path).await?.is_empty() {
+                if changed && *conflict_check {
+                    let has_reason = transition.reason.is_some();
+                    if let Some(c) =
+                        check_conflict_tx(tx, case_id, key, &user_id, has_reason).await?
+                    {
+                        warnings.push((key.clone(), c));
+                    }
+                }
                 continue;
             }
             if changed {
@@ -159,19 +201,48 @@ pub(crate) async fn settle_people_tx(
         }
         transition.changes.sort_by(|a, b| a.key.cmp(&b.key));
     }
-    Ok(case_type
+    let assignee = case_type
         .bindings
         .assignee
         .as_ref()
         .and_then(|key| transition.fields.get(key))
         .and_then(Value::as_str)
-        .map(str::to_string))
+        .map(str::to_string);
+    Ok(Settled { assignee, warnings })
 }
 
 impl Db {
     /// Staff who may be named in person field `key` of a case held at
     /// `holder_unit_id`, with how many open cases each has assigned now.
     pub async fn person_candidates(
+        &self,
+        case_type: &CaseType,
+        key: &str,
+        case_id: &str,
+        holder_unit_id: &str,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let mut out = self
+            .candidates_by_role(case_type, key, holder_unit_id)
+            .await?;
+        let checked = matches!(
+            case_type.fields.get(key).map(|f| &f.kind),
+            Some(FieldKind::Person {
+                conflict_check: true,
+                ..
+            })
+        );
+        if checked && !out.is_empty() {
+            let ids: Vec<String> = out.iter().map(|c| c.user_id.clone()).collect();
+            for (candidate, (_, conflict)) in
+                out.iter_mut().zip(self.conflicts_for(case_id, &ids).await?)
+            {
+                candidate.conflict = conflict;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn candidates_by_role(
         &self,
         case_type: &CaseType,
         key: &str,
@@ -223,6 +294,7 @@ impl Db {
                         display_name: row.try_get("display_name")?,
                         roles: vec![role],
                         open_cases: row.try_get("open_cases")?,
+                        conflict: None,
                     }),
                 }
             }

@@ -18,6 +18,9 @@ pub struct PartyDef {
     pub roles: BTreeMap<String, Names>,
     /// What a party records; `name` is always among them.
     pub fields: BTreeMap<String, FieldDef>,
+    /// Fields whose values identify a person across cases (an ID number, a
+    /// phone): what conflict-of-interest checks match on, never the name.
+    pub identified_by: Vec<String>,
 }
 
 /// A party is a natural person or an organisation (a company, a committee).
@@ -125,7 +128,7 @@ pub(super) fn parse_parties(ctx: &mut Ctx, parent: &Table, type_id: &str) -> Opt
     let (key, node) = parent.get("parties")?;
     let what = format!("`parties` of type `{type_id}`");
     let t = Table::new(ctx, node, entry_loc(key, node), what)?;
-    t.check_keys(ctx, &["roles", "fields"]);
+    t.check_keys(ctx, &["roles", "fields", "identified_by"]);
     let mut def = PartyDef::default();
     match t.id_table(ctx, "roles", true) {
         Some(roles) => {
@@ -152,6 +155,25 @@ pub(super) fn parse_parties(ctx: &mut Ctx, parent: &Table, type_id: &str) -> Opt
             if let Some(f) = parse_field(ctx, type_id, fk, fnode) {
                 def.fields.insert(f.key.clone(), f);
             }
+        }
+    }
+    for (key, loc) in t.string_list(ctx, "identified_by").unwrap_or_default() {
+        match def.fields.get(&key) {
+            None => ctx.err(
+                &loc,
+                format!("`identified_by` names undeclared party field `{key}`"),
+            ),
+            Some(f) if key == NAME_FIELD || !f.personal => ctx.err(
+                &loc,
+                format!(
+                    "`identified_by` needs personal fields that identify a person (an ID \
+                     number, a phone), not `{key}`"
+                ),
+            ),
+            Some(_) if def.identified_by.contains(&key) => {
+                ctx.err(&loc, format!("`{key}` is listed twice"))
+            }
+            Some(_) => def.identified_by.push(key),
         }
     }
     if !def.fields.contains_key(NAME_FIELD) {

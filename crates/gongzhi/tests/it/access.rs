@@ -42,6 +42,8 @@ fn harmless_body(path: &str) -> Option<Value> {
         "/api/v1/log/cosignatures" => {
             Some(json!({"tree_size": 0, "root_hash": "", "signatures": []}))
         }
+        // An identifier too short to identify anyone: refused, nothing kept.
+        "/api/v1/me/interests" => Some(json!({"relation": "own", "identifier": "123"})),
         "/api/v1/auth/logout" => None,
         // No body: lifting locks that are not there changes nothing but the log.
         "/api/v1/users/{username}/unlock" => None,
@@ -81,6 +83,7 @@ async fn call(
             .replace("{link_id}", "00000000-0000-7000-8000-000000000000")
             .replace("{party_id}", "00000000-0000-7000-8000-000000000000")
             .replace("{record_id}", "00000000-0000-7000-8000-000000000000")
+            .replace("{interest_id}", "00000000-0000-7000-8000-000000000000")
             // A person in D1: d1.admin administers them, d2.admin does not.
             .replace("{username}", "d1.operator")
     };
@@ -224,6 +227,12 @@ async fn every_route_every_role(backend: Backend) {
                     Access::Public => {
                         assert_ne!(body["code"], "unauthenticated", "{label}");
                         assert_ne!(status, StatusCode::NOT_FOUND, "{label}");
+                    }
+                    Access::Staff if route.path.contains("{interest_id}") => {
+                        // One's own declaration, and the matrix names none:
+                        // not found, never someone else's.
+                        assert_eq!(status, StatusCode::NOT_FOUND, "{label}: {body:?}");
+                        assert_eq!(body["code"], "not_found", "{label}");
                     }
                     Access::Staff => {
                         assert!(

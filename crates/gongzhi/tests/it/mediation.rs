@@ -404,3 +404,132 @@ async fn a_failed_mediation_goes_to_court_and_a_late_confirmation_is_refused(bac
     )
     .await;
 }
+
+async fn declare(app: &TestApp, user: &str, relation: &str, identifier: &str) -> String {
+    let r = app
+        .post(
+            "/api/v1/me/interests",
+            user,
+            json!({"relation": relation, "identifier": identifier, "note": "申报"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_str().expect("id").to_string()
+}
+
+async fn withdraw(app: &TestApp, user: &str, id: &str) -> StatusCode {
+    app.post(
+        &format!("/api/v1/me/interests/{id}/remove"),
+        user,
+        json!({}),
+    )
+    .await
+    .status
+}
+
+async fn conflict_shown(app: &TestApp, case: &str) -> Value {
+    let r = app
+        .get(&format!("/api/v1/cases/{case}/candidates"), CLERK)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["fields"]["mediator"][0]["conflict"].clone()
+}
+
+crate::db_test!(a_mediator_who_is_a_party_or_related_to_one_cannot_take_the_dispute);
+async fn a_mediator_who_is_a_party_or_related_to_one_cannot_take_the_dispute(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let case = register(&app, "宅基地边界纠纷", json!({"dispute_kind": "property"})).await;
+    ok(&app, &case, CLERK, json!({"action": "accept"})).await;
+    let mediator = user_id(&app, MEDIATOR).await;
+    let assign = json!({"action": "assign_mediator", "fields": {"mediator": mediator}});
+
+    // The mediator's own phone, written another way, is the respondent's.
+    let own = declare(&app, MEDIATOR, "own", "+86 139-0731-0002").await;
+    let mine = app.get("/api/v1/me/interests", MEDIATOR).await;
+    assert_eq!(
+        mine.body["interests"][0]["hint"], "…0002",
+        "{:?}",
+        mine.body
+    );
+    assert!(!mine.body.to_string().contains("13907310002"));
+    assert_eq!(conflict_shown(&app, &case).await, "party");
+    let r = app.act(&case, CLERK, assign.clone()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "mediator");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is a party")),
+        "{:?}",
+        r.body
+    );
+    // Only its owner withdraws a declaration.
+    assert_eq!(withdraw(&app, CLERK, &own).await, StatusCode::NOT_FOUND);
+    assert_eq!(withdraw(&app, MEDIATOR, &own).await, StatusCode::OK);
+
+    // A relative: the applicant's ID number, declared as related.
+    let related = declare(&app, MEDIATOR, "related", "430102 19650512 3021").await;
+    assert_eq!(conflict_shown(&app, &case).await, "related");
+    let r = app.act(&case, CLERK, assign.clone()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "mediator");
+    assert_eq!(withdraw(&app, MEDIATOR, &related).await, StatusCode::OK);
+
+    // The mediator is a party, with the same applicant, in another open
+    // dispute: a warning, which a reason overrides, on the record.
+    let other = register(&app, "共用排水沟纠纷", json!({})).await;
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{other}/parties"),
+            CLERK,
+            json!({"role": "third_party", "kind": "person",
+                   "fields": {"name": "调解员本人", "phone": "13800000009"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    declare(&app, MEDIATOR, "own", "13800000009").await;
+    assert_eq!(conflict_shown(&app, &case).await, "party_elsewhere");
+    let r = app.act(&case, CLERK, assign.clone()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "reason");
+    let mut with_reason = assign.clone();
+    with_reason["reason"] = json!("本调委会仅此一名调解员，双方当事人同意");
+    ok(&app, &case, CLERK, with_reason).await;
+    let entries = app.db.timeline(&case).await.expect("timeline");
+    let assigned = entries
+        .iter()
+        .find(|e| e.action == "assign_mediator")
+        .expect("assigned");
+    assert_eq!(
+        assigned.changes["conflict_warning"]["after"]["conflict"], "party_elsewhere",
+        "{}",
+        assigned.changes
+    );
+
+    // Bad declarations are refused by field.
+    for (body, field) in [
+        (
+            json!({"relation": "friend", "identifier": "13800000001"}),
+            "relation",
+        ),
+        (
+            json!({"relation": "own", "identifier": "12-3"}),
+            "identifier",
+        ),
+        (
+            json!({"relation": "own", "identifier": "13800000009"}),
+            "identifier",
+        ),
+    ] {
+        let r = app
+            .post("/api/v1/me/interests", MEDIATOR, body.clone())
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {:?}",
+            r.body
+        );
+        assert_eq!(r.body["field"], field, "{body}");
+    }
+}

@@ -5,6 +5,7 @@ mod auth;
 pub(crate) mod cases;
 pub(crate) mod grid;
 pub(crate) mod indicators;
+mod interests;
 pub(crate) mod links;
 mod log;
 mod meta;
@@ -32,6 +33,14 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/me", get(auth::me))
+        .route(
+            "/api/v1/me/interests",
+            get(interests::list).post(interests::create),
+        )
+        .route(
+            "/api/v1/me/interests/{interest_id}/remove",
+            post(interests::remove),
+        )
         .route("/api/v1/places/locate", get(places::locate))
         .route("/api/v1/units", get(units::list).post(units::create))
         .route("/api/v1/units/{id}", get(units::get_one))

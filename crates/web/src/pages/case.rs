@@ -244,7 +244,7 @@ async fn people_choices(
         }
         let candidates = state
             .db
-            .person_candidates(case_type, &def.key, &case.holder_unit_id)
+            .person_candidates(case_type, &def.key, &case.id, &case.holder_unit_id)
             .await?;
         let choices = candidates
             .into_iter()
