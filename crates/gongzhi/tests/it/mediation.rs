@@ -533,3 +533,75 @@ async fn a_mediator_who_is_a_party_or_related_to_one_cannot_take_the_dispute(bac
         assert_eq!(r.body["field"], field, "{body}");
     }
 }
+
+crate::db_test!(a_clerk_registers_a_dispute_on_the_form_the_pack_declares);
+async fn a_clerk_registers_a_dispute_on_the_form_the_pack_declares(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, csrf) = crate::pages::session(&app, CLERK).await;
+    // The clerk may create one type: its form is shown at once, from the pack.
+    let page = client.get(app.url("/new")).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    for needle in [
+        "nav-register",
+        "name=\"f.title\"",
+        "name=\"f.dispute_kind\"",
+        "婚姻家庭",
+        "name=\"f.amount\"",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    assert!(
+        !html.contains("name=\"f.mediator\""),
+        "assigned later, by an action"
+    );
+    let form_id = "register-test-form";
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![
+            ("csrf_token", csrf.clone()),
+            ("form_id", form_id.to_string()),
+            ("pack", "mediation".to_string()),
+            ("case_type", "dispute".to_string()),
+        ];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        client.post(app.url("/new")).form(&form).send()
+    };
+    // Missing what the pack requires: refused, and what was typed stays.
+    let r = post(vec![("f.title", "楼上漏水纠纷"), ("f.source", "walk_in")])
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    assert!(
+        html.contains("register-error") && html.contains("dispute_kind"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"楼上漏水纠纷\""));
+    // Complete, and sent twice: one dispute.
+    let full = vec![
+        ("f.title", "楼上漏水纠纷"),
+        ("f.source", "walk_in"),
+        ("f.dispute_kind", "neighbours"),
+        ("f.amount", "1200.5"),
+    ];
+    let first = post(full.clone()).await.expect("post");
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let again = post(full).await.expect("post");
+    assert_eq!(
+        crate::pages::location(&first),
+        crate::pages::location(&again)
+    );
+    let case = crate::pages::location(&first)
+        .trim_start_matches("/cases/")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let made = app.get(&format!("/api/v1/cases/{case}"), CLERK).await;
+    assert_eq!(made.body["pack"], "mediation", "{:?}", made.body);
+    assert_eq!(made.body["fields"]["amount"], "1200.50");
+    // A role that registers nothing here is not offered the page.
+    let (grid, _) = crate::pages::session(&app, "d1.supervisor").await;
+    let r = grid.get(app.url("/new")).send().await.expect("page");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}

@@ -18,6 +18,7 @@ mod login;
 mod map;
 mod picker;
 mod portal;
+mod register;
 mod session;
 mod stats;
 mod work;
@@ -106,6 +107,7 @@ pub fn routes() -> Router<AppState> {
         .route("/map", get(map::page))
         .route("/dashboard", get(dashboard::page))
         .route("/intake", get(intake::form).post(intake::submit))
+        .route("/new", get(register::form).post(register::submit))
         .route("/stats", get(stats::page))
         .route("/grid", get(grid::page))
         .route("/grid/cases/{id}/verify", post(grid::verify))
@@ -160,6 +162,8 @@ pub struct Ctx {
     pub tz: Tz,
     /// Links to the intake form and the grid page, for those who may use them.
     pub takes_calls: bool,
+    /// The link to registering a case of any type the user may create.
+    pub registers: bool,
     pub grid_worker: bool,
     /// Links to the dispatch board and the assist tasks.
     pub dispatcher: bool,
@@ -177,6 +181,7 @@ impl Ctx {
             path: path.to_string(),
             tz: state.calendar.tz(),
             takes_calls: staff.is_some_and(|s| Ctx::takes_calls_of(state, s)),
+            registers: staff.is_some_and(|s| register::registers(state, s)),
             grid_worker: staff.is_some_and(|s| grid::is_grid_worker(state, s)),
             dispatcher: staff.is_some_and(|s| dispatch::dispatches(state, s)),
             assists: staff.is_some_and(|s| assists::handles_assists(state, s)),
