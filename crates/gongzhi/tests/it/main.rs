@@ -10,6 +10,7 @@ mod auth;
 mod browser;
 mod browser_admin;
 mod browser_dispatch;
+mod browser_mediation;
 mod cases;
 mod cli;
 mod clocks;
