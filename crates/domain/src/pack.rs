@@ -147,7 +147,12 @@ pub enum FieldKind {
     Phone,
     Unit,
     /// Another case, by its receipt code (e.g. the original of a duplicate).
-    CaseRef,
+    /// `link` is the kind of link setting it makes: the referred case
+    /// (`conversion`, `referral`) is the link's source, this case its target;
+    /// unset, the link is `related` (or `duplicate` when bound so).
+    CaseRef {
+        link: Option<crate::link::LinkKind>,
+    },
     /// A category code of the loaded taxonomies (checked by the server).
     Category,
     /// A staff member, by user id, who must hold one of `roles` over the
@@ -685,7 +690,7 @@ impl FieldDef {
                 }
                 Ok(Value::String(s.to_owned()))
             }
-            FieldKind::CaseRef => {
+            FieldKind::CaseRef { .. } => {
                 let s = value.as_str().ok_or("must be a receipt code")?;
                 crate::ids::normalize_receipt_code(s)
                     .map(Value::String)
@@ -1471,7 +1476,8 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "decimal" => &["scale", "min", "max"],
         "choice" => &["options"],
         "person" => &["roles", "conflict_check"],
-        "boolean" | "date" | "phone" | "unit" | "case_ref" | "category" => &[],
+        "case_ref" => &["link"],
+        "boolean" | "date" | "phone" | "unit" | "category" => &[],
         other => {
             ctx.err(
                 &kind_loc,
@@ -1546,7 +1552,23 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "boolean" => FieldKind::Boolean,
         "date" => FieldKind::Date,
         "phone" => FieldKind::Phone,
-        "case_ref" => FieldKind::CaseRef,
+        "case_ref" => FieldKind::CaseRef {
+            link: match t.string(ctx, "link", false) {
+                None => None,
+                Some((text, loc)) => match crate::link::LinkKind::parse(&text) {
+                    Some(kind) => Some(kind),
+                    None => {
+                        ctx.err(
+                            &loc,
+                            format!(
+                                "unknown link `{text}` (expected referral, duplicate, conversion or related)"
+                            ),
+                        );
+                        None
+                    }
+                },
+            },
+        },
         "category" => FieldKind::Category,
         "person" => FieldKind::Person {
             roles: parse_action_roles(ctx, &t),

@@ -1403,12 +1403,21 @@ pub(crate) fn ref_link(
     linked: &str,
     key: &str,
 ) -> Result<NewLink, ActError> {
-    let kind = if case_type.bindings.duplicate.as_deref() == Some(key) {
-        LinkKind::Duplicate
-    } else {
-        LinkKind::Related
+    let declared = match case_type.fields.get(key).map(|f| &f.kind) {
+        Some(FieldKind::CaseRef { link }) => *link,
+        _ => None,
     };
-    NewLink::new(kind.as_str(), case_id, linked, None)
+    let kind = match declared {
+        Some(kind) => kind,
+        None if case_type.bindings.duplicate.as_deref() == Some(key) => LinkKind::Duplicate,
+        None => LinkKind::Related,
+    };
+    // The case this one came from is where a conversion or referral starts.
+    let (source, target) = match kind {
+        LinkKind::Conversion | LinkKind::Referral => (linked, case_id),
+        LinkKind::Duplicate | LinkKind::Related => (case_id, linked),
+    };
+    NewLink::new(kind.as_str(), source, target, None)
         .map_err(|_| invalid(key, "a case cannot refer to itself"))
 }
 
@@ -1424,7 +1433,7 @@ async fn resolve_case_refs_tx(
         let is_ref = case_type
             .fields
             .get(&change.key)
-            .is_some_and(|f| f.kind == FieldKind::CaseRef);
+            .is_some_and(|f| matches!(f.kind, FieldKind::CaseRef { .. }));
         let Some(Value::String(receipt)) = change.after.as_ref().filter(|_| is_ref) else {
             continue;
         };

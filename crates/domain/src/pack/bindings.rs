@@ -355,7 +355,7 @@ fn check_field(
     };
     let fits = match shape {
         FieldShape::Choice => matches!(field.kind, FieldKind::Choice { .. }),
-        FieldShape::CaseRef => matches!(field.kind, FieldKind::CaseRef),
+        FieldShape::CaseRef => matches!(field.kind, FieldKind::CaseRef { .. }),
         FieldShape::Person => matches!(field.kind, FieldKind::Person { .. }),
     };
     if !fits {

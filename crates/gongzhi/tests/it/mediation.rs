@@ -157,6 +157,17 @@ async fn a_dispute_is_mediated_to_an_agreement_both_parties_confirm(backend: Bac
     let links = app.get(&format!("/api/v1/cases/{case}/links"), CLERK).await;
     assert_eq!(links.status, StatusCode::OK, "{:?}", links.body);
     assert_eq!(links.body["links"][0]["other"]["id"], request.as_str());
+    // A conversion: the dispute reads "converted from", the request "converted to".
+    assert_eq!(links.body["links"][0]["kind"], "conversion");
+    assert_eq!(links.body["links"][0]["end"], "target");
+    let from_request = app
+        .get(&format!("/api/v1/cases/{request}/links"), "d1.operator")
+        .await;
+    assert_eq!(
+        from_request.body["links"][0]["end"], "source",
+        "{:?}",
+        from_request.body
+    );
 
     // Only a mediator of the committee may be named, and the work follows them.
     ok(&app, &case, CLERK, json!({"action": "accept"})).await;

@@ -353,7 +353,7 @@ pub(super) fn def_input(
             input.kind = "select";
             input.options = people.get(key).cloned().unwrap_or_default();
         }
-        FieldKind::Unit | FieldKind::CaseRef => {}
+        FieldKind::Unit | FieldKind::CaseRef { .. } => {}
         FieldKind::Category => {
             input.kind = "select";
             input.options = category_groups(state, lang)
