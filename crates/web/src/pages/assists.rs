@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 use super::dispatch::{Failure, Flash, clear_flash, read_flash, set_flash};
+use super::form_get;
 use super::{Ctx, Lang, PageError, Staff, render, see_other, time_left};
 
 /// Closed tasks stay listed this long (30 days), for reference.
@@ -165,12 +166,6 @@ pub async fn page(
     }
 }
 
-fn get<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// Reports an assist task back: `case`, `version` and `result`.
 pub async fn report(
     State(state): State<AppState>,
@@ -178,14 +173,14 @@ pub async fn report(
     staff: Staff,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(get(&form, "csrf_token")) {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     if handling_paths(&state, &staff).is_empty() {
         return PageError::NotFound.render(&state, lang, Some(&staff));
     }
-    let case_id = get(&form, "case").unwrap_or_default();
-    let result = get(&form, "result").map(str::trim).unwrap_or_default();
+    let case_id = form_get(&form, "case").unwrap_or_default();
+    let result = form_get(&form, "result").map(str::trim).unwrap_or_default();
     let failure = |case: &str, e: ApiError| Failure {
         case: case.to_string(),
         code: e.code.to_string(),
@@ -221,7 +216,7 @@ pub async fn report(
             reason: None,
             target_unit: None,
         };
-        let version = get(&form, "version").and_then(|v| v.parse::<i64>().ok());
+        let version = form_get(&form, "version").and_then(|v| v.parse::<i64>().ok());
         state
             .db
             .act(

@@ -20,6 +20,7 @@ use crate::api::cases::{Revealed, mask, may_reveal, reveal_personal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+use super::form_get;
 use super::portal::{Choice, category_groups};
 use super::{Ctx, Lang, PageError, Staff, display_value, render, see_other, time_left};
 
@@ -678,12 +679,6 @@ async fn build(
     })
 }
 
-fn get<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The message for a refused action, in the user's language.
 fn act_message(lang: Lang, case_type: &CaseType, e: &ApiError) -> String {
     let label = |key: &str| {
@@ -712,7 +707,7 @@ pub async fn act(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(get(&form, "csrf_token")) {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     let case = match visible(&state, &staff, &id).await {
@@ -722,7 +717,7 @@ pub async fn act(
     let Some(case_type) = state.packs.case_type(&case.pack, &case.case_type) else {
         return PageError::Internal.render(&state, lang, Some(&staff));
     };
-    let action = get(&form, "action").unwrap_or_default().to_string();
+    let action = form_get(&form, "action").unwrap_or_default().to_string();
     let mut fields = Map::new();
     for (name, value) in &form {
         let Some(key) = name.strip_prefix("f.") else {
@@ -740,7 +735,7 @@ pub async fn act(
         fields.insert(key.to_string(), value);
     }
     let nonempty = |name: &str| {
-        get(&form, name)
+        form_get(&form, name)
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_string)
@@ -751,7 +746,7 @@ pub async fn act(
         reason: nonempty("reason"),
         target_unit: nonempty("target_unit"),
     };
-    let version = get(&form, "version").and_then(|v| v.parse::<i64>().ok());
+    let version = form_get(&form, "version").and_then(|v| v.parse::<i64>().ok());
     let acted = state
         .db
         .act(
@@ -802,12 +797,12 @@ pub async fn reveal(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(get(&form, "csrf_token")) {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     let result = async {
         let case = visible(&state, &staff, &id).await?;
-        let purpose = get(&form, "purpose").unwrap_or_default();
+        let purpose = form_get(&form, "purpose").unwrap_or_default();
         let personal = reveal_personal(&state, &staff.actor, &case, purpose).await?;
         build(&state, lang, &staff, &case, Some(personal), None, None).await
     }

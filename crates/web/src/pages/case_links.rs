@@ -14,6 +14,7 @@ use crate::api::links::link_cases;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+use super::form_get;
 use super::portal::Choice;
 use super::{Ctx, Lang, PageError, Staff, render, see_other};
 
@@ -87,12 +88,6 @@ pub async fn link_rows(
     Ok(rows)
 }
 
-fn get<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The message for a refused link form, in the user's language.
 fn link_message(lang: Lang, e: &ApiError) -> String {
     match (e.code, e.field.as_deref()) {
@@ -129,16 +124,16 @@ pub async fn add(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(get(&form, "csrf_token")) {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     let case = match super::case::visible(&state, &staff, &id).await {
         Ok(case) => case,
         Err(e) => return e.render(&state, lang, Some(&staff)),
     };
-    let kind = get(&form, "kind").unwrap_or_default();
-    let other = get(&form, "case").unwrap_or_default();
-    let note = get(&form, "note");
+    let kind = form_get(&form, "kind").unwrap_or_default();
+    let other = form_get(&form, "case").unwrap_or_default();
+    let note = form_get(&form, "note");
     match link_cases(&state, &staff.actor, &case, kind, other, note).await {
         Ok(_) => see_other(&format!("/cases/{}?done=1#h-links", case.id)),
         Err(e) => refused(&state, lang, &staff, &case, &e).await,
@@ -153,14 +148,14 @@ pub async fn remove(
     Path((id, link_id)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(get(&form, "csrf_token")) {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     let case = match super::case::visible(&state, &staff, &id).await {
         Ok(case) => case,
         Err(e) => return e.render(&state, lang, Some(&staff)),
     };
-    let reason = get(&form, "reason").unwrap_or_default();
+    let reason = form_get(&form, "reason").unwrap_or_default();
     let removed = state
         .db
         .unlink_logged(&staff.actor, &case.id, &link_id, reason, now_micros())

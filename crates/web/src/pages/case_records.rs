@@ -6,7 +6,6 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Map, Value};
 
 use gongzhi_domain::pack::{CaseType, RecordDef};
 use gongzhi_domain::role::Role;
@@ -19,6 +18,7 @@ use crate::state::AppState;
 
 use super::case::{FieldInput, PeopleChoices, def_input};
 use super::{Ctx, Lang, PageError, Staff, display_value, render, see_other};
+use super::{form_fields, form_get};
 
 pub struct RecordActionForm {
     pub id: String,
@@ -151,22 +151,6 @@ pub async fn record_views(
         .collect())
 }
 
-fn get<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// The form's `f.<key>` values as record fields (blank ones left out).
-fn form_fields(form: &[(String, String)]) -> Map<String, Value> {
-    form.iter()
-        .filter_map(|(k, v)| {
-            let key = k.strip_prefix("f.")?;
-            (!v.trim().is_empty()).then(|| (key.to_string(), Value::String(v.clone())))
-        })
-        .collect()
-}
-
 async fn refused(
     state: &AppState,
     lang: Lang,
@@ -199,14 +183,14 @@ pub async fn add(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(get(&form, "csrf_token")) {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     let case = match super::case::visible(&state, &staff, &id).await {
         Ok(case) => case,
         Err(e) => return e.render(&state, lang, Some(&staff)),
     };
-    let kind = get(&form, "kind").unwrap_or_default();
+    let kind = form_get(&form, "kind").unwrap_or_default();
     let Some(def) = def_of(&state, &case, kind) else {
         let e = ApiError::invalid("kind", "this case type has no such record");
         return refused(&state, lang, &staff, &case, &e).await;
@@ -236,7 +220,7 @@ pub async fn act(
     Path((id, record_id)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(get(&form, "csrf_token")) {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     let case = match super::case::visible(&state, &staff, &id).await {
@@ -254,7 +238,7 @@ pub async fn act(
     else {
         return PageError::NotFound.render(&state, lang, Some(&staff));
     };
-    let action = get(&form, "action").unwrap_or_default();
+    let action = form_get(&form, "action").unwrap_or_default();
     let acted = state
         .db
         .act_on_record_logged(

@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 use super::filters::{FilterQuery, ListFilters, area_units};
+use super::form_get;
 use super::portal::{CategoryGroup, Choice, category_groups};
 use super::{Ctx, Lang, PageError, Staff, local_path, render, see_other, time_left, urlencode};
 
@@ -362,14 +363,8 @@ async fn build(
     ))
 }
 
-fn get<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn non_empty(form: &[(String, String)], name: &str) -> Option<String> {
-    get(form, name)
+    form_get(form, name)
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_string)
@@ -392,13 +387,13 @@ pub async fn act(
     staff: Staff,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(get(&form, "csrf_token")) {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
     if dispatching(&state, &staff.actor).is_none() {
         return PageError::NotFound.render(&state, lang, Some(&staff));
     }
-    let back = match get(&form, "back") {
+    let back = match form_get(&form, "back") {
         Some(b) if b.starts_with("/dispatch") => local_path(Some(b)).to_string(),
         _ => "/dispatch".to_string(),
     };
@@ -484,7 +479,7 @@ async fn dispatch_one(
         // which the engine refuses as "choose a unit").
         target_unit: target.or_else(|| case.suggested_unit_id.clone()),
     };
-    let version = get(form, &format!("v.{id}")).and_then(|v| v.parse::<i64>().ok());
+    let version = form_get(form, &format!("v.{id}")).and_then(|v| v.parse::<i64>().ok());
     state
         .db
         .act(

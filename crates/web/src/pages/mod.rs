@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use gongzhi_domain::pack::{FieldDef, FieldKind};
 use gongzhi_store::StoreError;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::state::AppState;
 /// Routes whose forms carry files, each with a body limit sized for them.
@@ -409,6 +409,24 @@ pub async fn not_found(
             .into_response();
     }
     PageError::NotFound.render(&state, lang, staff.as_ref())
+}
+
+/// The value of a posted form's field `name`, if sent.
+pub(super) fn form_get<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A posted form's `f.<key>` values as case or record fields, blank ones
+/// left out (the engine then reports a required one as missing).
+pub(super) fn form_fields(form: &[(String, String)]) -> Map<String, Value> {
+    form.iter()
+        .filter_map(|(k, v)| {
+            let key = k.strip_prefix("f.")?;
+            (!v.trim().is_empty()).then(|| (key.to_string(), Value::String(v.clone())))
+        })
+        .collect()
 }
 
 /// A 303 to another page after a form post.

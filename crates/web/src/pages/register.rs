@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 use super::case::{FieldInput, PeopleChoices, def_input};
 use super::{Ctx, Lang, PageError, Staff, render, see_other};
+use super::{form_fields, form_get};
 
 pub struct TypeLink {
     /// `pack/type`, as the form and the query name it.
@@ -166,25 +167,19 @@ pub async fn form(
     render(StatusCode::OK, &view)
 }
 
-fn get<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 pub async fn submit(
     State(state): State<AppState>,
     lang: Lang,
     staff: Staff,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(get(&form, "csrf_token")) {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
         return PageError::FormExpired.render(&state, lang, Some(&staff));
     }
-    let pack = get(&form, "pack").unwrap_or_default().to_string();
-    let case_type = get(&form, "case_type").unwrap_or_default().to_string();
+    let pack = form_get(&form, "pack").unwrap_or_default().to_string();
+    let case_type = form_get(&form, "case_type").unwrap_or_default().to_string();
     let selected = format!("{pack}/{case_type}");
-    let form_id = get(&form, "form_id")
+    let form_id = form_get(&form, "form_id")
         .filter(|id| !id.is_empty() && id.len() <= 64)
         .map_or_else(new_id, str::to_string);
     if !creatable(&state, &staff)
@@ -193,13 +188,7 @@ pub async fn submit(
     {
         return PageError::Forbidden.render(&state, lang, Some(&staff));
     }
-    let fields: Map<String, Value> = form
-        .iter()
-        .filter_map(|(k, v)| {
-            let key = k.strip_prefix("f.")?;
-            (!v.trim().is_empty()).then(|| (key.to_string(), Value::String(v.clone())))
-        })
-        .collect();
+    let fields = form_fields(&form);
     let request = IntakeRequest {
         pack,
         case_type,
