@@ -1,25 +1,27 @@
 //! Indicators (指标): figures computed from the case log, never typed in.
 //!
-//! The input is the history of each case (its log entries and its deadline
-//! rows); the output is, per group, counts with their numerator and
-//! denominator, so that "0 of 0" stays "0 of 0" and never reads as 100%.
-//! `docs/INDICATORS.md` defines every figure; the tests below pin them on
+//! What the figures are is the pack's to say (`[types.<t>.indicators]`, see
+//! `pack::IndicatorDef`); this module computes them. The input is the
+//! history of each case (its log entries and its deadline rows); the output
+//! is, per group, counts with their numerator and denominator, so that
+//! "0 of 0" stays "0 of 0" and never reads as 100%. `docs/INDICATORS.md`
+//! says how; the tests below pin the requests pack's figures on
 //! hand-computed fixtures.
 //!
 //! All figures describe one **cohort**: the cases created in the period,
 //! followed up to `as_of` (the time of the question). A period's figures
 //! therefore settle as its cases move on; they never depend on other cases.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::TimeZone;
 use serde::Serialize;
-use serde::ser::SerializeStruct;
+use serde::ser::{SerializeMap, SerializeStruct};
 use serde_json::Value;
 use thiserror::Error;
 
 use crate::calendar::WorkCalendar;
-use crate::pack::CaseType;
+use crate::pack::{Condition, DeadlineTarget, Event, IndicatorDef, Measure, TimeBasis};
 use crate::time::{MICROS_PER_HOUR, Micros};
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -28,60 +30,9 @@ pub enum IndicatorError {
     BadChanges { case_id: String, seq: u64 },
 }
 
-/// The states, actions and field values the figures are read from: the
-/// parts a case type binds (see `pack::Bindings`), by the pack's own names.
-#[derive(Debug, Clone)]
-pub struct Vocabulary<'a> {
-    pub dispatch: &'a str,
-    pub return_action: &'a str,
-    pub report: &'a str,
-    pub follow_up: &'a str,
-    pub verify: &'a str,
-    pub reopen: &'a str,
-    /// State awaiting acceptance (签收): its deadlines give 按时签收率.
-    pub to_accept: &'a str,
-    /// State of handling (办理): its deadlines give 按期办结率, its time the handling time.
-    pub handling: &'a str,
-    pub closed: &'a str,
-    pub void: &'a str,
-    pub satisfaction_field: &'a str,
-    pub satisfied_values: Vec<&'a str>,
-    pub unsatisfied_value: &'a str,
-    pub verification_field: &'a str,
-    pub verification_failed: &'a str,
-}
-
-impl<'a> Vocabulary<'a> {
-    /// The figures' vocabulary from a case type's bindings, or the name of
-    /// the first binding the type lacks (its figures cannot be computed).
-    pub fn of(t: &'a CaseType) -> Result<Vocabulary<'a>, &'static str> {
-        let b = &t.bindings;
-        let rating = b.rating.as_ref().ok_or("rating")?;
-        let verification = b.verification.as_ref().ok_or("verification")?;
-        Ok(Vocabulary {
-            dispatch: b.dispatch.as_deref().ok_or("dispatch_action")?,
-            return_action: b.return_action.as_deref().ok_or("return_action")?,
-            report: b.result.as_deref().ok_or("result_action")?,
-            follow_up: &rating.action,
-            verify: &verification.action,
-            reopen: b.reopen.as_deref().ok_or("reopen_action")?,
-            to_accept: b.acceptance.as_deref().ok_or("acceptance_state")?,
-            handling: b.handling.as_deref().ok_or("handling_state")?,
-            closed: b.done.as_deref().ok_or("done_state")?,
-            void: b.discarded.as_deref().ok_or("discarded_state")?,
-            satisfaction_field: &rating.field,
-            satisfied_values: rating.satisfied.iter().map(String::as_str).collect(),
-            unsatisfied_value: &rating.unsatisfied,
-            verification_field: &verification.field,
-            verification_failed: &verification.failed,
-        })
-    }
-}
-
-/// The vocabulary of the first case type of `pack` that binds every part the
-/// figures read.
-pub fn pack_vocabulary(pack: &crate::pack::Pack) -> Option<Vocabulary<'_>> {
-    pack.types.values().find_map(|t| Vocabulary::of(t).ok())
+/// The type of `pack` that declares its figures, if one does.
+pub fn pack_indicators(pack: &crate::pack::Pack) -> Option<&crate::pack::CaseType> {
+    pack.types.values().find(|t| !t.indicators.is_empty())
 }
 
 /// Where a deadline row stands (`deadlines.status`).
@@ -109,10 +60,13 @@ impl DeadlineStatus {
 }
 
 /// One deadline row: the due time the engine promised on entering a state
-/// (moved by approved extensions and by suspensions), and how it ended.
+/// or starting a named clock (moved by approved extensions and by
+/// suspensions), and how it ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadlineFact {
     pub state: String,
+    /// The named clock the row belongs to; `None` for a state's own deadline.
+    pub clock: Option<String>,
     pub started_at: Micros,
     /// `None` while the clock is paused.
     pub due_at: Option<Micros>,
@@ -152,6 +106,9 @@ pub struct CaseFacts {
     pub holder_unit_id: Option<String>,
     pub area_unit_id: Option<String>,
     pub category: Option<String>,
+    /// The case's text values at `as_of` (choices, people, codes), for
+    /// grouping by a field the pack declares.
+    pub fields: BTreeMap<String, String>,
 }
 
 /// The period `[from, to)` in which cases were created.
@@ -200,10 +157,11 @@ impl Serialize for Ratio {
     }
 }
 
-/// Handling times in office (working) time, one value per case.
+/// Durations, one value per case (office or calendar microseconds, as the
+/// indicator says).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Durations {
-    /// Office microseconds, ascending once finished.
+    /// Microseconds, ascending once finished.
     values: Vec<Micros>,
 }
 
@@ -233,12 +191,8 @@ impl Durations {
         self.values.get(rank - 1).copied()
     }
 
-    fn push(&mut self, v: Micros) {
-        self.values.push(v);
-    }
-
-    fn extend(&mut self, other: &Durations) {
-        self.values.extend_from_slice(&other.values);
+    pub fn values(&self) -> &[Micros] {
+        &self.values
     }
 
     fn finish(&mut self) {
@@ -257,43 +211,132 @@ impl Serialize for Durations {
     }
 }
 
-/// The figures of one group (or of everything).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// One indicator's value for a group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Figure {
+    Count(u64),
+    Rate(Ratio),
+    Durations(Durations),
+}
+
+impl Figure {
+    fn zero(measure: &Measure) -> Figure {
+        match measure {
+            Measure::Count { .. } => Figure::Count(0),
+            Measure::Rate { .. } | Measure::Deadlines { .. } => Figure::Rate(Ratio::default()),
+            Measure::Duration { .. } => Figure::Durations(Durations::default()),
+        }
+    }
+
+    fn add(&mut self, other: &Figure) {
+        match (self, other) {
+            (Figure::Count(a), Figure::Count(b)) => *a += b,
+            (Figure::Rate(a), Figure::Rate(b)) => a.add(*b),
+            (Figure::Durations(a), Figure::Durations(b)) => a.values.extend_from_slice(&b.values),
+            // Figures of one report share one list of indicators.
+            _ => {}
+        }
+    }
+}
+
+impl Serialize for Figure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Figure::Count(n) => s.serialize_u64(*n),
+            Figure::Rate(r) => r.serialize(s),
+            Figure::Durations(d) => d.serialize(s),
+        }
+    }
+}
+
+/// The figures of one group (or of everything): one per declared indicator,
+/// in the pack's order, by id.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
-    /// 受理量: cases created in the period.
-    pub received: u64,
-    /// Of those, void (作废) at `as_of`.
-    pub voided: u64,
-    /// 按时签收率: dispatches answered (accepted or returned) by the acceptance deadline.
-    pub accepted_on_time: Ratio,
-    /// 按期办结率: handling rounds reported by the handling deadline.
-    pub handled_on_time: Ratio,
-    /// 结案率: closed at `as_of` / received and not void.
-    pub closed: Ratio,
-    /// 返工率: dispatched cases with a 重办 or a 退回.
-    pub rework: Ratio,
-    /// 重办率: reported cases sent back at least once (unsatisfied, failed, reopened).
-    pub redone: Ratio,
-    /// 退回率: dispatched cases returned at least once.
-    pub returns: Ratio,
-    /// 满意率: rated cases whose latest rating is satisfied or basically satisfied.
-    pub satisfied: Ratio,
-    /// First-round handling time in office time.
-    pub handling_time: Durations,
+    entries: Vec<(String, Figure)>,
 }
 
 impl Figures {
-    fn add(&mut self, other: &Figures) {
-        self.received += other.received;
-        self.voided += other.voided;
-        self.accepted_on_time.add(other.accepted_on_time);
-        self.handled_on_time.add(other.handled_on_time);
-        self.closed.add(other.closed);
-        self.rework.add(other.rework);
-        self.redone.add(other.redone);
-        self.returns.add(other.returns);
-        self.satisfied.add(other.satisfied);
-        self.handling_time.extend(&other.handling_time);
+    fn zero(defs: &[IndicatorDef]) -> Figures {
+        Figures {
+            entries: defs
+                .iter()
+                .map(|d| (d.id.clone(), Figure::zero(&d.measure)))
+                .collect(),
+        }
+    }
+
+    /// Adds another group's figures (of the same indicators) to these.
+    pub fn add(&mut self, other: &Figures) {
+        if self.entries.is_empty() {
+            self.entries = other.entries.clone();
+            return;
+        }
+        for ((_, mine), (_, theirs)) in self.entries.iter_mut().zip(&other.entries) {
+            mine.add(theirs);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Figure)> {
+        self.entries.iter().map(|(id, f)| (id.as_str(), f))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Figure> {
+        self.entries.iter().find(|(i, _)| i == id).map(|(_, f)| f)
+    }
+
+    /// A count by indicator id; 0 when there is no such count.
+    pub fn count(&self, id: &str) -> u64 {
+        match self.get(id) {
+            Some(Figure::Count(n)) => *n,
+            _ => 0,
+        }
+    }
+
+    /// A rate by indicator id; 0 of 0 when there is no such rate.
+    pub fn ratio(&self, id: &str) -> Ratio {
+        match self.get(id) {
+            Some(Figure::Rate(r)) => *r,
+            _ => Ratio::default(),
+        }
+    }
+
+    /// Durations by indicator id; none when there is no such figure.
+    pub fn durations(&self, id: &str) -> Durations {
+        match self.get(id) {
+            Some(Figure::Durations(d)) => d.clone(),
+            _ => Durations::default(),
+        }
+    }
+
+    /// Cases received: the first count (the pack's "received", by convention
+    /// declared first), or 0.
+    pub fn cases(&self) -> u64 {
+        self.entries
+            .iter()
+            .find_map(|(_, f)| match f {
+                Figure::Count(n) => Some(*n),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
+    fn finish(&mut self) {
+        for (_, f) in &mut self.entries {
+            if let Figure::Durations(d) = f {
+                d.finish();
+            }
+        }
+    }
+}
+
+impl Serialize for Figures {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.entries.len()))?;
+        for (id, f) in &self.entries {
+            map.serialize_entry(id, f)?;
+        }
+        map.end()
     }
 }
 
@@ -351,20 +394,120 @@ fn changes_of(
     }
 }
 
+/// A field value as conditions compare it: text as it is, other values as JSON.
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// One case replayed up to `as_of`: what conditions and events look at.
+#[derive(Debug, Default)]
+struct Replayed {
+    state: String,
+    reached: BTreeSet<String>,
+    did: BTreeSet<String>,
+    fields: BTreeMap<String, String>,
+    /// Every value each field has held.
+    ever: BTreeMap<String, BTreeSet<String>>,
+    /// `(at, state after)` of every entry, in log order.
+    steps: Vec<(Micros, String, String)>,
+    /// Who held the case from when, to find who answered for each deadline.
+    holders: Vec<(Micros, Option<String>)>,
+}
+
+impl Replayed {
+    fn meets(&self, c: &Condition) -> bool {
+        let has = |list: &[String], set: &BTreeSet<String>| list.iter().any(|x| set.contains(x));
+        match c {
+            Condition::State(states) => states.contains(&self.state),
+            Condition::Reached(states) => has(states, &self.reached),
+            Condition::Did(actions) => has(actions, &self.did),
+            Condition::FieldIn { field, values } => {
+                self.fields.get(field).is_some_and(|v| values.contains(v))
+            }
+            Condition::FieldEverIn { field, values } => {
+                self.ever.get(field).is_some_and(|held| has(values, held))
+            }
+            Condition::FieldSet(field) => self.fields.contains_key(field),
+            Condition::Any(cs) => cs.iter().any(|c| self.meets(c)),
+            Condition::All(cs) => cs.iter().all(|c| self.meets(c)),
+            Condition::Not(c) => !self.meets(c),
+        }
+    }
+
+    /// When `event` first happened, if it did.
+    fn first(&self, event: &Event) -> Option<Micros> {
+        match event {
+            Event::Created => self.steps.first().map(|(at, _, _)| *at),
+            Event::Entered(state) => self
+                .steps
+                .iter()
+                .find(|(_, _, to)| to == state)
+                .map(|(at, _, _)| *at),
+            Event::Did(action) => self
+                .steps
+                .iter()
+                .find(|(_, a, _)| a == action)
+                .map(|(at, _, _)| *at),
+        }
+    }
+
+    fn duration(
+        &self,
+        from: &Event,
+        to: &Event,
+        in_state: Option<&str>,
+        basis: TimeBasis,
+        calendar: &WorkCalendar,
+    ) -> Option<Micros> {
+        let (start, end) = (self.first(from)?, self.first(to)?);
+        if end < start {
+            return None;
+        }
+        let span = |a: Micros, b: Micros| match basis {
+            TimeBasis::Calendar => b - a,
+            TimeBasis::Office => calendar.office_time_between(a, b),
+        };
+        let Some(state) = in_state else {
+            return Some(span(start, end));
+        };
+        // Sum the stretches in `state` that fall inside [start, end].
+        let mut total = 0;
+        for (i, (at, _, after)) in self.steps.iter().enumerate() {
+            if after != state {
+                continue;
+            }
+            let left = self.steps.get(i + 1).map_or(end, |(next, _, _)| *next);
+            let (a, b) = ((*at).max(start), left.min(end));
+            if a < b {
+                total += span(a, b);
+            }
+        }
+        Some(total)
+    }
+
+    fn holder_at(&self, at: Micros) -> Option<String> {
+        self.holders
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= at)
+            .and_then(|(_, h)| h.clone())
+    }
+}
+
 /// A share of one case's figures and the unit answerable for it.
 type Part = (Option<String>, Figures);
 
-/// One case's facts and figures, in parts: first the case's own (with
-/// `received == 1`, answerable: the holder at `as_of`), then one per decided
-/// deadline (answerable: the holder when it started). `None` when the case
-/// was not created in the period.
-fn case_figures(
+/// Replays one case; `None` when it was not created in the period.
+fn replay(
     history: &CaseHistory,
     period: Period,
     as_of: Micros,
-    calendar: &WorkCalendar,
-    vocab: &Vocabulary<'_>,
-) -> Result<Option<(CaseFacts, Vec<Part>)>, IndicatorError> {
+) -> Result<Option<(CaseFacts, Replayed)>, IndicatorError> {
     let mut entries: Vec<&HistoryEntry> =
         history.entries.iter().filter(|e| e.at <= as_of).collect();
     entries.sort_by_key(|e| e.seq);
@@ -381,121 +524,108 @@ fn case_figures(
         holder_unit_id: None,
         area_unit_id: None,
         category: None,
+        fields: BTreeMap::new(),
     };
-    // Field values as the log has them so far: a change lists only what
-    // changed, so a repeated rating must be read from the running value.
-    let mut fields: BTreeMap<String, Value> = BTreeMap::new();
-    let mut dispatched = false;
-    let mut returned = false;
-    let mut reported = false;
-    let mut redone = false;
-    let mut latest_rating: Option<String> = None;
-    // First-round handling: office time in the handling state until the first report.
-    let mut handling_since: Option<Micros> = None;
-    let mut handling_total: Micros = 0;
-    let mut first_report_done = false;
-    // Who held the case from when, to find who answered for each deadline.
-    let mut holders: Vec<(Micros, Option<String>)> = Vec::new();
-
+    let mut r = Replayed::default();
     for e in &entries {
+        // A change lists only what changed: the running values are the case's.
         for (key, change) in changes_of(&history.case_id, e)? {
-            let after = change.get("after").cloned().unwrap_or(Value::Null);
-            fields.insert(key, after);
-        }
-        let text = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
-        facts.state = e.to_state.clone();
-        facts.holder_unit_id = text("holder_unit_id");
-        facts.area_unit_id = text("area_unit_id");
-        facts.category = text("category");
-        holders.push((e.at, facts.holder_unit_id.clone()));
-
-        let action = e.action.as_str();
-        if action == vocab.dispatch {
-            dispatched = true;
-        } else if action == vocab.return_action {
-            returned = true;
-        } else if action == vocab.report {
-            reported = true;
-        } else if action == vocab.follow_up {
-            let rating = text(vocab.satisfaction_field);
-            if rating.as_deref() == Some(vocab.unsatisfied_value) {
-                redone = true;
-            }
-            latest_rating = rating;
-        } else if action == vocab.verify {
-            if text(vocab.verification_field).as_deref() == Some(vocab.verification_failed) {
-                redone = true;
-            }
-        } else if action == vocab.reopen {
-            redone = true;
-        }
-
-        if !first_report_done {
-            let in_handling = e.to_state == vocab.handling;
-            match (handling_since, in_handling) {
-                (None, true) => handling_since = Some(e.at),
-                (Some(since), false) => {
-                    handling_total += calendar.office_time_between(since, e.at);
-                    handling_since = None;
+            match change.get("after").and_then(value_text) {
+                Some(text) => {
+                    r.ever.entry(key.clone()).or_default().insert(text.clone());
+                    r.fields.insert(key, text);
                 }
-                _ => {}
-            }
-            if action == vocab.report {
-                first_report_done = true;
+                None => {
+                    r.fields.remove(&key);
+                }
             }
         }
+        r.state = e.to_state.clone();
+        r.reached.insert(e.to_state.clone());
+        r.did.insert(e.action.clone());
+        r.steps.push((e.at, e.action.clone(), e.to_state.clone()));
+        r.holders
+            .push((e.at, r.fields.get("holder_unit_id").cloned()));
     }
+    let text = |k: &str| r.fields.get(k).cloned();
+    facts.state = r.state.clone();
+    facts.holder_unit_id = text("holder_unit_id");
+    facts.area_unit_id = text("area_unit_id");
+    facts.category = text("category");
+    facts.fields = r.fields.clone();
+    Ok(Some((facts, r)))
+}
 
-    let void = facts.state == vocab.void;
-    let mut f = Figures {
-        received: 1,
-        voided: u64::from(void),
-        ..Figures::default()
+/// One case's figures, in parts: first the case's own (answerable: the
+/// holder at `as_of`), then one per decided deadline (answerable: the holder
+/// when it started). `None` when the case was not created in the period.
+fn case_figures(
+    history: &CaseHistory,
+    period: Period,
+    as_of: Micros,
+    calendar: &WorkCalendar,
+    defs: &[IndicatorDef],
+) -> Result<Option<(CaseFacts, Vec<Part>)>, IndicatorError> {
+    let Some((facts, r)) = replay(history, period, as_of)? else {
+        return Ok(None);
     };
+    let mut own = Figures::zero(defs);
     let mut parts = Vec::new();
-    for d in history.deadlines.iter().filter(|d| d.started_at <= as_of) {
-        let mut part = Figures::default();
-        let target = if d.state == vocab.to_accept {
-            &mut part.accepted_on_time
-        } else if d.state == vocab.handling {
-            &mut part.handled_on_time
-        } else {
+    for (i, def) in defs.iter().enumerate() {
+        let Some((_, slot)) = own.entries.get_mut(i) else {
             continue;
         };
-        match kept(d, as_of) {
-            Kept::OnTime => target.count(true, true),
-            Kept::Late => target.count(true, false),
-            Kept::Pending => continue,
+        match (&def.measure, slot) {
+            (Measure::Count { filter }, Figure::Count(n)) => {
+                *n += u64::from(filter.as_ref().is_none_or(|c| r.meets(c)));
+            }
+            (Measure::Rate { of, hit }, Figure::Rate(ratio)) => {
+                let counted = of.as_ref().is_none_or(|c| r.meets(c));
+                ratio.count(counted, counted && r.meets(hit));
+            }
+            (
+                Measure::Duration {
+                    from,
+                    to,
+                    in_state,
+                    basis,
+                },
+                Figure::Durations(d),
+            ) => {
+                if let Some(v) = r.duration(from, to, in_state.as_deref(), *basis, calendar) {
+                    d.values.push(v);
+                }
+            }
+            (Measure::Deadlines { target }, _) => {
+                for d in history.deadlines.iter().filter(|d| d.started_at <= as_of) {
+                    let ours = match target {
+                        DeadlineTarget::State(s) => d.clock.is_none() && &d.state == s,
+                        DeadlineTarget::Clock(c) => d.clock.as_ref() == Some(c),
+                    };
+                    let hit = match kept(d, as_of) {
+                        _ if !ours => continue,
+                        Kept::OnTime => true,
+                        Kept::Late => false,
+                        Kept::Pending => continue,
+                    };
+                    let mut part = Figures::zero(defs);
+                    if let Some((_, Figure::Rate(ratio))) = part.entries.get_mut(i) {
+                        ratio.count(true, hit);
+                    }
+                    parts.push((r.holder_at(d.started_at), part));
+                }
+            }
+            _ => {}
         }
-        // The deadline opened with the entry at its start: the holder after it.
-        let holder = holders
-            .iter()
-            .rev()
-            .find(|(at, _)| *at <= d.started_at)
-            .and_then(|(_, h)| h.clone());
-        parts.push((holder, part));
     }
-    f.closed.count(!void, facts.state == vocab.closed);
-    f.rework.count(dispatched, returned || redone);
-    f.redone.count(reported, redone);
-    f.returns.count(dispatched, returned);
-    f.satisfied.count(
-        latest_rating.is_some(),
-        latest_rating
-            .as_deref()
-            .is_some_and(|r| vocab.satisfied_values.contains(&r)),
-    );
-    if first_report_done {
-        f.handling_time.push(handling_total);
-    }
-    parts.insert(0, (facts.holder_unit_id.clone(), f));
+    parts.insert(0, (facts.holder_unit_id.clone(), own));
     Ok(Some((facts, parts)))
 }
 
-/// Computes the figures of the cases created in `period`, as the log stands
-/// at `as_of`, overall and per group. `key` names the group of a case's
-/// figures, given the case and the unit answerable for them: for a deadline
-/// (按时签收, 按期办结) the unit holding the case when it started, for the
+/// Computes the figures `defs` declares for the cases created in `period`,
+/// as the log stands at `as_of`, overall and per group. `key` names the
+/// group of a case's figures, given the case and the unit answerable for
+/// them: for a deadline the unit holding the case when it started, for the
 /// rest the unit holding it at `as_of`. Every share falls in exactly one
 /// group, so the count figures of the groups add up to the total.
 pub fn compute<'a, F>(
@@ -503,31 +633,31 @@ pub fn compute<'a, F>(
     period: Period,
     as_of: Micros,
     calendar: &WorkCalendar,
-    vocab: &Vocabulary<'_>,
+    defs: &[IndicatorDef],
     key: F,
 ) -> Result<Report, IndicatorError>
 where
     F: Fn(&CaseFacts, Option<&str>) -> Option<String>,
 {
-    let mut total = Figures::default();
+    let mut total = Figures::zero(defs);
     let mut groups: BTreeMap<Option<String>, Figures> = BTreeMap::new();
     for history in histories {
-        let Some((facts, parts)) = case_figures(history, period, as_of, calendar, vocab)? else {
+        let Some((facts, parts)) = case_figures(history, period, as_of, calendar, defs)? else {
             continue;
         };
         for (answerable, figures) in parts {
             total.add(&figures);
             groups
                 .entry(key(&facts, answerable.as_deref()))
-                .or_default()
+                .or_insert_with(|| Figures::zero(defs))
                 .add(&figures);
         }
     }
-    total.handling_time.finish();
+    total.finish();
     let mut out: Vec<Group> = groups
         .into_iter()
         .map(|(key, mut figures)| {
-            figures.handling_time.finish();
+            figures.finish();
             Group { key, figures }
         })
         .collect();
@@ -562,80 +692,6 @@ pub fn month_key(at: Micros, calendar: &WorkCalendar) -> Option<String> {
             .to_string(),
     )
 }
-
-/// One figure's names and definition, for answers that explain themselves.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Definition {
-    /// The key of the figure in [`Figures`].
-    pub id: &'static str,
-    pub zh: &'static str,
-    pub en: &'static str,
-    pub definition: &'static str,
-}
-
-/// Every figure, in the order of [`Figures`] (docs/INDICATORS.md says more).
-pub const DEFINITIONS: &[Definition] = &[
-    Definition {
-        id: "received",
-        zh: "受理量",
-        en: "Requests received",
-        definition: "cases created in the period",
-    },
-    Definition {
-        id: "voided",
-        zh: "作废量",
-        en: "Voided",
-        definition: "of those, cases void at as_of",
-    },
-    Definition {
-        id: "accepted_on_time",
-        zh: "按时签收率",
-        en: "Accepted on time",
-        definition: "dispatches answered (accepted or returned) at or before the acceptance deadline / dispatches whose deadline is decided (answered, or past due)",
-    },
-    Definition {
-        id: "handled_on_time",
-        zh: "按期办结率",
-        en: "Handled within the deadline",
-        definition: "handling rounds reported at or before the handling deadline (as extended and paused) / handling rounds decided (reported, or past due)",
-    },
-    Definition {
-        id: "closed",
-        zh: "结案率",
-        en: "Closure rate",
-        definition: "cases closed at as_of / cases received and not void",
-    },
-    Definition {
-        id: "rework",
-        zh: "返工率",
-        en: "Rework rate",
-        definition: "dispatched cases with at least one 重办 or 退回 / cases dispatched at least once",
-    },
-    Definition {
-        id: "redone",
-        zh: "重办率",
-        en: "Re-handling rate",
-        definition: "reported cases sent back at least once (follow-up unsatisfied, verification failed, or reopened) / cases reported at least once",
-    },
-    Definition {
-        id: "returns",
-        zh: "退回率",
-        en: "Return rate",
-        definition: "cases returned at least once / cases dispatched at least once",
-    },
-    Definition {
-        id: "satisfied",
-        zh: "满意率",
-        en: "Satisfaction rate",
-        definition: "rated cases whose latest rating is satisfied or basically satisfied / cases rated at least once",
-    },
-    Definition {
-        id: "handling_time",
-        zh: "办理时长（工作时间）",
-        en: "Handling time (office hours)",
-        definition: "office time the case spent in handling from its first acceptance to its first report, suspensions excluded; mean and nearest-rank p90 over cases reported",
-    },
-];
 
 /// Why a date range was refused; `field` names the query parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -21,6 +21,7 @@ mod bindings;
 mod clocks;
 mod decimal;
 mod guards;
+mod indicators;
 mod parties;
 mod records;
 mod roles;
@@ -28,6 +29,7 @@ mod roles;
 pub use bindings::{Bindings, PublicStatus, RatingBinding, VerificationBinding};
 pub use clocks::ClockDef;
 pub use guards::Guard;
+pub use indicators::{Condition, DeadlineTarget, Event, IndicatorDef, Measure, TimeBasis};
 pub use parties::{CheckedParty, MAX_PARTIES, NAME_FIELD, PartyDef, PartyError, PartyKind};
 pub use records::{MAX_RECORDS, RecordAction, RecordDef, RecordError, RecordState, RecordStep};
 pub use roles::RoleDef;
@@ -94,6 +96,8 @@ pub struct CaseType {
     pub routing: Routing,
     /// Kinds of sub-records a case of this type holds, by kind.
     pub records: BTreeMap<String, RecordDef>,
+    /// The figures of its dashboard, in the order declared.
+    pub indicators: Vec<IndicatorDef>,
 }
 
 /// Whether intake suggests a lead unit for a new case.
@@ -1280,6 +1284,20 @@ fn parse_source(ctx: &mut Ctx) -> Option<Parsed> {
                 types.insert(ct.id.clone(), ct);
             }
         }
+        // The figures read every case of the pack, so only one type may say
+        // what they are.
+        let with_indicators: Vec<&CaseType> = types
+            .values()
+            .filter(|t| !t.indicators.is_empty())
+            .collect();
+        if let [_, second, ..] = with_indicators.as_slice() {
+            let msg = format!(
+                "type `{}` declares indicators, but so does type `{}`: a pack's figures \
+                 come from one type",
+                second.id, with_indicators[0].id
+            );
+            ctx.err(&tt.loc, msg);
+        }
     }
     let (id, id_loc) = id?;
     Some(Parsed {
@@ -1308,8 +1326,16 @@ fn parse_type(
     t.check_keys(
         ctx,
         &[
-            "name", "fields", "states", "actions", "bindings", "parties", "clocks", "routing",
+            "name",
+            "fields",
+            "states",
+            "actions",
+            "bindings",
+            "parties",
+            "clocks",
+            "routing",
             "records",
+            "indicators",
         ],
     );
     let name = t.names(ctx, "name");
@@ -1424,6 +1450,17 @@ fn parse_type(
     let records = records::parse_records(ctx, &t, &key.name);
     let pending = std::mem::take(&mut ctx.pending_guards);
     guards::check_refs(ctx, &key.name, &pending, &clocks, &records);
+    let indicators = indicators::parse_indicators(
+        ctx,
+        &t,
+        &indicators::Declared {
+            type_id: &key.name,
+            states: &states,
+            action_ids: &action_ids,
+            fields: &fields,
+            clocks: &clocks,
+        },
+    );
 
     Some(CaseType {
         pack_id: pack_id.to_owned(),
@@ -1438,6 +1475,7 @@ fn parse_type(
         clocks,
         routing,
         records,
+        indicators,
     })
 }
 
@@ -2465,6 +2503,123 @@ roles = ["handler"]
         );
         assert_eq!(item.creation_action().id, "create");
         assert_eq!(item.actions_from("closed").count(), 1);
+    }
+
+    #[test]
+    fn shipped_packs_declare_indicators_that_load() {
+        for (file, source) in [
+            (
+                "requests",
+                include_str!("../../../packs/requests/pack.toml"),
+            ),
+            (
+                "mediation",
+                include_str!("../../../packs/mediation/pack.toml"),
+            ),
+        ] {
+            let set = PackSet::from_sources(&[(file.into(), source.into())])
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let pack = set.pack(file).expect("pack");
+            let t = crate::indicators::pack_indicators(pack).expect("a type with indicators");
+            assert!(
+                matches!(
+                    t.indicators.first().map(|d| &d.measure),
+                    Some(Measure::Count { filter: None })
+                ),
+                "{file}: the first figure counts the cases received"
+            );
+        }
+    }
+
+    #[test]
+    fn indicators_naming_the_undeclared_are_refused_with_their_place() {
+        let p = problems(&minimal(
+            r#"
+[types.t.indicators.ok]
+name = "好"
+measure = "rate"
+of = { did = ["finish"] }
+hit = { any = [{ state = ["done"] }, { field = "note", set = true }] }
+[types.t.indicators.bad_state]
+name = "坏"
+measure = "count"
+where = { reached = ["closed"] }
+[types.t.indicators.bad_action]
+name = "坏"
+measure = "rate"
+hit = { did = ["reopen"] }
+[types.t.indicators.bad_field]
+name = "坏"
+measure = "rate"
+hit = { field = "rating", in = ["good"] }
+[types.t.indicators.bad_clock]
+name = "坏"
+measure = "deadlines"
+clock = "statutory"
+[types.t.indicators.bad_measure]
+name = "坏"
+measure = "median"
+[types.t.indicators.mixed]
+name = "坏"
+measure = "count"
+hit = { state = ["done"] }
+[types.t.indicators.two_heads]
+name = "坏"
+measure = "count"
+where = { state = ["done"], did = ["finish"] }
+[types.t.indicators.no_end]
+name = "坏"
+measure = "duration"
+public = true
+"#,
+        ));
+        let has = |needle: &str| p.iter().any(|m| m.contains(needle));
+        assert!(
+            has("p.toml:33:22: type `t` declares no state `closed`"),
+            "{p:#?}"
+        );
+        assert!(has("declares no action `reopen`"), "{p:#?}");
+        assert!(has("declares no field `rating`"), "{p:#?}");
+        assert!(has("undeclared clock `statutory`"), "{p:#?}");
+        assert!(has("unknown measure `median`"), "{p:#?}");
+        assert!(
+            has("`hit` belongs to measure `rate`, not `count`"),
+            "{p:#?}"
+        );
+        assert!(has("needs exactly one of `state`, `reached`"), "{p:#?}");
+        assert!(has("is missing `to`"), "{p:#?}");
+        assert!(has("is a duration and cannot be public"), "{p:#?}");
+        assert_eq!(p.len(), 9, "one problem each, none for `ok`: {p:#?}");
+    }
+
+    #[test]
+    fn only_one_type_of_a_pack_says_what_its_figures_are() {
+        let text = minimal(
+            r#"
+[types.t.indicators.n]
+name = "数"
+measure = "count"
+[types.u]
+name = "U"
+[types.u.states.open]
+name = "开"
+terminal = true
+[types.u.actions.create]
+name = "建"
+from = []
+to = "open"
+roles = ["operator"]
+[types.u.indicators.n]
+name = "数"
+measure = "count"
+"#,
+        );
+        let p = problems(&text);
+        assert!(
+            p.iter()
+                .any(|m| m.contains("a pack's figures come from one type")),
+            "{p:#?}"
+        );
     }
 
     #[test]

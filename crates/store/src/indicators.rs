@@ -88,8 +88,9 @@ type DeadlineTuple = (
     String,
     Option<Micros>,
     String,
+    Option<String>,
 );
-const DEADLINE_COLUMNS: &str = "state, started_at, due_at, status, closed_at, id";
+const DEADLINE_COLUMNS: &str = "state, started_at, due_at, status, closed_at, id, clock";
 
 /// `SELECT case_id, <one JSON array of arrays> ... GROUP BY case_id`: one row
 /// per case, because per-row overhead in the driver, not the query, is what a
@@ -250,9 +251,10 @@ fn decode_histories(
         let mut tuples: Vec<DeadlineTuple> =
             serde_json::from_str(&json).map_err(|e| corrupt(&case_id, "deadlines", e))?;
         tuples.sort_by(|a, b| (a.1, &a.5).cmp(&(b.1, &b.5)));
-        for (state, started_at, due_at, status, closed_at, _id) in tuples {
+        for (state, started_at, due_at, status, closed_at, _id, clock) in tuples {
             history.deadlines.push(DeadlineFact {
                 state,
+                clock,
                 started_at,
                 due_at,
                 status: DeadlineStatus::parse(&status)

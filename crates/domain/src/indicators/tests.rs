@@ -12,8 +12,8 @@ use super::*;
 
 const HOUR: Micros = MICROS_PER_HOUR;
 
-/// The figures' vocabulary as the requests pack binds it.
-fn requests() -> Vocabulary<'static> {
+/// The figures the requests pack declares.
+fn requests() -> &'static [crate::pack::IndicatorDef] {
     static PACKS: std::sync::OnceLock<crate::pack::PackSet> = std::sync::OnceLock::new();
     let packs = PACKS.get_or_init(|| {
         let source = include_str!("../../../../packs/requests/pack.toml");
@@ -23,7 +23,7 @@ fn requests() -> Vocabulary<'static> {
     let t = packs
         .case_type("requests", "request")
         .expect("request type");
-    Vocabulary::of(t).expect("the request type binds every part the figures read")
+    &t.indicators
 }
 
 /// Local time in Shanghai on a day of 2025 (month, day, hour, minute).
@@ -103,6 +103,7 @@ impl Log {
     ) {
         self.cases[case].deadlines.push(DeadlineFact {
             state: state.into(),
+            clock: None,
             started_at,
             due_at,
             status,
@@ -585,7 +586,7 @@ fn run<F: Fn(&CaseFacts, Option<&str>) -> Option<String>>(key: F) -> Report {
         march(),
         as_of(),
         &WorkCalendar::builtin(),
-        &requests(),
+        requests(),
         key,
     )
     .unwrap()
@@ -605,27 +606,27 @@ fn totals_match_the_hand_computation() {
     let report = run(|_, _| None);
     let f = &report.total;
     // c1..c6; c7 and c8 lie outside March.
-    assert_eq!(f.received, 6);
-    assert_eq!(f.voided, 1); // c5
+    assert_eq!(f.count("received"), 6);
+    assert_eq!(f.count("voided"), 1); // c5
     // Dispatch deadlines: c1 ✓, c2 ✓ (returned in time) ✗ (expired), c3 ✓,
     // c4 ✓; c6 still running and not due: not counted.
-    assert_eq!(f.accepted_on_time, r(4, 5));
+    assert_eq!(f.ratio("accepted_on_time"), r(4, 5));
     // Handling rounds: c1 ✓, c2 ✓, c3 ✓ ✗ ✗, c4 ✓ ✗.
-    assert_eq!(f.handled_on_time, r(4, 7));
+    assert_eq!(f.ratio("handled_on_time"), r(4, 7));
     // Closed: c1, out of the five not void.
-    assert_eq!(f.closed, r(1, 5));
+    assert_eq!(f.ratio("closed"), r(1, 5));
     // Dispatched: c1 c2 c3 c4 c6; returned or redone: c2, c3, c4.
-    assert_eq!(f.rework, r(3, 5));
+    assert_eq!(f.ratio("rework"), r(3, 5));
     // Reported: c1..c4; redone: c3 (unsatisfied), c4 (verification failed).
-    assert_eq!(f.redone, r(2, 4));
-    assert_eq!(f.returns, r(1, 5));
+    assert_eq!(f.ratio("redone"), r(2, 4));
+    assert_eq!(f.ratio("returns"), r(1, 5));
     // Latest ratings: c1 satisfied, c2 basically, c3 unsatisfied, c4 satisfied.
-    assert_eq!(f.satisfied, r(3, 4));
+    assert_eq!(f.ratio("satisfied"), r(3, 4));
     // First-round handling: 7.5, 3, 3, 5.5 h → mean 4.75 h; p90 rank ⌈3.6⌉ = 4 → 7.5 h.
-    assert_eq!(f.handling_time.count(), 4);
-    assert_eq!(f.handling_time.total(), 19 * HOUR);
-    assert_eq!(f.handling_time.mean(), Some(19 * HOUR / 4));
-    assert_eq!(f.handling_time.p90(), Some(15 * HOUR / 2));
+    assert_eq!(f.durations("handling_time").count(), 4);
+    assert_eq!(f.durations("handling_time").total(), 19 * HOUR);
+    assert_eq!(f.durations("handling_time").mean(), Some(19 * HOUR / 4));
+    assert_eq!(f.durations("handling_time").p90(), Some(15 * HOUR / 2));
     assert_eq!(report.groups.len(), 1);
 }
 
@@ -637,36 +638,36 @@ fn by_holding_unit() {
     // A holds c1, c2, c6. A dispatch counts for the unit it was dispatched
     // to: c2's first went to B (which returned it in time), its second to A.
     let a = group(&report, Some("A"));
-    assert_eq!(a.received, 3);
-    assert_eq!(a.accepted_on_time, r(1, 2)); // c1 ✓, c2 #2 ✗
-    assert_eq!(a.handled_on_time, r(2, 2));
-    assert_eq!(a.closed, r(1, 3));
-    assert_eq!(a.rework, r(1, 3));
-    assert_eq!(a.redone, r(0, 2));
-    assert_eq!(a.returns, r(1, 3));
-    assert_eq!(a.satisfied, r(2, 2));
+    assert_eq!(a.count("received"), 3);
+    assert_eq!(a.ratio("accepted_on_time"), r(1, 2)); // c1 ✓, c2 #2 ✗
+    assert_eq!(a.ratio("handled_on_time"), r(2, 2));
+    assert_eq!(a.ratio("closed"), r(1, 3));
+    assert_eq!(a.ratio("rework"), r(1, 3));
+    assert_eq!(a.ratio("redone"), r(0, 2));
+    assert_eq!(a.ratio("returns"), r(1, 3));
+    assert_eq!(a.ratio("satisfied"), r(2, 2));
     // [3, 7.5] h: mean 5.25 h, p90 rank ⌈1.8⌉ = 2 → 7.5 h.
-    assert_eq!(a.handling_time.mean(), Some(21 * HOUR / 4));
-    assert_eq!(a.handling_time.p90(), Some(15 * HOUR / 2));
+    assert_eq!(a.durations("handling_time").mean(), Some(21 * HOUR / 4));
+    assert_eq!(a.durations("handling_time").p90(), Some(15 * HOUR / 2));
     // B holds c3, c4.
     let b = group(&report, Some("B"));
-    assert_eq!(b.received, 2);
-    assert_eq!(b.accepted_on_time, r(3, 3)); // c2 #1, c3, c4
-    assert_eq!(b.handled_on_time, r(2, 5));
-    assert_eq!(b.closed, r(0, 2));
-    assert_eq!(b.rework, r(2, 2));
-    assert_eq!(b.redone, r(2, 2));
-    assert_eq!(b.returns, r(0, 2));
-    assert_eq!(b.satisfied, r(1, 2));
-    assert_eq!(b.handling_time.p90(), Some(11 * HOUR / 2));
+    assert_eq!(b.count("received"), 2);
+    assert_eq!(b.ratio("accepted_on_time"), r(3, 3)); // c2 #1, c3, c4
+    assert_eq!(b.ratio("handled_on_time"), r(2, 5));
+    assert_eq!(b.ratio("closed"), r(0, 2));
+    assert_eq!(b.ratio("rework"), r(2, 2));
+    assert_eq!(b.ratio("redone"), r(2, 2));
+    assert_eq!(b.ratio("returns"), r(0, 2));
+    assert_eq!(b.ratio("satisfied"), r(1, 2));
+    assert_eq!(b.durations("handling_time").p90(), Some(11 * HOUR / 2));
     // The centre holds only the void c5: every rate is 0 of 0, never 100%.
     let ctr = group(&report, Some("CTR"));
-    assert_eq!((ctr.received, ctr.voided), (1, 1));
-    assert_eq!(ctr.closed, r(0, 0));
-    assert_eq!(ctr.closed.ratio(), None);
-    assert_eq!(ctr.satisfied.ratio(), None);
-    assert_eq!(ctr.handling_time.mean(), None);
-    assert_eq!(ctr.handling_time.p90(), None);
+    assert_eq!((ctr.count("received"), ctr.count("voided")), (1, 1));
+    assert_eq!(ctr.ratio("closed"), r(0, 0));
+    assert_eq!(ctr.ratio("closed").ratio(), None);
+    assert_eq!(ctr.ratio("satisfied").ratio(), None);
+    assert_eq!(ctr.durations("handling_time").mean(), None);
+    assert_eq!(ctr.durations("handling_time").p90(), None);
 }
 
 #[test]
@@ -677,24 +678,24 @@ fn by_category_level_and_area_and_month() {
             .as_deref()
             .and_then(|code| category_prefix(code, 1))
     });
-    assert_eq!(group(&l1, Some("R01")).received, 3); // c1 c2 c6
-    assert_eq!(group(&l1, Some("R02")).received, 2); // c3 c4
-    assert_eq!(group(&l1, None).received, 1); // c5
+    assert_eq!(group(&l1, Some("R01")).count("received"), 3); // c1 c2 c6
+    assert_eq!(group(&l1, Some("R02")).count("received"), 2); // c3 c4
+    assert_eq!(group(&l1, None).count("received"), 1); // c5
     // Level 3: only c1 and c6 have a third-level code.
     let l3 = run(|c, _| {
         c.category
             .as_deref()
             .and_then(|code| category_prefix(code, 3))
     });
-    assert_eq!(group(&l3, Some("R01.02.03")).received, 2);
-    assert_eq!(group(&l3, None).received, 4);
+    assert_eq!(group(&l3, Some("R01.02.03")).count("received"), 2);
+    assert_eq!(group(&l3, None).count("received"), 4);
     let area = run(|c, _| c.area_unit_id.clone());
-    assert_eq!(group(&area, Some("S1")).satisfied, r(2, 2));
-    assert_eq!(group(&area, Some("S2")).satisfied, r(1, 2));
-    assert_eq!(group(&area, None).received, 1);
+    assert_eq!(group(&area, Some("S1")).ratio("satisfied"), r(2, 2));
+    assert_eq!(group(&area, Some("S2")).ratio("satisfied"), r(1, 2));
+    assert_eq!(group(&area, None).count("received"), 1);
     let month = run(|c, _| month_key(c.created_at, &calendar));
     assert_eq!(month.groups.len(), 1);
-    assert_eq!(group(&month, Some("2025-03")).received, 6);
+    assert_eq!(group(&month, Some("2025-03")).count("received"), 6);
 }
 
 #[test]
@@ -707,19 +708,19 @@ fn figures_follow_as_of() {
         march(),
         mar(4, 12, 0),
         &WorkCalendar::builtin(),
-        &requests(),
+        requests(),
         |_, _| None,
     )
     .unwrap();
     let f = &report.total;
-    assert_eq!(f.received, 4); // c1 c2 c3 c4
+    assert_eq!(f.count("received"), 4); // c1 c2 c3 c4
     // c1 ✓, c2 #1 ✓ (#2 pending), c3 ✓, c4 ✓ (accepted at 10:00).
-    assert_eq!(f.accepted_on_time, r(4, 4));
+    assert_eq!(f.ratio("accepted_on_time"), r(4, 4));
     // Only c1's round has ended.
-    assert_eq!(f.handled_on_time, r(1, 1));
-    assert_eq!(f.handling_time.count(), 1);
-    assert_eq!(f.closed, r(0, 4));
-    assert_eq!(f.satisfied, r(0, 0));
+    assert_eq!(f.ratio("handled_on_time"), r(1, 1));
+    assert_eq!(f.durations("handling_time").count(), 1);
+    assert_eq!(f.ratio("closed"), r(0, 4));
+    assert_eq!(f.ratio("satisfied"), r(0, 0));
 }
 
 #[test]
@@ -788,17 +789,17 @@ fn reopening_counts_as_redone() {
         march(),
         as_of(),
         &WorkCalendar::builtin(),
-        &requests(),
+        requests(),
         |_, _| None,
     )
     .unwrap();
     let f = &report.total;
-    assert_eq!(f.redone, r(1, 1));
-    assert_eq!(f.rework, r(1, 1));
+    assert_eq!(f.ratio("redone"), r(1, 1));
+    assert_eq!(f.ratio("rework"), r(1, 1));
     // Reopened: no longer closed.
-    assert_eq!(f.closed, r(0, 1));
+    assert_eq!(f.ratio("closed"), r(0, 1));
     // 09:20 → 09:50.
-    assert_eq!(f.handling_time.total(), HOUR / 2);
+    assert_eq!(f.durations("handling_time").total(), HOUR / 2);
 }
 
 #[test]
@@ -812,7 +813,7 @@ fn bad_changes_are_an_error() {
         march(),
         as_of(),
         &WorkCalendar::builtin(),
-        &requests(),
+        requests(),
         |_, _| None,
     )
     .unwrap_err();
@@ -963,14 +964,14 @@ fn arb_history(id: usize) -> impl Strategy<Value = CaseHistory> {
 
 fn ratios(f: &Figures) -> [Ratio; 8] {
     [
-        f.accepted_on_time,
-        f.handled_on_time,
-        f.closed,
-        f.rework,
-        f.redone,
-        f.returns,
-        f.satisfied,
-        r(f.voided, f.received),
+        f.ratio("accepted_on_time"),
+        f.ratio("handled_on_time"),
+        f.ratio("closed"),
+        f.ratio("rework"),
+        f.ratio("redone"),
+        f.ratio("returns"),
+        f.ratio("satisfied"),
+        r(f.count("voided"), f.count("received")),
     ]
 }
 
@@ -983,7 +984,7 @@ proptest! {
         by_holder in any::<bool>(),
     ) {
         let cal = WorkCalendar::builtin();
-        let report = compute(&histories, march(), as_of(), &cal, &requests(), |c, unit| {
+        let report = compute(&histories, march(), as_of(), &cal, requests(), |c, unit| {
             if by_holder { unit.map(str::to_string) } else { month_key(c.created_at, &cal) }
         }).unwrap();
         let mut sum = Figures::default();
@@ -995,22 +996,22 @@ proptest! {
                     prop_assert!((0.0..=1.0).contains(&x));
                 }
             }
-            let times = &g.figures.handling_time.values;
+            let times = &g.figures.durations("handling_time").values;
             prop_assert!(times.iter().all(|v| *v >= 0));
             // Sorted, and the mean and p90 lie between the least and the most.
             prop_assert!(times.windows(2).all(|w| w[0] <= w[1]));
             if let (Some(lo), Some(hi)) = (times.first(), times.last()) {
-                for x in [g.figures.handling_time.mean(), g.figures.handling_time.p90()].into_iter().flatten() {
+                for x in [g.figures.durations("handling_time").mean(), g.figures.durations("handling_time").p90()].into_iter().flatten() {
                     prop_assert!(*lo <= x && x <= *hi);
                 }
             }
         }
         prop_assert_eq!(ratios(&sum), ratios(&report.total));
-        prop_assert_eq!(sum.received, report.total.received);
-        prop_assert_eq!(sum.handling_time.count(), report.total.handling_time.count());
-        prop_assert_eq!(sum.handling_time.total(), report.total.handling_time.total());
+        prop_assert_eq!(sum.count("received"), report.total.count("received"));
+        prop_assert_eq!(sum.durations("handling_time").count(), report.total.durations("handling_time").count());
+        prop_assert_eq!(sum.durations("handling_time").total(), report.total.durations("handling_time").total());
         // Cases created in the period, and nothing else, are counted.
         let inside = histories.iter().filter(|h| h.entries.first().is_some_and(|e| e.at >= march().from && e.at < march().to && e.at <= as_of())).count();
-        prop_assert_eq!(report.total.received, inside as u64);
+        prop_assert_eq!(report.total.count("received"), inside as u64);
     }
 }

@@ -414,6 +414,78 @@ async fn a_failed_mediation_goes_to_court_and_a_late_confirmation_is_refused(bac
         json!({"action": "follow_up", "fields": {"performance": "partly"}}),
     )
     .await;
+
+    // The committee's figures, as the mediation pack declares them.
+    let r = app.get("/api/v1/indicators?pack=mediation", CLERK).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let total = &r.body["total"];
+    let ratio =
+        |n: u64, d: u64| json!({"numerator": n, "denominator": d, "ratio": n as f64 / d as f64});
+    assert_eq!(total["received"], 2);
+    assert_eq!(total["success"], ratio(1, 2), "one agreed, one failed");
+    assert_eq!(
+        total["performed"],
+        ratio(0, 1),
+        "partly performed is not performed"
+    );
+    assert_eq!(total["referred_to_court"], ratio(1, 2));
+    assert_eq!(
+        total["within_clock"],
+        ratio(2, 2),
+        "both concluded inside the 30 days"
+    );
+    assert_eq!(
+        total["confirmation_on_time"],
+        ratio(0, 1),
+        "the late one ran out"
+    );
+    assert_eq!(total["time_to_agreement"]["count"], 1);
+    // By mediator and by kind of dispute: fields the pack declares.
+    let r = app
+        .get(
+            "/api/v1/indicators?pack=mediation&group=field&field=mediator",
+            CLERK,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let mediator = user_id(&app, MEDIATOR).await;
+    assert_eq!(
+        r.body["groups"][0]["key"],
+        mediator.as_str(),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["groups"][0]["figures"]["received"], 2);
+    let r = app
+        .get(
+            "/api/v1/indicators?pack=mediation&group=field&field=dispute_kind",
+            CLERK,
+        )
+        .await;
+    let labour = r.body["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["key"] == "labour")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(labour["figures"]["received"], 1, "{:?}", r.body);
+    assert_ne!(
+        labour["name"]["zh"], "labour",
+        "the option's name, not its value"
+    );
+    // A field that is not the pack's, or a pack without figures, is refused.
+    let r = app
+        .get(
+            "/api/v1/indicators?pack=mediation&group=field&field=contact_phone",
+            CLERK,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["field"], "field");
+    let r = app.get("/api/v1/indicators?pack=astrology", CLERK).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["field"], "pack");
 }
 
 async fn declare(app: &TestApp, user: &str, relation: &str, identifier: &str) -> String {

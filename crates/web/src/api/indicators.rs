@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::indicators::{
-    self, CaseFacts, CaseHistory, DEFINITIONS, DateRange, Report, category_prefix, month_key,
+    self, CaseFacts, CaseHistory, DateRange, Report, category_prefix, month_key,
 };
+use gongzhi_domain::pack::{CaseType, FieldKind};
 use gongzhi_domain::time::{now_micros, to_rfc3339};
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{HistoryQuery, HistoryRead};
@@ -24,8 +25,8 @@ use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::state::{AppState, Places};
 
-/// The pack whose workflow the figures read, through its bindings.
-const PACK: &str = "requests";
+/// The pack whose figures are shown when the question names none.
+pub const DEFAULT_PACK: &str = "requests";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,14 +36,30 @@ pub struct IndicatorQuery {
     group: Option<String>,
     level: Option<String>,
     category_level: Option<String>,
+    pack: Option<String>,
+    field: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grouping {
     Unit,
     Category(usize),
     Area(UnitKind),
     Month,
+    /// By the value of a choice or person field the pack's type declares.
+    Field(String),
+}
+
+/// The type whose declared indicators are the figures of `pack`.
+pub fn figures_type<'a>(state: &'a AppState, pack: &str) -> Option<&'a CaseType> {
+    state.packs.pack(pack).and_then(indicators::pack_indicators)
+}
+
+/// The fields a dashboard may group by: choices and people.
+pub fn groupable_fields(t: &CaseType) -> impl Iterator<Item = &gongzhi_domain::pack::FieldDef> {
+    t.fields.values().filter(|f| {
+        !f.personal && matches!(f.kind, FieldKind::Choice { .. } | FieldKind::Person { .. })
+    })
 }
 
 fn bad(field: &str, message: impl Into<String>) -> ApiError {
@@ -55,8 +72,11 @@ fn bad(field: &str, message: impl Into<String>) -> ApiError {
     }
 }
 
-fn grouping(q: &IndicatorQuery) -> Result<Grouping, ApiError> {
+fn grouping(q: &IndicatorQuery, t: &CaseType) -> Result<Grouping, ApiError> {
     let group = q.group.as_deref().unwrap_or("unit");
+    if q.field.is_some() && group != "field" {
+        return Err(bad("field", "applies only to group=field"));
+    }
     if q.level.is_some() && group != "area" {
         return Err(bad("level", "applies only to group=area"));
     }
@@ -77,6 +97,20 @@ fn grouping(q: &IndicatorQuery) -> Result<Grouping, ApiError> {
                 ));
             }
         }),
+        "field" => {
+            let field = q
+                .field
+                .as_deref()
+                .ok_or_else(|| bad("field", "is required with group=field"))?;
+            if !groupable_fields(t).any(|f| f.key == field) {
+                let known: Vec<&str> = groupable_fields(t).map(|f| f.key.as_str()).collect();
+                return Err(bad(
+                    "field",
+                    format!("{field:?} is not one of {}", known.join(", ")),
+                ));
+            }
+            Grouping::Field(field.to_string())
+        }
         "category" => Grouping::Category(match q.category_level.as_deref().unwrap_or("1") {
             "1" => 1,
             "2" => 2,
@@ -86,7 +120,7 @@ fn grouping(q: &IndicatorQuery) -> Result<Grouping, ApiError> {
         other => {
             return Err(bad(
                 "group",
-                format!("{other:?} is not one of unit, category, area, month"),
+                format!("{other:?} is not one of unit, category, area, month, field"),
             ));
         }
     })
@@ -227,10 +261,17 @@ pub struct GroupName {
 pub async fn report(
     state: &AppState,
     actor: &Actor,
+    pack: &str,
     range: &DateRange,
-    grouping: Grouping,
+    grouping: &Grouping,
     now: i64,
 ) -> Result<(Report, Vec<GroupName>), ApiError> {
+    let figures_of = figures_type(state, pack).ok_or_else(|| {
+        bad(
+            "pack",
+            format!("{pack:?} is not a pack that declares indicators"),
+        )
+    })?;
     let period = range.period(&state.calendar);
     let scope_paths = actor.scope_paths();
     let started = std::time::Instant::now();
@@ -240,7 +281,7 @@ pub async fn report(
             &state.db,
             &HistoryQuery {
                 scope_paths: &scope_paths,
-                pack: PACK,
+                pack,
                 from: period.from,
                 to: period.to,
             },
@@ -258,32 +299,25 @@ pub async fn report(
                 places
                     .chain(area)
                     .into_iter()
-                    .find(|u| u.kind == kind)
+                    .find(|u| u.kind == *kind)
                     .map(|u| u.id.clone())
                     .filter(|u| shown(u))
             }
             Grouping::Category(level) => c
                 .category
                 .as_deref()
-                .and_then(|code| category_prefix(code, level)),
+                .and_then(|code| category_prefix(code, *level)),
             Grouping::Month => month_key(c.created_at, calendar),
+            Grouping::Field(field) => c.fields.get(field).cloned(),
         }
     };
     let read = started.elapsed();
-    let vocabulary = state
-        .packs
-        .pack(PACK)
-        .and_then(indicators::pack_vocabulary)
-        .ok_or_else(|| {
-            tracing::error!(pack = PACK, "no case type binds the indicators' parts");
-            ApiError::internal()
-        })?;
     let report = indicators::compute(
         histories.values().map(Arc::as_ref),
         period,
         now,
         &state.calendar,
-        &vocabulary,
+        &figures_of.indicators,
         key,
     )
     .map_err(|e| {
@@ -327,9 +361,28 @@ pub async fn report(
                 zh: month.clone(),
                 en: month.clone(),
             },
+            (Some(value), Grouping::Field(field)) => field_value_name(figures_of, field, value),
         })
         .collect();
     Ok((report, names))
+}
+
+/// A field value's name: a choice's label, else the value itself.
+fn field_value_name(t: &CaseType, field: &str, value: &str) -> GroupName {
+    let option = t.fields.get(field).and_then(|f| match &f.kind {
+        FieldKind::Choice { options } => options.iter().find(|o| o.value == value),
+        _ => None,
+    });
+    match option {
+        Some(o) => GroupName {
+            zh: o.name.zh.clone(),
+            en: o.name.en.clone(),
+        },
+        None => GroupName {
+            zh: value.to_string(),
+            en: value.to_string(),
+        },
+    }
 }
 
 pub async fn get(
@@ -340,22 +393,43 @@ pub async fn get(
     let now = now_micros();
     let range = DateRange::parse(q.from.as_deref(), q.to.as_deref(), now, &state.calendar)
         .map_err(|e| bad(e.field, e.message))?;
-    let grouping = grouping(&q)?;
-    let (report, names) = report(&state, &auth.actor, &range, grouping, now).await?;
+    let pack = q.pack.as_deref().unwrap_or(DEFAULT_PACK);
+    let figures_of = figures_type(&state, pack).ok_or_else(|| {
+        bad(
+            "pack",
+            format!("{pack:?} is not a pack that declares indicators"),
+        )
+    })?;
+    let grouping = grouping(&q, figures_of)?;
+    let (report, names) = report(&state, &auth.actor, pack, &range, &grouping, now).await?;
     let groups: Vec<Value> = report
         .groups
         .iter()
         .zip(names)
         .map(|(g, name)| json!({"key": g.key, "name": {"zh": name.zh, "en": name.en}, "figures": g.figures}))
         .collect();
-    let (group, level, category_level) = match grouping {
-        Grouping::Unit => ("unit", None, None),
-        Grouping::Month => ("month", None, None),
-        Grouping::Area(kind) => ("area", Some(kind.as_str()), None),
-        Grouping::Category(level) => ("category", None, Some(level)),
+    let (group, level, category_level, field) = match &grouping {
+        Grouping::Unit => ("unit", None, None, None),
+        Grouping::Month => ("month", None, None, None),
+        Grouping::Area(kind) => ("area", Some(kind.as_str()), None, None),
+        Grouping::Category(level) => ("category", None, Some(*level), None),
+        Grouping::Field(f) => ("field", None, None, Some(f.as_str())),
     };
+    let definitions: Vec<Value> = figures_of
+        .indicators
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "zh": d.name.zh,
+                "en": d.name.en,
+                "definition": d.definition,
+                "measure": d.measure,
+            })
+        })
+        .collect();
     Ok(Json(json!({
-        "pack": PACK,
+        "pack": pack,
         "period": {
             "from": range.from.to_string(),
             "to": range.to.to_string(),
@@ -365,7 +439,8 @@ pub async fn get(
         "group": group,
         "level": level,
         "category_level": category_level,
-        "definitions": DEFINITIONS,
+        "field": field,
+        "definitions": definitions,
         "total": report.total,
         "groups": groups,
     })))

@@ -1,6 +1,7 @@
-//! The dashboard: the indicators of the requests in the caller's scope for a
-//! period, grouped by month, area, unit or category, as a table and as SVG
-//! charts drawn on the server (plotters), with CSV and XLSX export.
+//! The dashboard: the figures a pack declares (`[types.<t>.indicators]`)
+//! for the cases in the caller's scope in a period, grouped by month, area,
+//! unit, category or a declared field, as a table and as SVG charts drawn on
+//! the server (plotters), with CSV and XLSX export.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -9,16 +10,20 @@ use axum::response::{IntoResponse, Response};
 use plotters::prelude::*;
 use serde::Deserialize;
 
-use gongzhi_domain::indicators::{DateRange, Figures, Ratio, Report};
+use gongzhi_domain::indicators::{DateRange, Figure, Figures, Ratio, Report};
+use gongzhi_domain::pack::{CaseType, IndicatorDef, Measure};
 use gongzhi_domain::time::now_micros;
 use gongzhi_domain::unit::UnitKind;
 
-use crate::api::indicators::{GroupName, Grouping, report};
+use crate::api::indicators::{
+    DEFAULT_PACK, GroupName, Grouping, figures_type, groupable_fields, report,
+};
 use crate::state::AppState;
 
 use super::{Ctx, Lang, PageError, Staff, render};
 
-/// The groupings offered, in the select's order.
+/// The groupings every pack offers, in the select's order; the type's
+/// groupable fields follow as `field:<key>`.
 const GROUPS: [&str; 6] = [
     "month",
     "district",
@@ -35,7 +40,10 @@ fn grouping_of(id: &str) -> Grouping {
         "community" => Grouping::Area(UnitKind::Community),
         "unit" => Grouping::Unit,
         "category" => Grouping::Category(1),
-        _ => Grouping::Month,
+        other => match other.strip_prefix("field:") {
+            Some(field) => Grouping::Field(field.to_string()),
+            None => Grouping::Month,
+        },
     }
 }
 
@@ -50,25 +58,30 @@ fn group_label(lang: Lang, id: &str) -> &'static str {
     }
 }
 
+/// Every grouping the type offers: value and label.
+fn group_choices(lang: Lang, t: &CaseType) -> Vec<Choice> {
+    let mut out: Vec<Choice> = GROUPS
+        .iter()
+        .map(|g| Choice {
+            value: g.to_string(),
+            label: group_label(lang, g).to_string(),
+        })
+        .collect();
+    out.extend(groupable_fields(t).map(|f| Choice {
+        value: format!("field:{}", f.key),
+        label: lang.pick(&f.label.zh, &f.label.en).to_string(),
+    }));
+    out
+}
+
 #[derive(Deserialize, Default)]
 pub struct DashboardQuery {
     from: Option<String>,
     to: Option<String>,
     group: Option<String>,
+    pack: Option<String>,
     format: Option<String>,
 }
-
-/// Reads one rate from a group's figures.
-type RateOf = fn(&Figures) -> Ratio;
-
-/// The rates shown, with their catalog keys.
-const RATES: [(&str, RateOf); 5] = [
-    ("dashboard.accepted_on_time", |f| f.accepted_on_time),
-    ("dashboard.handled_on_time", |f| f.handled_on_time),
-    ("dashboard.closed", |f| f.closed),
-    ("dashboard.rework", |f| f.rework),
-    ("dashboard.satisfied", |f| f.satisfied),
-];
 
 /// "75.0%" with "3/4" beside it; "—" for 0 of 0 (never 100%).
 pub fn percent(r: Ratio) -> String {
@@ -89,13 +102,12 @@ pub struct Cell {
 
 pub struct Row {
     pub name: String,
-    pub received: u64,
     pub cells: Vec<Cell>,
 }
 
 pub struct Choice {
-    pub value: &'static str,
-    pub label: &'static str,
+    pub value: String,
+    pub label: String,
 }
 
 #[derive(Template)]
@@ -104,45 +116,62 @@ struct DashboardPage {
     p: Ctx,
     from: String,
     to: String,
-    group: &'static str,
+    pack: String,
+    packs: Vec<Choice>,
+    group: String,
     groups: Vec<Choice>,
     error: String,
-    headers: Vec<&'static str>,
+    headers: Vec<String>,
     rows: Vec<Row>,
     total: Option<Row>,
     charts: Vec<String>,
+    /// Each indicator's name and definition, in the page's language.
+    definitions: Vec<Choice>,
     export_query: String,
 }
 
-fn row(name: String, f: &Figures) -> Row {
-    let mut cells: Vec<Cell> = RATES
-        .iter()
-        .map(|(_, get)| {
-            let r = get(f);
-            Cell {
-                text: percent(r),
-                detail: format!("{}/{}", r.numerator, r.denominator),
-            }
-        })
-        .collect();
-    let h = &f.handling_time;
-    cells.push(Cell {
-        text: hours(h.mean())
-            .map(|m| format!("{m:.1}"))
-            .unwrap_or_else(|| "—".into()),
-        detail: format!("n={}", h.count()),
-    });
-    Row {
-        name,
-        received: f.received,
-        cells,
+fn cell(f: Option<&Figure>) -> Cell {
+    match f {
+        Some(Figure::Count(n)) => Cell {
+            text: n.to_string(),
+            detail: String::new(),
+        },
+        Some(Figure::Rate(r)) => Cell {
+            text: percent(*r),
+            detail: format!("{}/{}", r.numerator, r.denominator),
+        },
+        Some(Figure::Durations(d)) => Cell {
+            text: hours(d.mean())
+                .map(|m| format!("{m:.1}"))
+                .unwrap_or_else(|| "—".into()),
+            detail: format!("n={}", d.count()),
+        },
+        None => Cell {
+            text: "—".into(),
+            detail: String::new(),
+        },
     }
 }
 
-fn headers(lang: Lang) -> Vec<&'static str> {
-    let mut out = vec![lang.t("dashboard.group"), lang.t("dashboard.received")];
-    out.extend(RATES.iter().map(|(key, _)| lang.t(key)));
-    out.push(lang.t("dashboard.handling_time"));
+fn row(name: String, defs: &[IndicatorDef], f: &Figures) -> Row {
+    Row {
+        name,
+        cells: defs.iter().map(|d| cell(f.get(&d.id))).collect(),
+    }
+}
+
+fn name_of(lang: Lang, d: &IndicatorDef) -> String {
+    let name = lang.pick(&d.name.zh, &d.name.en);
+    match d.measure {
+        // Durations are shown as the mean in hours.
+        Measure::Duration { .. } => format!("{name} ({})", lang.t("dashboard.mean_hours")),
+        _ => name.to_string(),
+    }
+}
+
+fn headers(lang: Lang, defs: &[IndicatorDef]) -> Vec<String> {
+    let mut out = vec![lang.t("dashboard.group").to_string()];
+    out.extend(defs.iter().map(|d| name_of(lang, d)));
     out
 }
 
@@ -170,6 +199,19 @@ fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// The packs whose figures the dashboard can show.
+fn pack_choices(state: &AppState, lang: Lang) -> Vec<Choice> {
+    state
+        .packs
+        .packs()
+        .filter(|p| gongzhi_domain::indicators::pack_indicators(p).is_some())
+        .map(|p| Choice {
+            value: p.id.clone(),
+            label: lang.pick(&p.name.zh, &p.name.en).to_string(),
+        })
+        .collect()
+}
+
 async fn build(
     state: &AppState,
     lang: Lang,
@@ -178,11 +220,17 @@ async fn build(
 ) -> Result<Output, PageError> {
     use chrono::Datelike;
     let now = now_micros();
-    let group = GROUPS
-        .iter()
-        .copied()
-        .find(|g| Some(*g) == q.group.as_deref())
-        .unwrap_or("month");
+    let packs = pack_choices(state, lang);
+    let pack = non_empty(q.pack)
+        .filter(|p| packs.iter().any(|c| &c.value == p))
+        .unwrap_or_else(|| DEFAULT_PACK.to_string());
+    let figures_of = figures_type(state, &pack).ok_or(PageError::NotFound)?;
+    let defs = &figures_of.indicators;
+    let groups = group_choices(lang, figures_of);
+    let group = q
+        .group
+        .filter(|g| groups.iter().any(|c| &c.value == g))
+        .unwrap_or_else(|| "month".to_string());
     let from = non_empty(q.from);
     let to = non_empty(q.to);
     let parsed = DateRange::parse(from.as_deref(), to.as_deref(), now, &state.calendar);
@@ -198,19 +246,25 @@ async fn build(
         p: Ctx::new(state, lang, Some(staff), "/dashboard"),
         from: from.clone().unwrap_or_default(),
         to: to.clone().unwrap_or_default(),
-        group,
-        groups: GROUPS
-            .iter()
-            .map(|g| Choice {
-                value: g,
-                label: group_label(lang, g),
-            })
-            .collect(),
+        pack: pack.clone(),
+        packs,
+        group: group.clone(),
+        groups,
         error: String::new(),
-        headers: headers(lang),
+        headers: headers(lang, defs),
         rows: Vec::new(),
         total: None,
         charts: Vec::new(),
+        definitions: defs
+            .iter()
+            .filter_map(|d| {
+                let text = d.definition.as_ref()?;
+                Some(Choice {
+                    value: name_of(lang, d),
+                    label: lang.pick(&text.zh, &text.en).to_string(),
+                })
+            })
+            .collect(),
         export_query: String::new(),
     };
     let range = match parsed {
@@ -222,26 +276,41 @@ async fn build(
     };
     page.from = range.from.to_string();
     page.to = range.to.to_string();
-    page.export_query = format!("from={}&to={}&group={group}", range.from, range.to);
-    let (report, names) = report(state, &staff.actor, &range, grouping_of(group), now).await?;
+    page.export_query = format!(
+        "pack={pack}&from={}&to={}&group={group}",
+        range.from, range.to
+    );
+    let grouping = grouping_of(&group);
+    let (report, names) = report(state, &staff.actor, &pack, &range, &grouping, now).await?;
     let names: Vec<String> = names
         .into_iter()
         .map(|GroupName { zh, en }| lang.pick(&zh, &en).to_string())
         .collect();
+    let file_name = format!("indicators-{pack}-{}-{}", range.from, range.to);
     match q.format.as_deref() {
-        Some("csv") => return Ok(Output::File(csv_response(lang, &report, &names, &range))),
-        Some("xlsx") => return Ok(Output::File(xlsx_response(lang, &report, &names, &range)?)),
+        Some("csv") => {
+            let table = export_table(lang, defs, &report, &names);
+            return Ok(Output::File(csv_response(&table, &file_name)));
+        }
+        Some("xlsx") => {
+            let table = export_table(lang, defs, &report, &names);
+            return Ok(Output::File(xlsx_response(&table, &file_name)?));
+        }
         _ => {}
     }
     page.rows = report
         .groups
         .iter()
         .zip(&names)
-        .map(|(g, name)| row(name.clone(), &g.figures))
+        .map(|(g, name)| row(name.clone(), defs, &g.figures))
         .collect();
-    page.total = Some(row(lang.t("dashboard.total").to_string(), &report.total));
+    page.total = Some(row(
+        lang.t("dashboard.total").to_string(),
+        defs,
+        &report.total,
+    ));
     let drawing = std::time::Instant::now();
-    page.charts = charts(lang, &report, &names, group == "month")?;
+    page.charts = charts(lang, defs, &report, &names, group == "month")?;
     tracing::debug!(
         charts_ms = drawing.elapsed().as_secs_f64() * 1000.0,
         "dashboard charts drawn"
@@ -249,50 +318,54 @@ async fn build(
     Ok(Output::Page(Box::new(page)))
 }
 
-/// The export's header and rows: each rate as numerator, denominator and
-/// percentage (empty for 0 of 0).
-pub fn export_table(lang: Lang, report: &Report, names: &[String]) -> Vec<Vec<ExportCell>> {
-    let mut head = vec![
-        ExportCell::Text(lang.t("dashboard.group").into()),
-        ExportCell::Text(lang.t("dashboard.received").into()),
-    ];
-    for (key, _) in RATES {
-        let name = lang.t(key);
-        head.push(ExportCell::Text(format!(
-            "{name} {}",
-            lang.t("dashboard.numerator")
-        )));
-        head.push(ExportCell::Text(format!(
-            "{name} {}",
-            lang.t("dashboard.denominator")
-        )));
-        head.push(ExportCell::Text(format!("{name} %")));
+/// The export's header and rows: a count as one column, a rate as
+/// numerator, denominator and percentage (empty for 0 of 0), a duration as
+/// its count, mean and p90 in hours.
+pub fn export_table(
+    lang: Lang,
+    defs: &[IndicatorDef],
+    report: &Report,
+    names: &[String],
+) -> Vec<Vec<ExportCell>> {
+    let mut head = vec![ExportCell::Text(lang.t("dashboard.group").into())];
+    for d in defs {
+        let name = lang.pick(&d.name.zh, &d.name.en);
+        let columns: Vec<String> = match d.measure {
+            Measure::Count { .. } => vec![name.to_string()],
+            Measure::Rate { .. } | Measure::Deadlines { .. } => vec![
+                format!("{name} {}", lang.t("dashboard.numerator")),
+                format!("{name} {}", lang.t("dashboard.denominator")),
+                format!("{name} %"),
+            ],
+            Measure::Duration { .. } => vec![
+                format!("{name} n"),
+                format!("{name} {}", lang.t("dashboard.mean")),
+                format!("{name} p90"),
+            ],
+        };
+        head.extend(columns.into_iter().map(ExportCell::Text));
     }
-    let ht = lang.t("dashboard.handling_time");
-    head.push(ExportCell::Text(format!("{ht} n")));
-    head.push(ExportCell::Text(format!(
-        "{ht} {}",
-        lang.t("dashboard.mean")
-    )));
-    head.push(ExportCell::Text(format!("{ht} p90")));
     let line = |name: &str, f: &Figures| {
-        let mut out = vec![
-            ExportCell::Text(name.to_string()),
-            ExportCell::Number(f.received as f64),
-        ];
-        for (_, get) in RATES {
-            let r = get(f);
-            out.push(ExportCell::Number(r.numerator as f64));
-            out.push(ExportCell::Number(r.denominator as f64));
-            out.push(match r.ratio() {
-                Some(x) => ExportCell::Number((x * 1000.0).round() / 10.0),
-                None => ExportCell::Empty,
-            });
-        }
-        let h = &f.handling_time;
-        out.push(ExportCell::Number(h.count() as f64));
-        for v in [hours(h.mean()), hours(h.p90())] {
-            out.push(v.map(ExportCell::Number).unwrap_or(ExportCell::Empty));
+        let mut out = vec![ExportCell::Text(name.to_string())];
+        for d in defs {
+            match f.get(&d.id) {
+                Some(Figure::Count(n)) => out.push(ExportCell::Number(*n as f64)),
+                Some(Figure::Rate(r)) => {
+                    out.push(ExportCell::Number(r.numerator as f64));
+                    out.push(ExportCell::Number(r.denominator as f64));
+                    out.push(match r.ratio() {
+                        Some(x) => ExportCell::Number((x * 1000.0).round() / 10.0),
+                        None => ExportCell::Empty,
+                    });
+                }
+                Some(Figure::Durations(h)) => {
+                    out.push(ExportCell::Number(h.count() as f64));
+                    for v in [hours(h.mean()), hours(h.p90())] {
+                        out.push(v.map(ExportCell::Number).unwrap_or(ExportCell::Empty));
+                    }
+                }
+                None => out.push(ExportCell::Empty),
+            }
         }
         out
     };
@@ -329,9 +402,9 @@ fn attachment(content_type: &'static str, name: &str, body: Vec<u8>) -> Response
     r
 }
 
-fn csv_response(lang: Lang, report: &Report, names: &[String], range: &DateRange) -> Response {
+fn csv_response(table: &[Vec<ExportCell>], file_name: &str) -> Response {
     let mut w = csv::Writer::from_writer(Vec::new());
-    for line in export_table(lang, report, names) {
+    for line in table {
         // Writing to memory only fails on a broken invariant; log and go on.
         if let Err(e) = w.write_record(line.iter().map(ExportCell::text)) {
             tracing::error!(error = %e, "csv export");
@@ -340,26 +413,17 @@ fn csv_response(lang: Lang, report: &Report, names: &[String], range: &DateRange
     // A byte-order mark so spreadsheet programs read the Chinese as UTF-8.
     let mut body = "\u{feff}".as_bytes().to_vec();
     body.extend(w.into_inner().unwrap_or_default());
-    attachment(
-        "text/csv; charset=utf-8",
-        &format!("indicators-{}-{}.csv", range.from, range.to),
-        body,
-    )
+    attachment("text/csv; charset=utf-8", &format!("{file_name}.csv"), body)
 }
 
-fn xlsx_response(
-    lang: Lang,
-    report: &Report,
-    names: &[String],
-    range: &DateRange,
-) -> Result<Response, PageError> {
+fn xlsx_response(table: &[Vec<ExportCell>], file_name: &str) -> Result<Response, PageError> {
     let fail = |e: rust_xlsxwriter::XlsxError| {
         tracing::error!(error = %e, "xlsx export");
         PageError::Internal
     };
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
-    for (r, line) in export_table(lang, report, names).iter().enumerate() {
+    for (r, line) in table.iter().enumerate() {
         let r = u32::try_from(r).map_err(|_| PageError::Internal)?;
         for (c, cell) in line.iter().enumerate() {
             let c = u16::try_from(c).map_err(|_| PageError::Internal)?;
@@ -377,7 +441,7 @@ fn xlsx_response(
     let body = book.save_to_buffer().map_err(fail)?;
     Ok(attachment(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        &format!("indicators-{}-{}.xlsx", range.from, range.to),
+        &format!("{file_name}.xlsx"),
         body,
     ))
 }
@@ -408,10 +472,11 @@ fn labelled(svg: String, label: &str) -> String {
     )
 }
 
-/// Two charts: cases received per group (bars), and the main rates per
-/// group (lines over months, grouped bars otherwise).
+/// The charts the pack asks for: its first charted count per group (bars),
+/// and its charted rates per group (lines over months, grouped bars otherwise).
 fn charts(
     lang: Lang,
+    defs: &[IndicatorDef],
     report: &Report,
     names: &[String],
     over_time: bool,
@@ -419,29 +484,42 @@ fn charts(
     if report.groups.is_empty() {
         return Ok(Vec::new());
     }
-    let received: Vec<u64> = report.groups.iter().map(|g| g.figures.received).collect();
-    let title = lang.t("dashboard.chart_received");
-    let first = labelled(received_chart(title, names, &received)?, title);
-    let series: Vec<(&str, Vec<Option<f64>>)> = [
-        ("dashboard.accepted_on_time", RATES[0].1),
-        ("dashboard.handled_on_time", RATES[1].1),
-        ("dashboard.satisfied", RATES[4].1),
-    ]
-    .iter()
-    .map(|(key, get)| {
-        (
-            lang.t(key),
-            report
-                .groups
-                .iter()
-                .map(|g| get(&g.figures).ratio().map(|x| x * 100.0))
-                .collect(),
-        )
-    })
-    .collect();
-    let title = lang.t("dashboard.chart_rates");
-    let second = labelled(rates_chart(title, names, &series, over_time)?, title);
-    Ok(vec![first, second])
+    let mut out = Vec::new();
+    let charted = || defs.iter().filter(|d| d.chart);
+    if let Some(d) = charted().find(|d| matches!(d.measure, Measure::Count { .. })) {
+        let values: Vec<u64> = report
+            .groups
+            .iter()
+            .map(|g| g.figures.count(&d.id))
+            .collect();
+        let title = lang.pick(&d.name.zh, &d.name.en);
+        out.push(labelled(received_chart(title, names, &values)?, title));
+    }
+    let rates: Vec<&IndicatorDef> = charted()
+        .filter(|d| matches!(d.measure, Measure::Rate { .. } | Measure::Deadlines { .. }))
+        .collect();
+    if !rates.is_empty() {
+        let series: Vec<(&str, Vec<Option<f64>>)> = rates
+            .iter()
+            .map(|d| {
+                (
+                    lang.pick(&d.name.zh, &d.name.en),
+                    report
+                        .groups
+                        .iter()
+                        .map(|g| g.figures.ratio(&d.id).ratio().map(|x| x * 100.0))
+                        .collect(),
+                )
+            })
+            .collect();
+        let joined: Vec<&str> = series.iter().map(|(n, _)| *n).collect();
+        let title = format!("{} (%)", joined.join(lang.t("dashboard.list_separator")));
+        out.push(labelled(
+            rates_chart(&title, names, &series, over_time)?,
+            &title,
+        ));
+    }
+    Ok(out)
 }
 
 const WIDTH: u32 = 560;
@@ -610,15 +688,20 @@ mod tests {
 
     #[test]
     fn charts_are_svg_with_names_and_no_fonts_needed() {
+        let source = include_str!("../../../../packs/requests/pack.toml");
+        let packs =
+            gongzhi_domain::pack::PackSet::from_sources(&[("pack.toml".into(), source.into())])
+                .expect("the requests pack loads");
+        let t = packs
+            .packs()
+            .find_map(gongzhi_domain::indicators::pack_indicators)
+            .expect("a pack declares indicators");
         let report = Report {
             total: Figures::default(),
             groups: vec![
                 gongzhi_domain::indicators::Group {
                     key: Some("a".into()),
-                    figures: Figures {
-                        received: 4,
-                        ..Figures::default()
-                    },
+                    figures: Figures::default(),
                 },
                 gongzhi_domain::indicators::Group {
                     key: None,
@@ -628,7 +711,7 @@ mod tests {
         };
         let names = vec!["<街道>".to_string(), "Other".to_string()];
         for lines in [true, false] {
-            let charts = charts(Lang::Zh, &report, &names, lines).expect("charts");
+            let charts = charts(Lang::Zh, &t.indicators, &report, &names, lines).expect("charts");
             assert_eq!(charts.len(), 2);
             assert!(charts[0].contains("role=\"img\"") && charts[0].contains("<rect"));
             assert!(charts[0].contains("&lt;街道&gt;"), "names escaped");

@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Datelike, Months, TimeZone};
 
-use gongzhi_domain::indicators::{self, CaseFacts, Figures, Ratio, month_key};
+use gongzhi_domain::indicators::{self, CaseFacts, Figure, Figures, Ratio, month_key};
+use gongzhi_domain::pack::IndicatorDef;
 use gongzhi_domain::time::now_micros;
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::HistoryQuery;
@@ -27,9 +28,8 @@ const MONTHS: u32 = 12;
 pub struct StatRow {
     pub district: String,
     pub month: String,
-    pub received: u64,
-    pub on_time: String,
-    pub satisfied: String,
+    /// One per public indicator, in the pack's order.
+    pub cells: Vec<String>,
 }
 
 pub struct Bar {
@@ -46,6 +46,9 @@ struct StatsPage {
     p: Ctx,
     from: String,
     to: String,
+    headers: Vec<String>,
+    /// Each public figure's name and definition.
+    definitions: Vec<(String, String)>,
     rows: Vec<StatRow>,
     total: StatRow,
     bars: Vec<Bar>,
@@ -59,13 +62,25 @@ fn percent(lang: Lang, r: &Ratio) -> String {
     }
 }
 
-fn row(lang: Lang, district: String, month: String, f: &Figures) -> StatRow {
+fn row(
+    lang: Lang,
+    public: &[&IndicatorDef],
+    district: String,
+    month: String,
+    f: &Figures,
+) -> StatRow {
+    let cells = public
+        .iter()
+        .map(|d| match f.get(&d.id) {
+            Some(Figure::Count(n)) => n.to_string(),
+            Some(Figure::Rate(r)) => percent(lang, r),
+            _ => lang.t("stats.none").to_string(),
+        })
+        .collect();
     StatRow {
         district,
         month,
-        received: f.received,
-        on_time: percent(lang, &f.handled_on_time),
-        satisfied: percent(lang, &f.satisfied),
+        cells,
     }
 }
 
@@ -160,16 +175,17 @@ async fn compute(state: &AppState) -> Result<StatsData, PageError> {
         let month = month_key(c.created_at, calendar)?;
         Some(format!("{district}|{month}"))
     };
-    let vocabulary = state
+    let figures_of = state
         .packs
         .pack(PACK)
-        .and_then(indicators::pack_vocabulary)
+        .and_then(indicators::pack_indicators)
         .ok_or_else(|| {
-            tracing::error!(pack = PACK, "no case type binds the indicators' parts");
+            tracing::error!(pack = PACK, "the pack declares no indicators");
             PageError::Internal
         })?;
+    let public = public_indicators(&figures_of.indicators);
     let report =
-        indicators::compute(&histories, period, now, calendar, &vocabulary, key).map_err(|e| {
+        indicators::compute(&histories, period, now, calendar, &public, key).map_err(|e| {
             tracing::error!(error = %e, "public statistics");
             PageError::Internal
         })?;
@@ -189,12 +205,24 @@ async fn compute(state: &AppState) -> Result<StatsData, PageError> {
     })
 }
 
+/// The indicators the pack lets the public see (counts and rates only).
+fn public_indicators(defs: &[IndicatorDef]) -> Vec<IndicatorDef> {
+    defs.iter().filter(|d| d.public).cloned().collect()
+}
+
 async fn build(
     state: &AppState,
     lang: Lang,
     staff: Option<&super::Staff>,
 ) -> Result<StatsPage, PageError> {
     let data = cached(state).await?;
+    let defs = state
+        .packs
+        .pack(PACK)
+        .and_then(indicators::pack_indicators)
+        .map(|t| public_indicators(&t.indicators))
+        .unwrap_or_default();
+    let public: Vec<&IndicatorDef> = defs.iter().collect();
     let places = state.places();
     let first = data.first;
     let other = lang.t("stats.other_area").to_string();
@@ -211,13 +239,20 @@ async fn build(
     let mut rows = Vec::new();
     let mut per_month: BTreeMap<String, u64> = BTreeMap::new();
     for (district, month, figures) in &data.groups {
-        *per_month.entry(month.clone()).or_default() += figures.received;
-        rows.push(row(lang, district_name(district), month.clone(), figures));
+        *per_month.entry(month.clone()).or_default() += figures.cases();
+        rows.push(row(
+            lang,
+            &public,
+            district_name(district),
+            month.clone(),
+            figures,
+        ));
     }
     // Newest month first; districts by name within a month.
     rows.sort_by(|a, b| b.month.cmp(&a.month).then(a.district.cmp(&b.district)));
     let total = row(
         lang,
+        &public,
         lang.t("stats.all").to_string(),
         String::new(),
         &data.total,
@@ -252,6 +287,20 @@ async fn build(
         p: Ctx::new(state, lang, staff, "/stats"),
         from: first.format("%Y-%m").to_string(),
         to: data.today.format("%Y-%m").to_string(),
+        headers: public
+            .iter()
+            .map(|d| lang.pick(&d.name.zh, &d.name.en).to_string())
+            .collect(),
+        definitions: public
+            .iter()
+            .filter_map(|d| {
+                let text = d.definition.as_ref()?;
+                Some((
+                    lang.pick(&d.name.zh, &d.name.en).to_string(),
+                    lang.pick(&text.zh, &text.en).to_string(),
+                ))
+            })
+            .collect(),
         rows,
         total,
         bars,
