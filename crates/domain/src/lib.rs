@@ -7,6 +7,7 @@ pub mod category;
 pub mod checkpoint;
 pub mod conflict;
 pub mod demo;
+pub mod document;
 pub mod duration;
 pub mod engine;
 pub mod ids;

@@ -25,6 +25,7 @@ mod indicators;
 mod parties;
 mod records;
 mod roles;
+mod templates;
 
 pub use bindings::{Bindings, PublicStatus, RatingBinding, VerificationBinding};
 pub use clocks::ClockDef;
@@ -33,6 +34,7 @@ pub use indicators::{Condition, DeadlineTarget, Event, IndicatorDef, Measure, Ti
 pub use parties::{CheckedParty, MAX_PARTIES, NAME_FIELD, PartyDef, PartyError, PartyKind};
 pub use records::{MAX_RECORDS, RecordAction, RecordDef, RecordError, RecordState, RecordStep};
 pub use roles::RoleDef;
+pub use templates::{MAX_TEMPLATE_BYTES, TemplateDef};
 
 /// Upper bound for a deadline amount; anything larger is almost surely a typo.
 pub const MAX_DEADLINE_AMOUNT: u32 = 10_000;
@@ -98,6 +100,8 @@ pub struct CaseType {
     pub records: BTreeMap<String, RecordDef>,
     /// The figures of its dashboard, in the order declared.
     pub indicators: Vec<IndicatorDef>,
+    /// Documents a case of this type issues, by id.
+    pub templates: BTreeMap<String, TemplateDef>,
 }
 
 /// Whether intake suggests a lead unit for a new case.
@@ -1336,6 +1340,7 @@ fn parse_type(
             "routing",
             "records",
             "indicators",
+            "templates",
         ],
     );
     let name = t.names(ctx, "name");
@@ -1450,6 +1455,7 @@ fn parse_type(
     let records = records::parse_records(ctx, &t, &key.name);
     let pending = std::mem::take(&mut ctx.pending_guards);
     guards::check_refs(ctx, &key.name, &pending, &clocks, &records);
+    let templates = templates::parse_templates(ctx, &t, &key.name, &fields, &records);
     let indicators = indicators::parse_indicators(
         ctx,
         &t,
@@ -1476,6 +1482,7 @@ fn parse_type(
         routing,
         records,
         indicators,
+        templates,
     })
 }
 
@@ -2590,6 +2597,49 @@ public = true
         assert!(has("is missing `to`"), "{p:#?}");
         assert!(has("is a duration and cannot be public"), "{p:#?}");
         assert_eq!(p.len(), 9, "one problem each, none for `ok`: {p:#?}");
+    }
+
+    #[test]
+    fn templates_that_read_the_undeclared_or_the_personal_are_refused() {
+        let p = problems(&minimal(
+            r#"
+[types.t.fields.phone]
+kind = "phone"
+label = "电话"
+personal = true
+[types.t.templates.ok]
+name = "通知"
+roles = ["handler"]
+body = "<p>{{ case.receipt_code }} {{ fields.note }} {{ today }}</p>{% for p in parties %}{{ p.name }}{% endfor %}"
+[types.t.templates.typo]
+name = "坏"
+roles = ["handler"]
+body = "<p>{{ fields.notes }}</p>"
+[types.t.templates.personal]
+name = "坏"
+roles = ["handler"]
+body = "<p>{{ fields.phone }}</p>"
+[types.t.templates.broken]
+name = "坏"
+roles = ["handler"]
+body = "<p>{% for x in %}</p>"
+[types.t.templates.no_record]
+name = "坏"
+roles = ["handler", "astrologer"]
+record = "visit"
+body = "<p>{{ record.on }}</p>"
+"#,
+        ));
+        let has = |needle: &str| p.iter().any(|m| m.contains(needle));
+        assert!(has("reads undeclared field `notes`"), "{p:#?}");
+        assert!(has("reads personal field `phone`"), "{p:#?}");
+        assert!(
+            has("template `broken` of type `t`: template line 1"),
+            "{p:#?}"
+        );
+        assert!(has("names undeclared record kind `visit`"), "{p:#?}");
+        assert!(has("unknown role `astrologer`"), "{p:#?}");
+        assert!(!has("template `ok`"), "{p:#?}");
     }
 
     #[test]

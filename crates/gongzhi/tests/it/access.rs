@@ -27,6 +27,8 @@ fn harmless_body(path: &str) -> Option<Value> {
             Some(json!({"role": "no_such_role", "kind": "person", "fields": {"name": "矩阵"}}))
         }
         "/api/v1/cases/{id}/parties/{party_id}/remove" => Some(json!({"reason": ""})),
+        // A template the type does not declare.
+        "/api/v1/cases/{id}/documents" => Some(json!({"template": "no_such_template"})),
         // A kind the type does not declare; a blank record action.
         "/api/v1/cases/{id}/records" => Some(json!({"kind": "no_such_kind"})),
         "/api/v1/cases/{id}/records/{record_id}/actions" => Some(json!({"action": ""})),

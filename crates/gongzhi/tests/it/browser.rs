@@ -183,6 +183,28 @@ pub(crate) async fn click(c: &Client, css: &str) {
     wait_new_page(c).await;
 }
 
+/// Clicks something that changes the page in place (a summary that opens).
+pub(crate) async fn expand(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// An attribute of the first element `css` finds.
+pub(crate) async fn attr_of(c: &Client, css: &str, name: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .attr(name)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 pub(crate) async fn open_link(c: &Client, text: &str) {
     let el = c
         .find(Locator::LinkText(text))

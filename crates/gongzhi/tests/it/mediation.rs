@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use gongzhi::audit::verify_log;
-use gongzhi_store::DeadlineRecord;
+use gongzhi_store::{DeadlineRecord, sha256_hex};
 use gongzhi_web::{LogConfig, ServerConfig};
 
 use crate::harness::{Backend, TestApp, spawn_app, spawn_app_with};
@@ -291,6 +291,73 @@ async fn a_dispute_is_mediated_to_an_agreement_both_parties_confirm(backend: Bac
     );
     let window = clock(&app, &case, "confirmation").await.expect("clock");
     assert_eq!(window.status, "active");
+
+    // The 调解协议书 printed from the pack's template: the parties, the
+    // terms, the committee; its SHA-256 is in the dispute's log.
+    let documents = format!("/api/v1/cases/{case}/documents");
+    let r = app
+        .post(
+            &documents,
+            MEDIATOR,
+            json!({"template": "agreement", "record": agreement}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let html = r.body["html"].as_str().unwrap_or_default().to_string();
+    for text in [
+        "人民调解协议书",
+        "申请人：李桂英",
+        "430102196505123021",
+        "被申请人：周建国",
+        "周建国拆除越界雨棚并赔偿修缮费3500元",
+        "人民币 3500.00 元",
+        "size: A4",
+    ] {
+        assert!(html.contains(text), "the agreement lacks {text}: {html}");
+    }
+    let sha = r.body["sha256"].as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        sha,
+        sha256_hex(html.as_bytes()),
+        "the hash is of exactly what was printed"
+    );
+    let issued = app.db.timeline(&case).await.expect("timeline");
+    assert!(
+        issued
+            .iter()
+            .any(|e| e.action == "document.issue" && e.changes.to_string().contains(&sha)),
+        "the log records the issued document"
+    );
+    // The clerk may not issue it; a session notice is the clerk's, for a session.
+    let r = app
+        .post(
+            &documents,
+            CLERK,
+            json!({"template": "agreement", "record": agreement}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let r = app
+        .post(&documents, MEDIATOR, json!({"template": "agreement"}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["field"], "record");
+    let r = app
+        .post(
+            &documents,
+            MEDIATOR,
+            json!({"template": "session_notice", "record": agreement}),
+        )
+        .await;
+    assert_eq!(
+        r.body["field"], "record",
+        "an agreement is not a session: {:?}",
+        r.body
+    );
+    let r = app
+        .post(&documents, MEDIATOR, json!({"template": "verdict"}))
+        .await;
+    assert_eq!(r.body["field"], "template");
 
     // 司法确认 within the 30 days, then the follow-up of performance.
     let r = app

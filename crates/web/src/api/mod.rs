@@ -3,6 +3,7 @@
 pub(crate) mod attachments;
 mod auth;
 pub(crate) mod cases;
+pub(crate) mod documents;
 pub(crate) mod grid;
 pub(crate) mod indicators;
 mod interests;
@@ -72,6 +73,7 @@ pub fn routes(config: &ServerConfig) -> Router<AppState> {
             "/api/v1/cases/{id}/parties/{party_id}/remove",
             post(parties::remove),
         )
+        .route("/api/v1/cases/{id}/documents", post(documents::create))
         .route(
             "/api/v1/cases/{id}/records",
             get(records::list).post(records::create),

@@ -32,6 +32,8 @@ pub struct RecordRow {
     pub fields: Vec<(String, String)>,
     pub created: String,
     pub actions: Vec<RecordActionForm>,
+    /// Documents the user may issue for this record: template id and name.
+    pub documents: Vec<(String, String)>,
 }
 
 pub struct RecordKindView {
@@ -71,6 +73,7 @@ fn row(
     def: &RecordDef,
     record: &CaseRecordEntry,
     roles: &[Role],
+    documents: &[(String, String)],
 ) -> RecordRow {
     let lang = p.lang;
     let shown = masked(Some(def), record);
@@ -111,6 +114,7 @@ fn row(
         fields,
         created: p.datetime(record.created_at),
         actions,
+        documents: documents.to_vec(),
     }
 }
 
@@ -134,10 +138,17 @@ pub async fn record_views(
         .records
         .values()
         .map(|def| {
+            let documents: Vec<(String, String)> = case_type
+                .templates
+                .values()
+                .filter(|t| t.record.as_deref() == Some(def.kind.as_str()))
+                .filter(|t| crate::api::documents::may_issue(state, &staff.actor, case, t))
+                .map(|t| (t.id.clone(), lang.pick(&t.name.zh, &t.name.en).to_string()))
+                .collect();
             let rows = held
                 .iter()
                 .filter(|r| r.kind == def.kind)
-                .map(|r| row(state, p, def, r, &roles))
+                .map(|r| row(state, p, def, r, &roles, &documents))
                 .collect();
             let may_add = def.roles.iter().any(|r| roles.contains(r));
             let keys: Vec<String> = def.fields.keys().cloned().collect();
@@ -254,6 +265,49 @@ pub async fn act(
         .map_err(ApiError::from);
     match acted {
         Ok(_) => see_other(&format!("/cases/{}?done=1#h-records", case.id)),
+        Err(e) => refused(&state, lang, &staff, &case, &e).await,
+    }
+}
+
+/// A document's own policy: its inline styles, nothing else.
+const DOCUMENT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Issues a document (`template`, for `record`) and answers with the page
+/// itself, ready to print; its hash is in the case's log.
+pub async fn issue_document(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
+        return PageError::FormExpired.render(&state, lang, Some(&staff));
+    }
+    let case = match super::case::visible(&state, &staff, &id).await {
+        Ok(case) => case,
+        Err(e) => return e.render(&state, lang, Some(&staff)),
+    };
+    let template = form_get(&form, "template").unwrap_or_default();
+    let record = form_get(&form, "record");
+    match crate::api::documents::issue(&state, &staff.actor, &case, template, record).await {
+        Ok(issued) => {
+            let mut r = axum::response::IntoResponse::into_response((
+                [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                issued.html,
+            ));
+            if let Ok(v) = axum::http::HeaderValue::from_str(&issued.sha256) {
+                r.headers_mut().insert("x-document-sha256", v);
+            }
+            // The paper is self-contained (its styles inside, so a saved copy
+            // prints the same and its hash covers them); it runs nothing.
+            r.headers_mut().insert(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                axum::http::HeaderValue::from_static(DOCUMENT_CSP),
+            );
+            r
+        }
         Err(e) => refused(&state, lang, &staff, &case, &e).await,
     }
 }

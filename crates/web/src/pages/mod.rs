@@ -100,6 +100,7 @@ pub fn routes() -> Router<AppState> {
             post(case_links::remove),
         )
         .route("/cases/{id}/records", post(case_records::add))
+        .route("/cases/{id}/documents", post(case_records::issue_document))
         .route(
             "/cases/{id}/records/{record_id}/act",
             post(case_records::act),
