@@ -2510,6 +2510,10 @@ roles = ["handler"]
         );
         assert_eq!(item.creation_action().id, "create");
         assert_eq!(item.actions_from("closed").count(), 1);
+        // It shows every part a pack declares.
+        assert!(item.parties.is_some() && item.records.contains_key("visit"));
+        assert_eq!(item.indicators.len(), 3);
+        assert!(item.templates["visit_notice"].uses_parties);
     }
 
     #[test]
