@@ -1913,6 +1913,7 @@ fn parse_action(
             "guards",
             "within_clock",
             "requires_record",
+            "requires_link",
             "escalate_after",
             "branch",
         ],

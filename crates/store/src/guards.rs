@@ -53,6 +53,30 @@ async fn failure_tx(
                 None => format!("the case holds no `{kind}` record"),
             })
         }
+        Guard::HasLink { kind } => {
+            let n = outgoing_links_tx(tx, case_id, kind.as_str()).await?;
+            (n == 0).then(|| {
+                format!(
+                    "no case is linked from this one as `{}` yet: register the other case \
+                     with this one as its origin first",
+                    kind.as_str()
+                )
+            })
+        }
+    })
+}
+
+async fn outgoing_links_tx(tx: &mut Tx, case_id: &str, kind: &str) -> Result<i64, StoreError> {
+    with_tx!(tx, conn => {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM case_links WHERE source_case_id = $1 AND kind = $2 \
+             AND removed_at IS NULL",
+        )
+        .bind(case_id)
+        .bind(kind)
+        .fetch_one(conn)
+        .await?
+        .try_get::<i64, _>("n")?)
     })
 }
 

@@ -7,7 +7,8 @@
 //! judicial confirmation applied for within 30 days of the agreement) and
 //! `requires_record = { kind = "<record kind>", state = "<record state>" }`
 //! (the case holds such a record: a mediation agreement both parties
-//! confirmed).
+//! confirmed) and `requires_link = "<link kind>"` (the case is the source of
+//! such a link: a request converted into a dispute that names it as origin).
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,9 @@ pub enum Guard {
     WithinClock { clock: String },
     /// The case holds a record of `kind`, in `state` when one is named.
     HasRecord { kind: String, state: Option<String> },
+    /// The case is the source of a live link of this kind (converted to,
+    /// referred to, duplicate of, related to another case).
+    HasLink { kind: crate::link::LinkKind },
 }
 
 impl Guard {
@@ -34,6 +38,7 @@ impl Guard {
             Guard::AssistsDone => "assists_done",
             Guard::WithinClock { .. } => "within_clock",
             Guard::HasRecord { .. } => "requires_record",
+            Guard::HasLink { .. } => "requires_link",
         }
     }
 }
@@ -56,6 +61,22 @@ pub(super) fn parse_guards(ctx: &mut Ctx, t: &Table) -> Vec<(Guard, Loc)> {
     }
     if let Some((clock, loc)) = t.string(ctx, "within_clock", false) {
         guards.push((Guard::WithinClock { clock }, loc));
+    }
+    if let Some((kind, loc)) = t.string(ctx, "requires_link", false) {
+        match crate::link::LinkKind::parse(&kind) {
+            Some(kind) => guards.push((Guard::HasLink { kind }, loc)),
+            None => {
+                let known: Vec<&str> = crate::link::LinkKind::ALL
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect();
+                let msg = format!(
+                    "unknown link kind `{kind}` (expected one of: {})",
+                    known.join(", ")
+                );
+                ctx.err(&loc, msg);
+            }
+        }
     }
     if let Some((key, node)) = t.get("requires_record") {
         let what = format!("`requires_record` of {}", t.what);
@@ -82,7 +103,7 @@ pub(super) fn check_refs(
 ) {
     for (action, guard, loc) in pending {
         match guard {
-            Guard::AssistsDone => {}
+            Guard::AssistsDone | Guard::HasLink { .. } => {}
             Guard::WithinClock { clock } => {
                 if !clocks.contains_key(clock) {
                     ctx.err(

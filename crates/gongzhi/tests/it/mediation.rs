@@ -169,6 +169,27 @@ async fn a_dispute_is_mediated_to_an_agreement_both_parties_confirm(backend: Bac
         from_request.body
     );
 
+    // The dispatcher closes the request as converted (转调解): only now that
+    // the dispute names it as its origin; a request no case came from stays.
+    let other = app.create_request("楼上漏水").await;
+    let convert = json!({"action": "convert", "reason": "邻里纠纷，转街道人民调解委员会"});
+    let r = app.act(&other, "d1.dispatcher", convert.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("conversion"),
+        "{:?}",
+        r.body
+    );
+    let r = app.act(&request, "d1.dispatcher", convert).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let converted = app
+        .get(&format!("/api/v1/cases/{request}"), "d1.dispatcher")
+        .await;
+    assert_eq!(converted.body["state"], "converted", "{:?}", converted.body);
+
     // Only a mediator of the committee may be named, and the work follows them.
     ok(&app, &case, CLERK, json!({"action": "accept"})).await;
     let candidates = app
