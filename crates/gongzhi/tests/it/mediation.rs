@@ -316,6 +316,7 @@ async fn a_dispute_is_mediated_to_an_agreement_both_parties_confirm(backend: Bac
     // The 调解协议书 printed from the pack's template: the parties, the
     // terms, the committee; its SHA-256 is in the dispute's log.
     let documents = format!("/api/v1/cases/{case}/documents");
+    let reads_before = app.db.personal_reads_count(&case).await.expect("reads");
     let r = app
         .post(
             &documents,
@@ -336,6 +337,11 @@ async fn a_dispute_is_mediated_to_an_agreement_both_parties_confirm(backend: Bac
     ] {
         assert!(html.contains(text), "the agreement lacks {text}: {html}");
     }
+    assert_eq!(
+        app.db.personal_reads_count(&case).await.expect("reads"),
+        reads_before + 1,
+        "printing the parties is a recorded read of their data"
+    );
     let sha = r.body["sha256"].as_str().unwrap_or_default().to_string();
     assert_eq!(
         sha,

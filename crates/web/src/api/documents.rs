@@ -198,11 +198,13 @@ pub(crate) async fn issue(
             p.insert("kind".into(), json!(party.kind.as_str()));
             parties.push(Value::Object(p));
         }
-        let purpose = format!("document {}", def.id);
-        state
-            .db
-            .record_personal_read(&case.id, &actor.user_id, &keys, &purpose, now_micros())
-            .await?;
+        if !keys.is_empty() {
+            let purpose = format!("document {}", def.id);
+            state
+                .db
+                .record_personal_read(&case.id, &actor.user_id, &keys, &purpose, now_micros())
+                .await?;
+        }
     }
     let record_value = match (
         &record,

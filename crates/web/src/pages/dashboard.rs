@@ -221,9 +221,17 @@ async fn build(
     use chrono::Datelike;
     let now = now_micros();
     let packs = pack_choices(state, lang);
+    // The asked-for pack, else the hotline's, else the first with figures.
     let pack = non_empty(q.pack)
         .filter(|p| packs.iter().any(|c| &c.value == p))
-        .unwrap_or_else(|| DEFAULT_PACK.to_string());
+        .or_else(|| {
+            packs
+                .iter()
+                .find(|c| c.value == DEFAULT_PACK)
+                .or(packs.first())
+                .map(|c| c.value.clone())
+        })
+        .ok_or(PageError::NotFound)?;
     let figures_of = figures_type(state, &pack).ok_or(PageError::NotFound)?;
     let defs = &figures_of.indicators;
     let groups = group_choices(lang, figures_of);
