@@ -1,7 +1,8 @@
 //! Mediation in the browser: the committee's clerk registers a dispute on
 //! the form its pack declares, takes it on and names the mediator from the
 //! candidates; the mediator finds it in their own queue, records that the
-//! parties did not agree and refers them to court. Another dispute goes the
+//! parties did not agree and refers them to court. Another dispute, from a
+//! hotline request the dispatcher then closes as converted, goes the
 //! whole way: two sessions, an agreement both parties confirm, the printed
 //! 调解协议书, the application for judicial confirmation and the follow-up;
 //! the committee's dashboard then counts it.
@@ -90,12 +91,19 @@ async fn a_dispute_is_registered_assigned_and_referred_in_the_pages() {
     shot(&c, "mediation-02-referred").await;
 }
 
-/// Registers a dispute on the form and names the mediator, as the clerk.
-async fn registered_and_assigned(c: &fantoccini::Client, title: &str, mediator_id: &str) {
+/// Registers a dispute that a hotline request turned out to be (its receipt
+/// code as origin) on the form, and names the mediator, as the clerk.
+async fn registered_and_assigned(
+    c: &fantoccini::Client,
+    title: &str,
+    origin: &str,
+    mediator_id: &str,
+) {
     click(c, "#nav-register").await;
     fill(c, "#new-title", title).await;
     choose(c, "#new-dispute_kind", "property").await;
-    choose(c, "#new-source", "walk_in").await;
+    choose(c, "#new-source", "request").await;
+    fill(c, "#new-origin", origin).await;
     fill(c, "#new-claim", "要求返还押金并赔偿").await;
     click(c, "#register-submit").await;
     click(c, "#do-accept").await;
@@ -172,6 +180,14 @@ async fn a_dispute_is_mediated_to_an_agreement_in_the_pages() {
     )
     .await;
     add_user(&app, "web.mediator", Role::intern("mediator"), "D1", &hash).await;
+    add_user(
+        &app,
+        "web.dispatcher",
+        Role::intern("dispatcher"),
+        "D1",
+        &hash,
+    )
+    .await;
     let mediator_id = app
         .db
         .user_by_username("web.mediator")
@@ -179,9 +195,18 @@ async fn a_dispute_is_mediated_to_an_agreement_in_the_pages() {
         .expect("user")
         .expect("exists")
         .id;
+    // A hotline call about a deposit the landlord's agent will not return.
+    let request = app.create_request("物业公司不退租房押金").await;
+    let receipt = app
+        .db
+        .case_unscoped(&request)
+        .await
+        .expect("case")
+        .expect("exists")
+        .receipt_code;
     let (_driver, c) = start_browser().await;
     login(&c, &app, "web.clerk", PASSWORD).await;
-    registered_and_assigned(&c, "租房押金退还纠纷", &mediator_id).await;
+    registered_and_assigned(&c, "租房押金退还纠纷", &receipt, &mediator_id).await;
     let case = c
         .current_url()
         .await
@@ -190,6 +215,17 @@ async fn a_dispute_is_mediated_to_an_agreement_in_the_pages() {
         .trim_start_matches("/cases/")
         .to_string();
     add_parties(&app, &case).await;
+    logout(&c).await;
+
+    // The dispatcher closes the request as converted into the dispute.
+    login(&c, &app, "web.dispatcher", PASSWORD).await;
+    c.goto(&app.url(&format!("/cases/{request}")))
+        .await
+        .expect("request");
+    fill(&c, "#convert-reason", "押金纠纷，转街道人民调解委员会调解").await;
+    click(&c, "#do-convert").await;
+    let page = body(&c).await;
+    assert!(page.contains("已转办") && page.contains("转为"), "{page}");
     logout(&c).await;
 
     // The mediator holds two sessions and records the agreement.
