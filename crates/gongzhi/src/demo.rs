@@ -128,10 +128,12 @@ async fn load(state: &AppState, city: &gongzhi_domain::demo::DemoCity) -> Result
         }
         tx.commit().await?;
     }
+    let disputes = replay_disputes(state, rules, city, &system.id).await?;
     tracing::info!(
         units = city.units.len(),
         users = city.users.len(),
         cases = city.case_seeds.len(),
+        disputes,
         ms = started.elapsed().as_millis() as u64,
         "demo city loaded"
     );
@@ -269,6 +271,338 @@ async fn replay(
         act_tx(tx, rules, actor, &created.case_id, request, None, at)
             .await
             .map_err(|e| anyhow::anyhow!("demo case {title}, {action}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Disputes the demo's street mediation committee has handled: how many, and
+/// over how many days before now.
+const DEMO_DISPUTES: usize = 240;
+const DISPUTE_DAYS: i64 = 180;
+
+/// Kinds of dispute with their share (out of 20) and typical matters.
+const DISPUTE_KINDS: &[(&str, u32, &[&str])] = &[
+    (
+        "neighbours",
+        6,
+        &[
+            "楼上漏水致楼下天花板受损",
+            "邻居装修噪音扰民",
+            "相邻通道被堆放杂物占用",
+            "空调外机噪音和滴水",
+        ],
+    ),
+    (
+        "family",
+        4,
+        &[
+            "赡养老人费用分担",
+            "离婚后子女探视安排",
+            "兄弟姐妹房屋继承分配",
+        ],
+    ),
+    (
+        "property",
+        3,
+        &[
+            "租房押金不予退还",
+            "物业费收取与服务质量争议",
+            "车位使用权纠纷",
+        ],
+    ),
+    (
+        "labour",
+        3,
+        &["装修工人工资拖欠", "餐馆员工辞退补偿", "临时工工伤医疗费"],
+    ),
+    ("contract", 2, &["预付卡商家停业退款", "二手车买卖质量争议"]),
+    ("traffic", 1, &["电动车碰撞行人赔偿"]),
+    ("medical", 1, &["社区诊所诊疗费用争议"]),
+];
+
+/// How a demo dispute ended up.
+#[derive(Clone, Copy)]
+enum DisputeEnd {
+    /// Agreement; then judicial confirmation applied for or not, and the follow-up.
+    Agreed {
+        confirmed: bool,
+        performance: &'static str,
+    },
+    NoAgreement {
+        referred: bool,
+    },
+    Withdrawn,
+    /// Still with the committee: taken on (0), mediating with a session (1).
+    Open(u8),
+}
+
+/// A small deterministic mix (same seed, same disputes).
+fn dispute_end(i: usize) -> DisputeEnd {
+    let r = (i * 7919 + 13) % 100;
+    match r {
+        0..=44 => DisputeEnd::Agreed {
+            confirmed: !r.is_multiple_of(3),
+            performance: if r.is_multiple_of(9) { "partly" } else { "performed" },
+        },
+        45..=64 => DisputeEnd::NoAgreement {
+            referred: r.is_multiple_of(2),
+        },
+        65..=72 => DisputeEnd::Withdrawn,
+        _ => DisputeEnd::Open(u8::from(r.is_multiple_of(2))),
+    }
+}
+
+fn dispute_kind(i: usize) -> (&'static str, &'static str) {
+    let total: u32 = DISPUTE_KINDS.iter().map(|k| k.1).sum();
+    let mut pick = u32::try_from((i * 31) % total as usize).unwrap_or(0);
+    for (kind, share, matters) in DISPUTE_KINDS {
+        if pick < *share {
+            return (kind, matters[(i / 7) % matters.len()]);
+        }
+        pick -= share;
+    }
+    ("neighbours", DISPUTE_KINDS[0].2[0])
+}
+
+/// The demo's disputes, handled at the street committee where the demo
+/// `mediator` works, through the mediation pack's actions and records.
+async fn replay_disputes(
+    state: &AppState,
+    rules: Rules<'_>,
+    city: &gongzhi_domain::demo::DemoCity,
+    history_user_id: &str,
+) -> Result<usize> {
+    let db = &state.db;
+    let Some(case_type) = state.packs.case_type("mediation", "dispute") else {
+        return Ok(0);
+    };
+    let street_id = city
+        .users
+        .iter()
+        .find(|u| u.username == "mediator")
+        .and_then(|u| u.roles.first())
+        .map(|(_, unit)| unit.clone())
+        .context("the demo has no mediator")?;
+    let street = db
+        .units()
+        .await?
+        .into_iter()
+        .find(|u| u.id == street_id)
+        .context("the mediator's street")?;
+    let mediator_id = db
+        .user_by_username("mediator")
+        .await?
+        .context("the demo mediator")?
+        .id;
+    let assignment = |role: &str| -> Result<Assignment> {
+        Ok(Assignment {
+            role: state.packs.role(role).context("mediation role")?.role,
+            unit_id: street.id.clone(),
+            unit_path: street.path.clone(),
+        })
+    };
+    let actor = Actor {
+        user_id: history_user_id.to_string(),
+        username: HISTORY_USER.to_string(),
+        display_name: "历史数据导入".to_string(),
+        assignments: vec![assignment("mediation_clerk")?, assignment("mediator")?],
+    };
+    let now = now_micros();
+    let day = 24 * MICROS_PER_HOUR;
+    for chunk in (0..DEMO_DISPUTES)
+        .collect::<Vec<_>>()
+        .chunks(CASES_PER_TRANSACTION)
+    {
+        let mut tx = db.begin_write().await?;
+        for &i in chunk {
+            let offset = i64::try_from(i).unwrap_or(0) * DISPUTE_DAYS * day / DEMO_DISPUTES as i64;
+            let created_at = now - DISPUTE_DAYS * day + offset;
+            replay_dispute(
+                &mut tx,
+                rules,
+                &actor,
+                case_type,
+                i,
+                created_at,
+                now,
+                &mediator_id,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(DEMO_DISPUTES)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn replay_dispute(
+    tx: &mut gongzhi_store::Tx,
+    rules: Rules<'_>,
+    actor: &Actor,
+    case_type: &gongzhi_domain::pack::CaseType,
+    i: usize,
+    created_at: i64,
+    now: i64,
+    mediator_id: &str,
+) -> Result<()> {
+    let (kind, matter) = dispute_kind(i);
+    let source = ["walk_in", "request", "grid", "court_pre_filing"][i % 4];
+    let new = NewCase {
+        pack: "mediation".into(),
+        case_type: "dispute".into(),
+        request: ActionRequest {
+            action: "create".into(),
+            fields: fields(&[
+                ("title", matter),
+                ("dispute_kind", kind),
+                ("source", source),
+                ("claim", "请求调委会主持调解，依法协商解决"),
+            ]),
+            reason: None,
+            target_unit: None,
+        },
+        place: Place {
+            lng: None,
+            lat: None,
+            area_unit_id: None,
+        },
+        acting_unit: None,
+        suggestion: None,
+        idempotency_key: None,
+    };
+    let case = create_case_tx(tx, rules, actor, new, created_at)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo dispute {matter}: {e}"))?
+        .case_id;
+    let end = dispute_end(i);
+    // Steps an hour or a few days apart, never later than now.
+    let mut at = created_at;
+    let mut next = |hours: i64| {
+        at = (at + hours * MICROS_PER_HOUR).min(now - MICROS_PER_HOUR);
+        at
+    };
+    let act = |action: &str, pairs: &[(&str, &str)]| ActionRequest {
+        action: action.into(),
+        fields: fields(pairs),
+        reason: None,
+        target_unit: None,
+    };
+    let mut steps = vec![(next(2), act("accept", &[]))];
+    if !matches!(end, DisputeEnd::Open(0)) {
+        steps.push((
+            next(20),
+            act("assign_mediator", &[("mediator", mediator_id)]),
+        ));
+    }
+    for (when, request) in steps {
+        act_tx(tx, rules, actor, &case, request, None, when)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo dispute {matter}: {e}"))?;
+    }
+    if matches!(end, DisputeEnd::Open(0)) {
+        return Ok(());
+    }
+    let record = |kind: &str| case_type.records.get(kind).context("mediation record kind");
+    let session_at = next(72);
+    let session = gongzhi_store::add_record_tx(
+        tx,
+        actor,
+        &case,
+        record("session")?,
+        &fields(&[
+            ("on", "2026-01-01"),
+            ("time", "09:30"),
+            ("place", "街道人民调解室"),
+        ]),
+        session_at,
+    )
+    .await?;
+    gongzhi_store::act_on_record_tx(
+        tx,
+        actor,
+        &case,
+        &session,
+        record("session")?,
+        "hold",
+        &fields(&[
+            ("attendance", "双方到场"),
+            ("minutes", "双方陈述意见，调解员释法说理"),
+        ]),
+        next(3),
+    )
+    .await?;
+    let mut steps: Vec<(i64, ActionRequest)> = Vec::new();
+    match end {
+        DisputeEnd::Open(_) => {}
+        DisputeEnd::Withdrawn => steps.push((
+            next(48),
+            ActionRequest {
+                reason: Some("当事人自行和解，申请撤回".into()),
+                ..act("withdraw", &[])
+            },
+        )),
+        DisputeEnd::NoAgreement { referred } => {
+            steps.push((
+                next(96),
+                act(
+                    "record_no_agreement",
+                    &[("no_agreement_reason", "双方分歧较大，未能达成一致")],
+                ),
+            ));
+            if referred {
+                steps.push((next(4), act("refer", &[("referred_to", "court")])));
+            }
+        }
+        DisputeEnd::Agreed {
+            confirmed,
+            performance,
+        } => {
+            let agreement = gongzhi_store::add_record_tx(
+                tx,
+                actor,
+                &case,
+                record("agreement")?,
+                &fields(&[("terms", "双方自愿达成协议，按约定期限履行")]),
+                next(96),
+            )
+            .await?;
+            for (action, field, how) in [
+                ("applicant_confirms", "applicant_signature", "on_screen"),
+                ("respondent_completes", "respondent_signature", "paper"),
+            ] {
+                gongzhi_store::act_on_record_tx(
+                    tx,
+                    actor,
+                    &case,
+                    &agreement,
+                    record("agreement")?,
+                    action,
+                    &fields(&[(field, how)]),
+                    next(1),
+                )
+                .await?;
+            }
+            steps.push((next(1), act("reach_agreement", &[])));
+            if confirmed {
+                steps.push((
+                    next(72),
+                    act(
+                        "apply_confirmation",
+                        &[("confirmation_court", "东湖区人民法院")],
+                    ),
+                ));
+            }
+            steps.push((
+                next(24 * 20),
+                act("follow_up", &[("performance", performance)]),
+            ));
+        }
+    }
+    for (when, request) in steps {
+        let action = request.action.clone();
+        act_tx(tx, rules, actor, &case, request, None, when)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo dispute {matter}, {action}: {e}"))?;
     }
     Ok(())
 }

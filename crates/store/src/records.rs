@@ -139,45 +139,7 @@ impl Db {
         at: Micros,
     ) -> Result<String, StoreError> {
         let mut tx = self.begin_write().await?;
-        let (case, roles) = case_and_roles_tx(&mut tx, actor, case_id).await?;
-        let (state, fields) = def.check_new(fields, &roles).map_err(refused)?;
-        let count: i64 = with_tx!(&mut tx, conn => {
-            sqlx::query("SELECT COUNT(*) AS n FROM case_records WHERE case_id = $1")
-                .bind(&case.id)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?
-        });
-        if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_RECORDS {
-            return Err(StoreError::invalid(
-                "kind",
-                format!("a case holds at most {MAX_RECORDS} records"),
-            ));
-        }
-        let id = new_id();
-        let text = serde_json::to_string(&fields)
-            .map_err(|e| StoreError::invalid("fields", e.to_string()))?;
-        with_tx!(&mut tx, conn => {
-            sqlx::query(
-                "INSERT INTO case_records (id, case_id, kind, state, fields, version, created_by, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7)",
-            )
-            .bind(&id)
-            .bind(&case.id)
-            .bind(&def.kind)
-            .bind(&state)
-            .bind(&text)
-            .bind(&actor.user_id)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
-        });
-        let after = json!({
-            "id": id, "kind": def.kind, "state": state,
-            "fields": logged_fields(def, &case.personal_salt, &fields),
-        });
-        let change = json!({"record": {"before": Value::Null, "after": after}});
-        log_record(&mut tx, actor, &case, ADD_ACTION, change, at).await?;
+        let id = add_record_tx(&mut tx, actor, case_id, def, fields, at).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -196,73 +158,10 @@ impl Db {
         at: Micros,
     ) -> Result<CaseRecordEntry, StoreError> {
         let mut tx = self.begin_write().await?;
-        let (case, roles) = case_and_roles_tx(&mut tx, actor, case_id).await?;
-        let record = with_tx!(&mut tx, conn => {
-            match sqlx::query("SELECT * FROM case_records WHERE id = $1 AND case_id = $2")
-                .bind(record_id)
-                .bind(&case.id)
-                .fetch_optional(&mut *conn)
-                .await?
-            {
-                Some(row) => Some(record_from_row!(&row)),
-                None => None,
-            }
-        })
-        .filter(|r| r.kind == def.kind)
-        .ok_or(StoreError::NotFound("record"))?;
-        let step = def
-            .decide(
-                record.state.as_deref(),
-                &record.fields,
-                action,
-                fields,
-                &roles,
-            )
-            .map_err(refused)?;
-        let text = serde_json::to_string(&step.fields)
-            .map_err(|e| StoreError::invalid("fields", e.to_string()))?;
-        let updated = with_tx!(&mut tx, conn => {
-            sqlx::query(
-                "UPDATE case_records SET state = $1, fields = $2, version = version + 1, updated_at = $3 \
-                 WHERE id = $4 AND version = $5",
-            )
-            .bind(&step.to)
-            .bind(&text)
-            .bind(at)
-            .bind(&record.id)
-            .bind(record.version)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        });
-        if updated != 1 {
-            return Err(StoreError::invalid(
-                "record",
-                "the record changed meanwhile: load it again",
-            ));
-        }
-        let pick = |from: &Map<String, Value>| -> Map<String, Value> {
-            step.changed
-                .iter()
-                .filter_map(|k| from.get(k).map(|v| (k.clone(), v.clone())))
-                .collect()
-        };
-        let salt = &case.personal_salt;
-        let change = json!({"record": {
-            "before": {"id": record.id, "kind": def.kind, "state": record.state,
-                       "fields": logged_fields(def, salt, &pick(&record.fields))},
-            "after": {"id": record.id, "kind": def.kind, "action": action, "state": step.to,
-                      "fields": logged_fields(def, salt, &pick(&step.fields))},
-        }});
-        log_record(&mut tx, actor, &case, ACT_ACTION, change, at).await?;
+        let record =
+            act_on_record_tx(&mut tx, actor, case_id, record_id, def, action, fields, at).await?;
         tx.commit().await?;
-        Ok(CaseRecordEntry {
-            state: Some(step.to),
-            fields: step.fields,
-            version: record.version + 1,
-            updated_at: at,
-            ..record
-        })
+        Ok(record)
     }
 
     /// A case's records, oldest first. The caller has checked the case and
@@ -280,4 +179,136 @@ impl Db {
             Ok(out)
         })
     }
+}
+
+/// Adds a record inside the caller's transaction (see [`Db::add_record_logged`]).
+pub async fn add_record_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    case_id: &str,
+    def: &RecordDef,
+    fields: &Map<String, Value>,
+    at: Micros,
+) -> Result<String, StoreError> {
+    let (case, roles) = case_and_roles_tx(tx, actor, case_id).await?;
+    let (state, fields) = def.check_new(fields, &roles).map_err(refused)?;
+    let count: i64 = with_tx!(tx, conn => {
+        sqlx::query("SELECT COUNT(*) AS n FROM case_records WHERE case_id = $1")
+            .bind(&case.id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?
+    });
+    if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_RECORDS {
+        return Err(StoreError::invalid(
+            "kind",
+            format!("a case holds at most {MAX_RECORDS} records"),
+        ));
+    }
+    let id = new_id();
+    let text =
+        serde_json::to_string(&fields).map_err(|e| StoreError::invalid("fields", e.to_string()))?;
+    with_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO case_records (id, case_id, kind, state, fields, version, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7)",
+        )
+        .bind(&id)
+        .bind(&case.id)
+        .bind(&def.kind)
+        .bind(&state)
+        .bind(&text)
+        .bind(&actor.user_id)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    });
+    let after = json!({
+        "id": id, "kind": def.kind, "state": state,
+        "fields": logged_fields(def, &case.personal_salt, &fields),
+    });
+    let change = json!({"record": {"before": Value::Null, "after": after}});
+    log_record(tx, actor, &case, ADD_ACTION, change, at).await?;
+    Ok(id)
+}
+
+/// Takes a record action inside the caller's transaction (see
+/// [`Db::act_on_record_logged`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn act_on_record_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    case_id: &str,
+    record_id: &str,
+    def: &RecordDef,
+    action: &str,
+    fields: &Map<String, Value>,
+    at: Micros,
+) -> Result<CaseRecordEntry, StoreError> {
+    let (case, roles) = case_and_roles_tx(tx, actor, case_id).await?;
+    let record = with_tx!(tx, conn => {
+        match sqlx::query("SELECT * FROM case_records WHERE id = $1 AND case_id = $2")
+            .bind(record_id)
+            .bind(&case.id)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            Some(row) => Some(record_from_row!(&row)),
+            None => None,
+        }
+    })
+    .filter(|r| r.kind == def.kind)
+    .ok_or(StoreError::NotFound("record"))?;
+    let step = def
+        .decide(
+            record.state.as_deref(),
+            &record.fields,
+            action,
+            fields,
+            &roles,
+        )
+        .map_err(refused)?;
+    let text = serde_json::to_string(&step.fields)
+        .map_err(|e| StoreError::invalid("fields", e.to_string()))?;
+    let updated = with_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE case_records SET state = $1, fields = $2, version = version + 1, updated_at = $3 \
+             WHERE id = $4 AND version = $5",
+        )
+        .bind(&step.to)
+        .bind(&text)
+        .bind(at)
+        .bind(&record.id)
+        .bind(record.version)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if updated != 1 {
+        return Err(StoreError::invalid(
+            "record",
+            "the record changed meanwhile: load it again",
+        ));
+    }
+    let pick = |from: &Map<String, Value>| -> Map<String, Value> {
+        step.changed
+            .iter()
+            .filter_map(|k| from.get(k).map(|v| (k.clone(), v.clone())))
+            .collect()
+    };
+    let salt = &case.personal_salt;
+    let change = json!({"record": {
+        "before": {"id": record.id, "kind": def.kind, "state": record.state,
+                   "fields": logged_fields(def, salt, &pick(&record.fields))},
+        "after": {"id": record.id, "kind": def.kind, "action": action, "state": step.to,
+                  "fields": logged_fields(def, salt, &pick(&step.fields))},
+    }});
+    log_record(tx, actor, &case, ACT_ACTION, change, at).await?;
+    Ok(CaseRecordEntry {
+        state: Some(step.to),
+        fields: step.fields,
+        version: record.version + 1,
+        updated_at: at,
+        ..record
+    })
 }
