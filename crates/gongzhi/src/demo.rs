@@ -342,7 +342,11 @@ fn dispute_end(i: usize) -> DisputeEnd {
     match r {
         0..=44 => DisputeEnd::Agreed {
             confirmed: !r.is_multiple_of(3),
-            performance: if r.is_multiple_of(9) { "partly" } else { "performed" },
+            performance: if r.is_multiple_of(9) {
+                "partly"
+            } else {
+                "performed"
+            },
         },
         45..=64 => DisputeEnd::NoAgreement {
             referred: r.is_multiple_of(2),

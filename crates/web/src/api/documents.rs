@@ -67,11 +67,7 @@ pub(crate) fn may_issue(
 
 /// A field's value as paper shows it: a choice by its Chinese name, a
 /// person by their name, anything else as written; unset is blank.
-fn paper_value(
-    f: &FieldDef,
-    v: Option<&Value>,
-    people: &std::collections::HashMap<String, String>,
-) -> Value {
+fn paper_value(f: &FieldDef, v: Option<&Value>, people: &People) -> Value {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Value::String(String::new());
     };
@@ -92,7 +88,7 @@ fn paper_value(
 fn paper_fields<'a>(
     defs: impl Iterator<Item = &'a FieldDef>,
     values: &Map<String, Value>,
-    people: &std::collections::HashMap<String, String>,
+    people: &People,
 ) -> Map<String, Value> {
     defs.map(|f| (f.key.clone(), paper_value(f, values.get(&f.key), people)))
         .collect()
@@ -142,7 +138,75 @@ async fn the_record(
     }
 }
 
-/// Renders a document of `case` and records its issue.
+type People = std::collections::HashMap<String, String>;
+
+/// The parties as paper shows them, and the personal values that puts on it
+/// (as `party.<id>.<field>`, for the read record).
+async fn paper_parties(
+    state: &AppState,
+    case_type: &CaseType,
+    case: &CaseRecord,
+    people: &People,
+) -> Result<(Vec<Value>, Vec<String>), ApiError> {
+    let Some(party_def) = &case_type.parties else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let mut parties = Vec::new();
+    let mut read = Vec::new();
+    for party in state.db.parties_of(&case.id).await? {
+        let mut p = paper_fields(party_def.fields.values(), &party.fields, people);
+        read.extend(
+            party_def
+                .fields
+                .values()
+                .filter(|f| f.personal && party.fields.contains_key(&f.key))
+                .map(|f| format!("party.{}.{}", party.id, f.key)),
+        );
+        let role_name = party_def
+            .roles
+            .get(&party.role)
+            .map(|n| n.zh.clone())
+            .unwrap_or_else(|| party.role.clone());
+        p.insert("role".into(), json!(party.role));
+        p.insert("role_name".into(), json!(role_name));
+        p.insert("kind".into(), json!(party.kind.as_str()));
+        parties.push(Value::Object(p));
+    }
+    Ok((parties, read))
+}
+
+/// The record as paper shows it: its fields that are not personal, its
+/// kind, state and date.
+fn paper_record(
+    state: &AppState,
+    case_type: &CaseType,
+    def: &TemplateDef,
+    record: Option<&CaseRecordEntry>,
+    people: &People,
+) -> Value {
+    let rdef = def.record.as_ref().and_then(|k| case_type.records.get(k));
+    let (Some(r), Some(rdef)) = (record, rdef) else {
+        return Value::Null;
+    };
+    let mut m = paper_fields(
+        rdef.fields.values().filter(|f| !f.personal),
+        &r.fields,
+        people,
+    );
+    let state_name = r
+        .state
+        .as_ref()
+        .and_then(|s| rdef.states.get(s))
+        .map(|s| s.name.zh.clone())
+        .unwrap_or_default();
+    m.insert("kind".into(), json!(r.kind));
+    m.insert("state".into(), json!(state_name));
+    m.insert("created".into(), json!(date_zh(state, r.created_at)));
+    Value::Object(m)
+}
+
+/// Renders a document of `case` and records its issue (and, when it
+/// prints the parties, the read of their data).
 pub(crate) async fn issue(
     state: &AppState,
     actor: &Actor,
@@ -173,84 +237,42 @@ pub(crate) async fn issue(
         &case.fields,
         &people,
     );
-    let mut parties = Vec::new();
-    if def.uses_parties
-        && let Some(party_def) = &case_type.parties
-    {
-        let held = state.db.parties_of(&case.id).await?;
-        let mut keys = Vec::new();
-        for party in &held {
-            let mut p = paper_fields(party_def.fields.values(), &party.fields, &people);
-            keys.extend(
-                party_def
-                    .fields
-                    .values()
-                    .filter(|f| f.personal && party.fields.contains_key(&f.key))
-                    .map(|f| format!("party.{}.{}", party.id, f.key)),
-            );
-            let role_name = party_def
-                .roles
-                .get(&party.role)
-                .map(|n| n.zh.clone())
-                .unwrap_or_else(|| party.role.clone());
-            p.insert("role".into(), json!(party.role));
-            p.insert("role_name".into(), json!(role_name));
-            p.insert("kind".into(), json!(party.kind.as_str()));
-            parties.push(Value::Object(p));
-        }
-        if !keys.is_empty() {
-            let purpose = format!("document {}", def.id);
-            state
-                .db
-                .record_personal_read(&case.id, &actor.user_id, &keys, &purpose, now_micros())
-                .await?;
-        }
-    }
-    let record_value = match (
-        &record,
-        def.record.as_ref().and_then(|k| case_type.records.get(k)),
-    ) {
-        (Some(r), Some(rdef)) => {
-            let mut m = paper_fields(
-                rdef.fields.values().filter(|f| !f.personal),
-                &r.fields,
-                &people,
-            );
-            let state_name = r
-                .state
-                .as_ref()
-                .and_then(|s| rdef.states.get(s))
-                .map(|s| s.name.zh.clone())
-                .unwrap_or_default();
-            m.insert("kind".into(), json!(r.kind));
-            m.insert("state".into(), json!(state_name));
-            m.insert("created".into(), json!(date_zh(state, r.created_at)));
-            Value::Object(m)
-        }
-        _ => Value::Null,
+    let (parties, read) = if def.uses_parties {
+        paper_parties(state, case_type, case, &people).await?
+    } else {
+        (Vec::new(), Vec::new())
     };
     let holder = state
         .places()
         .unit(&case.holder_unit_id)
         .map(|u| u.name.clone())
         .unwrap_or_default();
+    let state_name = case_type.states.get(&case.state).map(|s| s.name.zh.clone());
     let context = json!({
         "case": {
             "receipt_code": case.receipt_code,
             "type": case_type.name.zh,
-            "state": case_type.states.get(&case.state).map(|s| s.name.zh.clone()).unwrap_or_default(),
+            "state": state_name.unwrap_or_default(),
             "created": date_zh(state, case.created_at),
             "unit": holder,
         },
         "fields": fields,
         "parties": parties,
-        "record": record_value,
+        "record": paper_record(state, case_type, def, record.as_ref(), &people),
         "today": date_zh(state, now_micros()),
     });
     let html = document::render(&def.name.zh, &def.body, &context).map_err(|e| {
         tracing::warn!(template = %def.id, error = %e, "document template failed");
         ApiError::invalid("template", e.to_string())
     })?;
+    // Recorded before the paper is handed over, never for a failed rendering.
+    if !read.is_empty() {
+        let purpose = format!("document {}", def.id);
+        state
+            .db
+            .record_personal_read(&case.id, &actor.user_id, &read, &purpose, now_micros())
+            .await?;
+    }
     let sha256 = document::digest(&html);
     let seq = state
         .db
