@@ -387,6 +387,17 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "post",
+        path: "/api/v1/cases/{id}/documents",
+        summary: "Issue a document from a template the case type declares (an agreement, a notice): the A4 HTML page and its SHA-256, which the log records; printing the parties is a recorded read",
+        tag: "cases",
+        access: Access::CaseScoped,
+        body: Some(
+            r#"{"type":"object","required":["template"],"properties":{"template":{"type":"string","minLength":1},"record":{"type":"string","description":"the record it is issued for, when the template names a record kind"}}}"#,
+        ),
+        ok_status: 201,
+    },
+    RouteDoc {
+        method: "post",
         path: "/api/v1/cases/{id}/reveal",
         summary: "Personal fields in clear, for roles that need them; the read is logged",
         tag: "cases",
@@ -399,7 +410,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "get",
         path: "/api/v1/indicators",
-        summary: "Figures computed from the log for the cases in the caller's scope created in a period (docs/INDICATORS.md)",
+        summary: "The figures a pack declares, computed from the log for the cases in the caller's scope created in a period (docs/INDICATORS.md)",
         tag: "indicators",
         access: Access::Staff,
         body: None,
@@ -667,7 +678,9 @@ pub fn document() -> Value {
                 let date = json!({"type": "string", "format": "date"});
                 params.push(json!({"name": "from", "in": "query", "required": false, "schema": date, "description": "first day (Asia/Shanghai or the configured zone); default: first day of this month"}));
                 params.push(json!({"name": "to", "in": "query", "required": false, "schema": date, "description": "last day, inclusive; default: today"}));
-                params.push(json!({"name": "group", "in": "query", "required": false, "schema": {"enum": ["unit", "category", "area", "month"], "default": "unit"}}));
+                params.push(json!({"name": "pack", "in": "query", "required": false, "schema": {"type": "string", "default": "requests"}, "description": "a pack that declares indicators"}));
+                params.push(json!({"name": "group", "in": "query", "required": false, "schema": {"enum": ["unit", "category", "area", "month", "field"], "default": "unit"}}));
+                params.push(json!({"name": "field", "in": "query", "required": false, "schema": {"type": "string"}, "description": "with group=field: a choice or person field of the pack's type"}));
                 params.push(json!({"name": "level", "in": "query", "required": false, "schema": {"enum": ["district", "street", "community"], "default": "district"}, "description": "with group=area"}));
                 params.push(json!({"name": "category_level", "in": "query", "required": false, "schema": {"enum": ["1", "2", "3"], "default": "1"}, "description": "with group=category"}));
             }
