@@ -508,13 +508,17 @@ async fn replay_dispute(
     }
     let record = |kind: &str| case_type.records.get(kind).context("mediation record kind");
     let session_at = next(72);
+    // The session's day in the demo city's time (UTC+8).
+    let session_day = chrono::DateTime::from_timestamp_micros(session_at + 8 * MICROS_PER_HOUR)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
     let session = gongzhi_store::add_record_tx(
         tx,
         actor,
         &case,
         record("session")?,
         &fields(&[
-            ("on", "2026-01-01"),
+            ("on", session_day.as_str()),
             ("time", "09:30"),
             ("place", "街道人民调解室"),
         ]),
