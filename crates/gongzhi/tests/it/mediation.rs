@@ -549,6 +549,11 @@ async fn a_failed_mediation_goes_to_court_and_a_late_confirmation_is_refused(bac
         "{:?}",
         r.body
     );
+    assert_ne!(
+        r.body["groups"][0]["name"]["zh"],
+        mediator.as_str(),
+        "a mediator's group is named by their name"
+    );
     assert_eq!(r.body["groups"][0]["figures"]["received"], 2);
     let r = app
         .get(

@@ -330,6 +330,19 @@ pub async fn report(
         compute_ms = (started.elapsed() - read).as_secs_f64() * 1000.0,
         "indicators computed"
     );
+    // Groups by a person field are named by the people's names.
+    let people = match grouping {
+        Grouping::Field(field)
+            if figures_of
+                .fields
+                .get(field)
+                .is_some_and(|f| matches!(f.kind, FieldKind::Person { .. })) =>
+        {
+            let ids: Vec<String> = report.groups.iter().filter_map(|g| g.key.clone()).collect();
+            state.db.display_names(&ids).await?
+        }
+        _ => std::collections::HashMap::new(),
+    };
     let tax = state.taxonomies();
     let categories = &tax.categories;
     let names = report
@@ -361,7 +374,13 @@ pub async fn report(
                 zh: month.clone(),
                 en: month.clone(),
             },
-            (Some(value), Grouping::Field(field)) => field_value_name(figures_of, field, value),
+            (Some(value), Grouping::Field(field)) => match people.get(value) {
+                Some(name) => GroupName {
+                    zh: name.clone(),
+                    en: name.clone(),
+                },
+                None => field_value_name(figures_of, field, value),
+            },
         })
         .collect();
     Ok((report, names))
