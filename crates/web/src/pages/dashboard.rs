@@ -641,8 +641,10 @@ fn rates_chart(
                     )
                     .map_err(chart_error)?
             } else {
-                // Each group's segment split into one slot per series.
-                let slot = (WIDTH - 80) / (k * n.max(1) as u32 + 1);
+                // Each group's segment split into one slot per series (the
+                // segmented axis has one segment more than groups).
+                let segment = (WIDTH - 74) / (n as u32 + 1);
+                let slot = segment / (k + 1);
                 let s = s as u32;
                 chart
                     .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
@@ -654,8 +656,8 @@ fn rates_chart(
                             ],
                             colour.filled(),
                         );
-                        let left = 4 + s * slot;
-                        let right = 4 + (k - 1 - s) * slot;
+                        let left = slot / 2 + s * slot;
+                        let right = segment.saturating_sub(left + slot);
                         bar.set_margin(0, 0, left, right);
                         Some(bar)
                     }))
