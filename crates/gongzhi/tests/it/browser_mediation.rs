@@ -18,24 +18,21 @@ use crate::browser::{
 };
 use crate::harness::{Backend, TestApp, spawn_app};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dispute_is_registered_assigned_and_referred_in_the_pages() {
-    if !browser_available() {
-        return;
-    }
-    let app = spawn_app(Backend::Sqlite).await;
+/// The street committee's clerk and mediator; returns the password hash
+/// (for more users) and the mediator's id.
+async fn committee(app: &TestApp) -> (String, String) {
     let hash = gongzhi_web::auth::hash_password(PASSWORD.into())
         .await
         .expect("hash");
     add_user(
-        &app,
+        app,
         "web.clerk",
         Role::intern("mediation_clerk"),
         "D1",
         &hash,
     )
     .await;
-    add_user(&app, "web.mediator", Role::intern("mediator"), "D1", &hash).await;
+    add_user(app, "web.mediator", Role::intern("mediator"), "D1", &hash).await;
     let mediator_id = app
         .db
         .user_by_username("web.mediator")
@@ -43,6 +40,16 @@ async fn a_dispute_is_registered_assigned_and_referred_in_the_pages() {
         .expect("user")
         .expect("exists")
         .id;
+    (hash, mediator_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_is_registered_assigned_and_referred_in_the_pages() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    let (_, mediator_id) = committee(&app).await;
     let (_driver, c) = start_browser().await;
 
     // The clerk registers the dispute from the nav.
@@ -168,18 +175,7 @@ async fn a_dispute_is_mediated_to_an_agreement_in_the_pages() {
         return;
     }
     let app = spawn_app(Backend::Sqlite).await;
-    let hash = gongzhi_web::auth::hash_password(PASSWORD.into())
-        .await
-        .expect("hash");
-    add_user(
-        &app,
-        "web.clerk",
-        Role::intern("mediation_clerk"),
-        "D1",
-        &hash,
-    )
-    .await;
-    add_user(&app, "web.mediator", Role::intern("mediator"), "D1", &hash).await;
+    let (hash, mediator_id) = committee(&app).await;
     add_user(
         &app,
         "web.dispatcher",
@@ -188,13 +184,6 @@ async fn a_dispute_is_mediated_to_an_agreement_in_the_pages() {
         &hash,
     )
     .await;
-    let mediator_id = app
-        .db
-        .user_by_username("web.mediator")
-        .await
-        .expect("user")
-        .expect("exists")
-        .id;
     // A hotline call about a deposit the landlord's agent will not return.
     let request = app.create_request("物业公司不退租房押金").await;
     let receipt = app

@@ -170,7 +170,7 @@ fn users_and_grids_from_the_command_line() {
 async fn csv_import_is_idempotent(backend: crate::harness::Backend) {
     let app = crate::harness::spawn_app(backend).await;
     // The repository's copy of the 298 real messages (without their user
-    // ids; see crates/domain/data/demo/README.md): tests never read ../shared.
+    // ids; see crates/domain/data/demo/README.md): tests read only the repository.
     let file =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../domain/data/demo/messages.csv");
     let summary = gongzhi::import_requests::import_requests(&app.state, &file, false)

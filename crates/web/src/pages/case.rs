@@ -199,6 +199,23 @@ pub(super) async fn visible(
         .ok_or(PageError::NotFound)
 }
 
+/// The case a posted form acts on: the form's token checked and the case
+/// visible to the user, or the page to answer with instead.
+pub(super) async fn posted_case(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    id: &str,
+    form: &[(String, String)],
+) -> Result<CaseRecord, Response> {
+    if !staff.csrf_ok(form_get(form, "csrf_token")) {
+        return Err(PageError::FormExpired.render(state, lang, Some(staff)));
+    }
+    visible(state, staff, id)
+        .await
+        .map_err(|e| e.render(state, lang, Some(staff)))
+}
+
 fn names(lang: Lang, n: &gongzhi_domain::pack::Names) -> String {
     lang.pick(&n.zh, &n.en).to_string()
 }
@@ -707,12 +724,9 @@ pub async fn act(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
-        return PageError::FormExpired.render(&state, lang, Some(&staff));
-    }
-    let case = match visible(&state, &staff, &id).await {
+    let case = match posted_case(&state, lang, &staff, &id, &form).await {
         Ok(case) => case,
-        Err(e) => return e.render(&state, lang, Some(&staff)),
+        Err(page) => return page,
     };
     let Some(case_type) = state.packs.case_type(&case.pack, &case.case_type) else {
         return PageError::Internal.render(&state, lang, Some(&staff));

@@ -124,12 +124,9 @@ pub async fn add(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
-        return PageError::FormExpired.render(&state, lang, Some(&staff));
-    }
-    let case = match super::case::visible(&state, &staff, &id).await {
+    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
         Ok(case) => case,
-        Err(e) => return e.render(&state, lang, Some(&staff)),
+        Err(page) => return page,
     };
     let kind = form_get(&form, "kind").unwrap_or_default();
     let other = form_get(&form, "case").unwrap_or_default();
@@ -148,12 +145,9 @@ pub async fn remove(
     Path((id, link_id)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
-        return PageError::FormExpired.render(&state, lang, Some(&staff));
-    }
-    let case = match super::case::visible(&state, &staff, &id).await {
+    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
         Ok(case) => case,
-        Err(e) => return e.render(&state, lang, Some(&staff)),
+        Err(page) => return page,
     };
     let reason = form_get(&form, "reason").unwrap_or_default();
     let removed = state

@@ -194,12 +194,9 @@ pub async fn add(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
-        return PageError::FormExpired.render(&state, lang, Some(&staff));
-    }
-    let case = match super::case::visible(&state, &staff, &id).await {
+    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
         Ok(case) => case,
-        Err(e) => return e.render(&state, lang, Some(&staff)),
+        Err(page) => return page,
     };
     let kind = form_get(&form, "kind").unwrap_or_default();
     let Some(def) = def_of(&state, &case, kind) else {
@@ -231,12 +228,9 @@ pub async fn act(
     Path((id, record_id)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
-        return PageError::FormExpired.render(&state, lang, Some(&staff));
-    }
-    let case = match super::case::visible(&state, &staff, &id).await {
+    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
         Ok(case) => case,
-        Err(e) => return e.render(&state, lang, Some(&staff)),
+        Err(page) => return page,
     };
     let held = match state.db.records_of(&case.id).await {
         Ok(held) => held,
@@ -282,12 +276,9 @@ pub async fn issue_document(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !staff.csrf_ok(form_get(&form, "csrf_token")) {
-        return PageError::FormExpired.render(&state, lang, Some(&staff));
-    }
-    let case = match super::case::visible(&state, &staff, &id).await {
+    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
         Ok(case) => case,
-        Err(e) => return e.render(&state, lang, Some(&staff)),
+        Err(page) => return page,
     };
     let template = form_get(&form, "template").unwrap_or_default();
     let record = form_get(&form, "record");
