@@ -277,6 +277,20 @@ impl Figures {
         }
     }
 
+    /// Adds one case's values, one per indicator in order.
+    fn add_values(&mut self, values: &[Figure]) {
+        for ((_, mine), theirs) in self.entries.iter_mut().zip(values) {
+            mine.add(theirs);
+        }
+    }
+
+    /// Counts one decided deadline of the `i`-th indicator.
+    fn count_deadline(&mut self, i: usize, kept: bool) {
+        if let Some((_, Figure::Rate(ratio))) = self.entries.get_mut(i) {
+            ratio.count(true, kept);
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Figure)> {
         self.entries.iter().map(|(id, f)| (id.as_str(), f))
     }
@@ -406,26 +420,28 @@ fn value_text(v: &Value) -> Option<String> {
 
 /// One case replayed up to `as_of`: what conditions and events look at.
 #[derive(Debug, Default)]
-struct Replayed {
-    state: String,
-    reached: BTreeSet<String>,
-    did: BTreeSet<String>,
+struct Replayed<'h> {
     fields: BTreeMap<String, String>,
     /// Every value each field has held.
     ever: BTreeMap<String, BTreeSet<String>>,
-    /// `(at, state after)` of every entry, in log order.
-    steps: Vec<(Micros, String, String)>,
+    /// `(at, action, state after)` of every entry, in log order (never empty).
+    steps: Vec<(Micros, &'h str, &'h str)>,
     /// Who held the case from when, to find who answered for each deadline.
     holders: Vec<(Micros, Option<String>)>,
 }
 
-impl Replayed {
+impl Replayed<'_> {
+    fn state(&self) -> &str {
+        self.steps.last().map_or("", |(_, _, to)| to)
+    }
+
     fn meets(&self, c: &Condition) -> bool {
         let has = |list: &[String], set: &BTreeSet<String>| list.iter().any(|x| set.contains(x));
+        let listed = |list: &[String], x: &str| list.iter().any(|l| l == x);
         match c {
-            Condition::State(states) => states.contains(&self.state),
-            Condition::Reached(states) => has(states, &self.reached),
-            Condition::Did(actions) => has(actions, &self.did),
+            Condition::State(states) => listed(states, self.state()),
+            Condition::Reached(states) => self.steps.iter().any(|(_, _, to)| listed(states, to)),
+            Condition::Did(actions) => self.steps.iter().any(|(_, a, _)| listed(actions, a)),
             Condition::FieldIn { field, values } => {
                 self.fields.get(field).is_some_and(|v| values.contains(v))
             }
@@ -446,12 +462,12 @@ impl Replayed {
             Event::Entered(state) => self
                 .steps
                 .iter()
-                .find(|(_, _, to)| to == state)
+                .find(|(_, _, to)| *to == state)
                 .map(|(at, _, _)| *at),
             Event::Did(action) => self
                 .steps
                 .iter()
-                .find(|(_, a, _)| a == action)
+                .find(|(_, a, _)| *a == action)
                 .map(|(at, _, _)| *at),
         }
     }
@@ -478,7 +494,7 @@ impl Replayed {
         // Sum the stretches in `state` that fall inside [start, end].
         let mut total = 0;
         for (i, (at, _, after)) in self.steps.iter().enumerate() {
-            if after != state {
+            if *after != state {
                 continue;
             }
             let left = self.steps.get(i + 1).map_or(end, |(next, _, _)| *next);
@@ -499,15 +515,12 @@ impl Replayed {
     }
 }
 
-/// A share of one case's figures and the unit answerable for it.
-type Part = (Option<String>, Figures);
-
 /// Replays one case; `None` when it was not created in the period.
 fn replay(
     history: &CaseHistory,
     period: Period,
     as_of: Micros,
-) -> Result<Option<(CaseFacts, Replayed)>, IndicatorError> {
+) -> Result<Option<Replayed<'_>>, IndicatorError> {
     let mut entries: Vec<&HistoryEntry> =
         history.entries.iter().filter(|e| e.at <= as_of).collect();
     entries.sort_by_key(|e| e.seq);
@@ -517,15 +530,6 @@ fn replay(
     if first.from_state.is_some() || first.at < period.from || first.at >= period.to {
         return Ok(None);
     }
-    let mut facts = CaseFacts {
-        case_id: history.case_id.clone(),
-        created_at: first.at,
-        state: first.to_state.clone(),
-        holder_unit_id: None,
-        area_unit_id: None,
-        category: None,
-        fields: BTreeMap::new(),
-    };
     let mut r = Replayed::default();
     for e in &entries {
         // A change lists only what changed: the running values are the case's.
@@ -540,41 +544,46 @@ fn replay(
                 }
             }
         }
-        r.state = e.to_state.clone();
-        r.reached.insert(e.to_state.clone());
-        r.did.insert(e.action.clone());
-        r.steps.push((e.at, e.action.clone(), e.to_state.clone()));
+        r.steps.push((e.at, e.action.as_str(), e.to_state.as_str()));
         r.holders
             .push((e.at, r.fields.get("holder_unit_id").cloned()));
     }
-    let text = |k: &str| r.fields.get(k).cloned();
-    facts.state = r.state.clone();
-    facts.holder_unit_id = text("holder_unit_id");
-    facts.area_unit_id = text("area_unit_id");
-    facts.category = text("category");
-    facts.fields = r.fields.clone();
-    Ok(Some((facts, r)))
+    Ok(Some(r))
 }
 
-/// One case's figures, in parts: first the case's own (answerable: the
-/// holder at `as_of`), then one per decided deadline (answerable: the holder
-/// when it started). `None` when the case was not created in the period.
+/// The case as groupings see it, taking the replay's field values.
+fn facts_of(history: &CaseHistory, r: Replayed<'_>) -> CaseFacts {
+    let text = |k: &str| r.fields.get(k).cloned();
+    CaseFacts {
+        case_id: history.case_id.clone(),
+        created_at: r.steps.first().map_or(0, |(at, _, _)| *at),
+        state: r.state().to_string(),
+        holder_unit_id: text("holder_unit_id"),
+        area_unit_id: text("area_unit_id"),
+        category: text("category"),
+        fields: r.fields,
+    }
+}
+
+/// One case's figures: its own values, one per indicator (answerable: the
+/// holder at `as_of`), and each decided deadline as (answerable: the holder
+/// when it started, the indicator's index, kept). `None` when the case was
+/// not created in the period.
+type CaseFigures = (CaseFacts, Vec<Figure>, Vec<(Option<String>, usize, bool)>);
+
 fn case_figures(
     history: &CaseHistory,
     period: Period,
     as_of: Micros,
     calendar: &WorkCalendar,
     defs: &[IndicatorDef],
-) -> Result<Option<(CaseFacts, Vec<Part>)>, IndicatorError> {
-    let Some((facts, r)) = replay(history, period, as_of)? else {
+) -> Result<Option<CaseFigures>, IndicatorError> {
+    let Some(r) = replay(history, period, as_of)? else {
         return Ok(None);
     };
-    let mut own = Figures::zero(defs);
-    let mut parts = Vec::new();
-    for (i, def) in defs.iter().enumerate() {
-        let Some((_, slot)) = own.entries.get_mut(i) else {
-            continue;
-        };
+    let mut own: Vec<Figure> = defs.iter().map(|d| Figure::zero(&d.measure)).collect();
+    let mut deadlines = Vec::new();
+    for (i, (def, slot)) in defs.iter().zip(own.iter_mut()).enumerate() {
         match (&def.measure, slot) {
             (Measure::Count { filter }, Figure::Count(n)) => {
                 *n += u64::from(filter.as_ref().is_none_or(|c| r.meets(c)));
@@ -608,18 +617,13 @@ fn case_figures(
                         Kept::Late => false,
                         Kept::Pending => continue,
                     };
-                    let mut part = Figures::zero(defs);
-                    if let Some((_, Figure::Rate(ratio))) = part.entries.get_mut(i) {
-                        ratio.count(true, hit);
-                    }
-                    parts.push((r.holder_at(d.started_at), part));
+                    deadlines.push((r.holder_at(d.started_at), i, hit));
                 }
             }
             _ => {}
         }
     }
-    parts.insert(0, (facts.holder_unit_id.clone(), own));
-    Ok(Some((facts, parts)))
+    Ok(Some((facts_of(history, r), own, deadlines)))
 }
 
 /// Computes the figures `defs` declares for the cases created in `period`,
@@ -642,15 +646,21 @@ where
     let mut total = Figures::zero(defs);
     let mut groups: BTreeMap<Option<String>, Figures> = BTreeMap::new();
     for history in histories {
-        let Some((facts, parts)) = case_figures(history, period, as_of, calendar, defs)? else {
+        let Some((facts, own, deadlines)) = case_figures(history, period, as_of, calendar, defs)?
+        else {
             continue;
         };
-        for (answerable, figures) in parts {
-            total.add(&figures);
+        total.add_values(&own);
+        groups
+            .entry(key(&facts, facts.holder_unit_id.as_deref()))
+            .or_insert_with(|| Figures::zero(defs))
+            .add_values(&own);
+        for (answerable, i, hit) in deadlines {
+            total.count_deadline(i, hit);
             groups
                 .entry(key(&facts, answerable.as_deref()))
                 .or_insert_with(|| Figures::zero(defs))
-                .add(&figures);
+                .count_deadline(i, hit);
         }
     }
     total.finish();
