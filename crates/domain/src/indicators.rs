@@ -105,7 +105,6 @@ pub struct CaseFacts {
     pub state: String,
     pub holder_unit_id: Option<String>,
     pub area_unit_id: Option<String>,
-    pub category: Option<String>,
     /// The case's text values at `as_of` (choices, people, codes), for
     /// grouping by a field the pack declares.
     pub fields: BTreeMap<String, String>,
@@ -560,7 +559,6 @@ fn facts_of(history: &CaseHistory, r: Replayed<'_>) -> CaseFacts {
         state: r.state().to_string(),
         holder_unit_id: text("holder_unit_id"),
         area_unit_id: text("area_unit_id"),
-        category: text("category"),
         fields: r.fields,
     }
 }

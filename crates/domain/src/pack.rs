@@ -27,7 +27,10 @@ mod records;
 mod roles;
 mod templates;
 
-pub use bindings::{Bindings, PublicStatus, RatingBinding, VerificationBinding};
+pub use bindings::{
+    Bindings, IntakeBinding, IntakeChannel, IntakeValues, PublicStatus, RatingBinding,
+    VerificationBinding,
+};
 pub use clocks::ClockDef;
 pub use guards::Guard;
 pub use indicators::{Condition, DeadlineTarget, Event, IndicatorDef, Measure, TimeBasis};
@@ -121,6 +124,9 @@ pub struct FieldDef {
     pub kind: FieldKind,
     /// Personal data: the log keeps only a salted hash, views mask it.
     pub personal: bool,
+    /// Shown on the public case page and in the public API (a result, a
+    /// rating); never a personal field.
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -325,10 +331,14 @@ pub const CATEGORY_DEADLINES: [&str; 2] = [
     crate::category::HANDLING_TIME,
 ];
 
-/// The field an `extend_deadline` action reads.
-pub const EXTENSION_FIELD: &str = "extension_working_days";
-
 impl ActionDef {
+    /// The field an effect reads: the action's first required field (the
+    /// working days of `clock.extend`, the task of `assist.add`, the answer
+    /// of `assist.report`); its kind is checked when the pack loads.
+    pub fn effect_field(&self) -> Option<&str> {
+        self.requires.first().map(String::as_str)
+    }
+
     pub fn is_creation(&self) -> bool {
         self.from.is_empty()
     }
@@ -405,6 +415,8 @@ impl PackSet {
         let mut roles = BTreeMap::from([(admin.role.as_str().to_owned(), admin)]);
         // Which pack first declared each role, for the conflict message.
         let mut role_origin: BTreeMap<String, String> = BTreeMap::new();
+        // Which type first claimed each intake channel.
+        let mut channel_owner: BTreeMap<IntakeChannel, String> = BTreeMap::new();
         for (file, text) in sources {
             let mut ctx = Ctx {
                 file,
@@ -418,6 +430,7 @@ impl PackSet {
                 for (id, loc) in &parsed.role_locs {
                     merge_role(&mut ctx, &mut roles, &mut role_origin, &pack, id, loc);
                 }
+                claim_channels(&mut ctx, &mut channel_owner, &pack, &parsed.id_loc);
                 if let Some(first) = seen.get(&pack.id) {
                     let message = format!("pack id `{}` is already used by {first}", pack.id);
                     ctx.err(&parsed.id_loc, message);
@@ -487,6 +500,35 @@ impl PackSet {
     pub fn case_types(&self) -> impl Iterator<Item = &CaseType> {
         self.packs.values().flat_map(|p| p.types.values())
     }
+
+    /// A case's heading through its type's bound title field; empty when the
+    /// type binds none.
+    pub fn title_of<'a>(
+        &self,
+        pack: &str,
+        case_type: &str,
+        fields: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> &'a str {
+        self.case_type(pack, case_type)
+            .and_then(|t| t.title_of(fields))
+            .unwrap_or_default()
+    }
+
+    /// A case's category code through its type's category field.
+    pub fn category_of<'a>(
+        &self,
+        pack: &str,
+        case_type: &str,
+        fields: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a str> {
+        self.case_type(pack, case_type)?.category_of(fields)
+    }
+
+    /// The case type an intake channel registers (at most one claims each).
+    pub fn intake_type(&self, channel: IntakeChannel) -> Option<&CaseType> {
+        self.case_types()
+            .find(|t| t.intake_channels().contains(&channel))
+    }
 }
 
 impl CaseType {
@@ -504,6 +546,53 @@ impl CaseType {
     /// cases in under: the creation action's first role.
     pub fn intake_role(&self) -> Option<Role> {
         self.creation_action().roles.first().copied()
+    }
+
+    /// The channels that register cases of this type.
+    pub fn intake_channels(&self) -> &[IntakeChannel] {
+        self.bindings
+            .intake
+            .as_ref()
+            .map(|i| i.channels.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The type's category field (the first of kind `category`), which sets
+    /// the case's category for routing, deadlines and figures.
+    pub fn category_field(&self) -> Option<&str> {
+        self.fields
+            .values()
+            .find(|f| matches!(f.kind, FieldKind::Category))
+            .map(|f| f.key.as_str())
+    }
+
+    /// The case's category code, from its category field.
+    pub fn category_of<'a>(
+        &self,
+        fields: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a str> {
+        fields.get(self.category_field()?)?.as_str()
+    }
+
+    /// The case's heading, from the bound title field.
+    pub fn title_of<'a>(
+        &self,
+        fields: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a str> {
+        fields.get(self.bindings.title.as_deref()?)?.as_str()
+    }
+
+    /// The bound value of `field` (a binding's field id) in `fields`, as text.
+    pub fn text_of<'a>(
+        field: Option<&str>,
+        fields: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a str> {
+        fields.get(field?)?.as_str()
+    }
+
+    /// Fields the public may see, in key order.
+    pub fn public_fields(&self) -> impl Iterator<Item = &FieldDef> {
+        self.fields.values().filter(|f| f.public)
     }
 
     /// Actions that may start from `state`, in action id order.
@@ -1235,6 +1324,32 @@ fn merge_role(
 }
 
 /// One source as parsed, with the places later checks point at.
+/// Each intake channel registers one type across all packs.
+fn claim_channels(
+    ctx: &mut Ctx,
+    owners: &mut BTreeMap<IntakeChannel, String>,
+    pack: &Pack,
+    loc: &Loc,
+) {
+    for t in pack.types.values() {
+        let here = format!("{}/{}", pack.id, t.id);
+        for c in t.intake_channels() {
+            match owners.get(c) {
+                Some(first) => ctx.err(
+                    loc,
+                    format!(
+                        "intake channel `{}` of {here} is already claimed by {first}",
+                        c.as_str()
+                    ),
+                ),
+                None => {
+                    owners.insert(*c, here.clone());
+                }
+            }
+        }
+    }
+}
+
 struct Parsed {
     pack: Pack,
     id_loc: Loc,
@@ -1513,8 +1628,15 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
     )?;
     let label = t.names(ctx, "label");
     let personal = t.boolean(ctx, "personal").unwrap_or(false);
+    let public = t.boolean(ctx, "public").unwrap_or(false);
+    if personal && public {
+        ctx.err(
+            &t.loc,
+            format!("{} is personal and cannot be public", t.what),
+        );
+    }
     let (kind_name, kind_loc) = t.string(ctx, "kind", true)?;
-    let common = ["kind", "label", "personal"];
+    let common = ["kind", "label", "personal", "public"];
     let extra: &[&str] = match kind_name.as_str() {
         "text" | "long_text" => &["max_length"],
         "integer" | "number" => &["min", "max"],
@@ -1626,6 +1748,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         label: label?,
         kind,
         personal,
+        public,
     })
 }
 
@@ -2045,15 +2168,7 @@ fn parse_action(
             }
         },
     };
-    if effect == Effect::ExtendDeadline && !requires.iter().any(|f| f == EXTENSION_FIELD) {
-        ctx.err(
-            &t.loc,
-            format!(
-                "{} has effect clock.extend but does not require `{EXTENSION_FIELD}`",
-                t.what
-            ),
-        );
-    }
+    check_effect_field(ctx, &t, effect, requires.first(), field_defs);
     if matches!(effect, Effect::AddAssist | Effect::ReleaseAssist)
         && target != Some(TargetRule::Choose)
     {
@@ -2130,6 +2245,40 @@ fn parse_action(
 
 /// A `roles` list (of an action, or of a person field): each declared by the
 /// pack (or `admin`), none twice.
+/// An effect that reads a field needs the right kind as its action's first
+/// required field.
+fn check_effect_field(
+    ctx: &mut Ctx,
+    t: &Table,
+    effect: Effect,
+    first: Option<&String>,
+    field_defs: &BTreeMap<String, FieldDef>,
+) {
+    let need = match effect {
+        Effect::ExtendDeadline => "an integer field (the working days)",
+        Effect::AddAssist | Effect::ReportAssist => "a text field (the task or the answer)",
+        _ => return,
+    };
+    let kind = first.and_then(|f| field_defs.get(f)).map(|f| &f.kind);
+    let fits = match (effect, kind) {
+        (Effect::ExtendDeadline, Some(FieldKind::Integer { .. })) => true,
+        (_, Some(FieldKind::Text { .. } | FieldKind::LongText { .. })) => {
+            effect != Effect::ExtendDeadline
+        }
+        _ => false,
+    };
+    if !fits {
+        ctx.err(
+            &t.loc,
+            format!(
+                "{} has effect {}: its first `requires` must be {need}",
+                t.what,
+                effect.name()
+            ),
+        );
+    }
+}
+
 fn parse_action_roles(ctx: &mut Ctx, t: &Table) -> Vec<Role> {
     let mut roles: Vec<Role> = Vec::new();
     let Some(list) = t.string_list(ctx, "roles") else {
@@ -2885,6 +3034,7 @@ measure = "count"
             },
             kind,
             personal: false,
+            public: false,
         }
     }
 

@@ -8,15 +8,13 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use chrono::{NaiveDateTime, TimeZone};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Map, Value};
 
 use gongzhi_domain::access::{Actor, Assignment};
+use gongzhi_domain::pack::{IntakeChannel, IntakeValues};
 use gongzhi_web::AppState;
-use gongzhi_web::intake::{IntakeRequest, intake};
+use gongzhi_web::intake::{Collected, IntakeRequest, channel_request, intake};
 
 /// The pack and case type historical requests are imported as.
-const PACK: &str = "requests";
-const CASE_TYPE: &str = "request";
 
 /// The import account: a system user acting as an operator at the top unit.
 pub const IMPORT_USER: &str = "csv-import";
@@ -82,9 +80,9 @@ async fn import_actor(state: &AppState) -> Result<Actor> {
     };
     let role = state
         .packs
-        .case_type(PACK, CASE_TYPE)
+        .intake_type(IntakeChannel::Import)
         .and_then(|t| t.intake_role())
-        .context("the requests pack is not loaded")?;
+        .context("no loaded pack takes cases in by the import channel")?;
     state.db.grant_role(&user.id, role, &top.id).await?;
     Ok(Actor {
         user_id: user.id,
@@ -160,15 +158,7 @@ pub async fn import_requests(
             ));
             continue;
         };
-        let mut fields = Map::new();
-        fields.insert(
-            "title".into(),
-            Value::String(subject.chars().take(200).collect()),
-        );
-        if !detail.is_empty() {
-            fields.insert("description".into(), Value::String(detail.to_string()));
-        }
-        fields.insert("channel".into(), Value::String("import".into()));
+        let mut category = None;
         if let Some(i) = layout.category {
             let name = cell(i);
             if !name.is_empty() {
@@ -179,9 +169,7 @@ pub async fn import_requests(
                     .into_iter()
                     .find(|c| c.name.zh == name)
                 {
-                    Some(c) => {
-                        fields.insert("category".into(), Value::String(c.code.clone()));
-                    }
+                    Some(c) => category = Some(c.code.clone()),
                     None => {
                         summary
                             .rejected
@@ -199,16 +187,21 @@ pub async fn import_requests(
                 gongzhi_web::auth::token_hash(&format!("{subject}\u{0}{time_text}\u{0}{detail}"))
             ),
         };
-        fields.insert(
-            "source_ref".into(),
-            Value::String(source.chars().take(100).collect()),
-        );
+        let title: String = subject.chars().take(200).collect();
+        let source_ref: String = source.chars().take(100).collect();
+        let collected = Collected {
+            title: &title,
+            category: category.as_deref(),
+            parts: IntakeValues {
+                description: Some(detail),
+                source_ref: Some(&source_ref),
+                ..IntakeValues::default()
+            },
+        };
         let request = IntakeRequest {
-            pack: PACK.into(),
-            case_type: CASE_TYPE.into(),
-            fields,
             idempotency_key: Some(source.chars().take(128).collect()),
-            ..IntakeRequest::default()
+            ..channel_request(&state.packs, IntakeChannel::Import, collected)
+                .map_err(|e| anyhow::anyhow!(e.message))?
         };
         match intake(state, &actor, request, at).await {
             Ok((created, _)) if created.log_entry.is_some() => summary.imported += 1,

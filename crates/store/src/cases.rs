@@ -21,7 +21,7 @@ use gongzhi_domain::ids::{new_id, new_salt, random_receipt_code};
 use gongzhi_domain::link::{LinkKind, NewLink};
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
 use gongzhi_domain::pack::{
-    CategoryDeadlines, DeadlineDef, EXTENSION_FIELD, Effect, EscalateTo, Expiry, FieldKind, PackSet,
+    CaseType, CategoryDeadlines, DeadlineDef, Effect, EscalateTo, Expiry, FieldKind, PackSet,
 };
 use gongzhi_domain::time::Micros;
 
@@ -485,19 +485,30 @@ fn warn_time(start: Micros, due: Micros, ratio: f64) -> Micros {
     start + ((due - start) as f64 * ratio).round() as i64
 }
 
+/// What of a case picks its deadline rules: its category and urgency, read
+/// through the type's category field and bound urgency field.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct DeadlineBasis<'a> {
+    category: Option<&'a str>,
+    urgency: Option<&'a str>,
+}
+
+impl<'a> DeadlineBasis<'a> {
+    pub(crate) fn of(case_type: &CaseType, fields: &'a Map<String, Value>) -> Self {
+        DeadlineBasis {
+            category: case_type.category_of(fields),
+            urgency: CaseType::text_of(case_type.bindings.urgency.as_deref(), fields),
+        }
+    }
+}
+
 /// The rule a state's deadline runs on for this case: the category's own
 /// (for its urgency) when the state asks for one and the category has it.
-fn effective_rule(
-    rules: Rules<'_>,
-    def: &DeadlineDef,
-    fields: &Map<String, Value>,
-) -> DurationRule {
-    let category = fields.get("category").and_then(Value::as_str);
-    let urgency = fields.get("urgency").and_then(Value::as_str);
-    match (&def.category_rule, category) {
+fn effective_rule(rules: Rules<'_>, def: &DeadlineDef, basis: DeadlineBasis<'_>) -> DurationRule {
+    match (&def.category_rule, basis.category) {
         (Some(kind), Some(category)) => rules
             .categories
-            .deadline(category, kind, urgency)
+            .deadline(category, kind, basis.urgency)
             .unwrap_or(def.rule),
         _ => def.rule,
     }
@@ -509,10 +520,10 @@ async fn open_deadline_tx(
     case_id: &str,
     state: &str,
     def: &DeadlineDef,
-    fields: &Map<String, Value>,
+    basis: DeadlineBasis<'_>,
     at: Micros,
 ) -> Result<(), StoreError> {
-    let d = prepare_deadline(rules, def, state, fields, at);
+    let d = prepare_deadline(rules, def, state, basis, at);
     with_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO deadlines (id, case_id, state, rule, calendar_version, started_at, due_at, warn_ratio, warn_at, provisional, on_expiry, status) \
@@ -541,10 +552,10 @@ pub(crate) fn prepare_deadline(
     rules: Rules<'_>,
     def: &DeadlineDef,
     state: &str,
-    fields: &Map<String, Value>,
+    basis: DeadlineBasis<'_>,
     at: Micros,
 ) -> PreparedDeadline {
-    let rule = effective_rule(rules, def, fields);
+    let rule = effective_rule(rules, def, basis);
     let due = rules.calendar.due(at, rule);
     PreparedDeadline {
         id: new_id(),
@@ -1538,6 +1549,7 @@ pub async fn act_tx(
         })?;
     let action_def = case_type.actions.get(&request.action);
     let effect = action_def.map(|a| a.effect).unwrap_or(Effect::None);
+    let effect_field = action_def.and_then(|a| a.effect_field());
     // Assisting units act only on their own task; everything else is decided
     // on the holder and the area.
     let acting_scope = if effect == Effect::ReportAssist {
@@ -1644,7 +1656,7 @@ pub async fn act_tx(
         .bind(&holder)
         .bind(closed_at)
         .bind(overdue_since)
-        .bind(transition.fields.get("category").and_then(Value::as_str))
+        .bind(case_type.category_of(&transition.fields))
         .bind(at)
         .bind(case_id)
         .bind(case.version)
@@ -1674,7 +1686,7 @@ pub async fn act_tx(
                     case_id,
                     &transition.to_state,
                     def,
-                    &transition.fields,
+                    DeadlineBasis::of(case_type, &transition.fields),
                     at,
                 )
                 .await?;
@@ -1691,7 +1703,7 @@ pub async fn act_tx(
                     case_id,
                     &transition.to_state,
                     def,
-                    &transition.fields,
+                    DeadlineBasis::of(case_type, &transition.fields),
                     at,
                 )
                 .await?;
@@ -1705,15 +1717,15 @@ pub async fn act_tx(
     }
     match effect {
         Effect::ExtendDeadline => {
+            let field = effect_field.unwrap_or_default();
             let days = transition
                 .fields
-                .get(EXTENSION_FIELD)
+                .get(field)
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
-            let amount = u32::try_from(days).map_err(|_| {
-                invalid(EXTENSION_FIELD, "must be a positive number of working days")
-            })?;
-            let (before, after) = extend_deadline_tx(tx, rules, case_id, amount).await?;
+            let amount = u32::try_from(days)
+                .map_err(|_| invalid(field, "must be a positive number of working days"))?;
+            let (before, after) = extend_deadline_tx(tx, rules, case_id, field, amount).await?;
             extra.push(("deadline_due", json!(before), json!(after)));
         }
         Effect::AddAssist => {
@@ -1729,9 +1741,8 @@ pub async fn act_tx(
             if unit == holder {
                 return Err(invalid("target_unit", "the lead unit cannot also assist"));
             }
-            let task = transition
-                .fields
-                .get("assist_task")
+            let task = effect_field
+                .and_then(|f| transition.fields.get(f))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
@@ -1750,14 +1761,19 @@ pub async fn act_tx(
             ));
         }
         Effect::ReportAssist => {
+            let field = effect_field.unwrap_or_default();
             let result = transition
                 .fields
-                .get("assist_result")
+                .get(field)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
+            let answer = AssistAnswer {
+                field,
+                text: &result,
+            };
             let unit =
-                report_assist_tx(tx, actor, transition.acting_role, case_id, &result, at).await?;
+                report_assist_tx(tx, actor, transition.acting_role, case_id, answer, at).await?;
             extra.push((
                 "assist",
                 json!({"unit_id": unit, "status": "open"}),
@@ -1877,6 +1893,13 @@ async fn add_assist_tx(
     Ok(true)
 }
 
+/// An assisting unit's answer, and the field it came in (for messages).
+#[derive(Clone, Copy)]
+struct AssistAnswer<'a> {
+    field: &'a str,
+    text: &'a str,
+}
+
 /// Marks as reported the open assist of a unit where the actor holds the role
 /// the action was taken under.
 async fn report_assist_tx(
@@ -1884,7 +1907,7 @@ async fn report_assist_tx(
     actor: &Actor,
     acting_role: gongzhi_domain::role::Role,
     case_id: &str,
-    result: &str,
+    answer: AssistAnswer<'_>,
     at: Micros,
 ) -> Result<String, ActError> {
     let open: Vec<(String, String, String)> = with_tx!(tx, conn => {
@@ -1906,13 +1929,13 @@ async fn report_assist_tx(
         .find(|(_, _, path)| actor.has_role_over(acting_role, path))
         .ok_or_else(|| {
             invalid(
-                "assist_result",
+                answer.field,
                 "you handle for no unit with an open assist task on this case",
             )
         })?;
     with_tx!(tx, conn => {
         sqlx::query("UPDATE case_assists SET status = 'answered', result = $1, closed_at = $2 WHERE id = $3")
-            .bind(result).bind(at).bind(&id).execute(conn).await?;
+            .bind(answer.text).bind(at).bind(&id).execute(conn).await?;
     });
     Ok(unit)
 }
@@ -1996,6 +2019,7 @@ async fn extend_deadline_tx(
     tx: &mut Tx,
     rules: Rules<'_>,
     case_id: &str,
+    field: &str,
     days: u32,
 ) -> Result<(Micros, Micros), ActError> {
     let running: Option<(String, i64, i64, Option<f64>)> = with_tx!(tx, conn => {
@@ -2011,12 +2035,8 @@ async fn extend_deadline_tx(
             None => None,
         }
     });
-    let (id, before, started_at, warn_ratio) = running.ok_or_else(|| {
-        invalid(
-            EXTENSION_FIELD,
-            "the case has no running deadline to extend",
-        )
-    })?;
+    let (id, before, started_at, warn_ratio) =
+        running.ok_or_else(|| invalid(field, "the case has no running deadline to extend"))?;
     let due = rules.calendar.due(
         before,
         DurationRule {
@@ -2233,10 +2253,10 @@ async fn prepare_case_tx(
         .states
         .get(&transition.to_state)
         .is_some_and(|s| s.terminal);
-    let deadline = transition
-        .enter_deadline
-        .as_ref()
-        .map(|def| prepare_deadline(rules, def, &transition.to_state, &transition.fields, at));
+    let deadline = transition.enter_deadline.as_ref().map(|def| {
+        let basis = DeadlineBasis::of(case_type, &transition.fields);
+        prepare_deadline(rules, def, &transition.to_state, basis, at)
+    });
     let mut extra = vec![("holder_unit_id", Value::Null, Value::String(holder.clone()))];
     if let Some(area) = &new.place.area_unit_id {
         extra.push(("area_unit_id", Value::Null, Value::String(area.clone())));
@@ -2274,10 +2294,8 @@ async fn prepare_case_tx(
         suggested_unit: new.suggestion.as_ref().and_then(|s| s.unit_id.clone()),
         route_reason: new.suggestion.as_ref().map(|s| s.reason_zh.clone()),
         route_reason_en: new.suggestion.as_ref().map(|s| s.reason_en.clone()),
-        category: transition
-            .fields
-            .get("category")
-            .and_then(Value::as_str)
+        category: case_type
+            .category_of(&transition.fields)
             .map(str::to_string),
         idempotency,
         links,

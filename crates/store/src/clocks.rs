@@ -9,7 +9,7 @@ use gongzhi_domain::engine::Transition;
 use gongzhi_domain::pack::CaseType;
 use gongzhi_domain::time::Micros;
 
-use crate::cases::{Rules, prepare_deadline};
+use crate::cases::{DeadlineBasis, Rules, prepare_deadline};
 use crate::db::{Tx, with_tx};
 use crate::error::StoreError;
 
@@ -68,7 +68,7 @@ pub(crate) async fn move_clocks_tx(
             rules,
             &def.deadline,
             &transition.to_state,
-            &transition.fields,
+            DeadlineBasis::of(case_type, &transition.fields),
             at,
         );
         with_tx!(tx, conn => {

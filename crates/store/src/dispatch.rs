@@ -19,7 +19,10 @@ pub struct AssistTask {
     pub id: String,
     pub case_id: String,
     pub receipt_code: String,
-    pub case_title: String,
+    /// The case's fields, for its heading (read through the type's bindings);
+    /// never serialized, since they may hold personal values.
+    #[serde(skip)]
+    pub case_fields: Map<String, Value>,
     pub case_state: String,
     pub case_version: i64,
     pub pack: String,
@@ -54,11 +57,7 @@ macro_rules! assist_from_row {
             id: row.try_get("id")?,
             case_id: row.try_get("case_id")?,
             receipt_code: row.try_get("receipt_code")?,
-            case_title: fields
-                .get("title")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            case_fields: fields,
             case_state: row.try_get("case_state")?,
             case_version: row.try_get("case_version")?,
             pack: row.try_get("pack_id")?,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::engine::ActionRequest;
-use gongzhi_domain::pack::Routing;
+use gongzhi_domain::pack::{CaseType, IntakeChannel, IntakeValues, PackSet, Routing};
 use gongzhi_domain::routing::{AreaRef, RouteDecision};
 use gongzhi_domain::time::Micros;
 use gongzhi_store::{Created, NewCase, Place};
@@ -25,6 +25,71 @@ pub struct IntakeRequest {
     pub lat: Option<f64>,
     pub acting_unit: Option<String>,
     pub idempotency_key: Option<String>,
+}
+
+/// What a channel collected for a new case, by the engine's names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Collected<'a> {
+    pub title: &'a str,
+    /// A category code, if the channel asked for one.
+    pub category: Option<&'a str>,
+    pub parts: IntakeValues<'a>,
+}
+
+/// The request a channel makes of what it collected: the case type the
+/// channel registers, with each value under the field that type binds for
+/// it, and the channel recorded in the type's channel field.
+pub fn channel_request(
+    packs: &PackSet,
+    channel: IntakeChannel,
+    collected: Collected<'_>,
+) -> Result<IntakeRequest, ApiError> {
+    let case_type = packs.intake_type(channel).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "channel_closed",
+            format!(
+                "no loaded pack takes cases in by the {} channel",
+                channel.as_str()
+            ),
+        )
+    })?;
+    let intake = case_type.bindings.intake.clone().unwrap_or_default();
+    let mut fields = intake.fill(collected.parts);
+    let text = |s: &str| Value::String(s.to_string());
+    if let Some(key) = &case_type.bindings.title {
+        fields.insert(key.clone(), text(collected.title.trim()));
+    }
+    if let (Some(key), Some(code)) = (
+        case_type.category_field(),
+        collected.category.map(str::trim),
+    ) && !code.is_empty()
+    {
+        fields.insert(key.to_string(), text(code));
+    }
+    if let Some(key) = &intake.channel_field {
+        fields.insert(key.clone(), text(channel.as_str()));
+    }
+    Ok(IntakeRequest {
+        pack: case_type.pack_id.clone(),
+        case_type: case_type.id.clone(),
+        fields,
+        ..IntakeRequest::default()
+    })
+}
+
+/// The words a category suggestion reads: the title and the description.
+fn case_text(case_type: &CaseType, fields: &Map<String, Value>) -> String {
+    let description = case_type
+        .bindings
+        .intake
+        .as_ref()
+        .and_then(|i| i.description.as_deref());
+    [case_type.bindings.title.as_deref(), description]
+        .into_iter()
+        .filter_map(|k| CaseType::text_of(k, fields))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Where routing would send a request, and why.
@@ -184,12 +249,8 @@ pub async fn intake(
                 format!("no case type {}/{}", req.pack, req.case_type),
             )
         })?;
-    let text = ["title", "description"]
-        .iter()
-        .filter_map(|k| req.fields.get(*k).and_then(Value::as_str))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let category = req.fields.get("category").and_then(Value::as_str);
+    let text = case_text(case_type, &req.fields);
+    let category = case_type.category_of(&req.fields);
     // A type that is not routed stays with the unit that registers it.
     let suggestion = match case_type.routing {
         Routing::Rules => suggest_route(state, category, &text, req.lng, req.lat),

@@ -674,8 +674,8 @@ fn by_holding_unit() {
 fn by_category_level_and_area_and_month() {
     let calendar = WorkCalendar::builtin();
     let l1 = run(|c, _| {
-        c.category
-            .as_deref()
+        c.fields
+            .get("category")
             .and_then(|code| category_prefix(code, 1))
     });
     assert_eq!(group(&l1, Some("R01")).count("received"), 3); // c1 c2 c6
@@ -683,8 +683,8 @@ fn by_category_level_and_area_and_month() {
     assert_eq!(group(&l1, None).count("received"), 1); // c5
     // Level 3: only c1 and c6 have a third-level code.
     let l3 = run(|c, _| {
-        c.category
-            .as_deref()
+        c.fields
+            .get("category")
             .and_then(|code| category_prefix(code, 3))
     });
     assert_eq!(group(&l3, Some("R01.02.03")).count("received"), 2);

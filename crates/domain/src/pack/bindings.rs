@@ -44,6 +44,108 @@ pub struct Bindings {
     /// A person field naming the one staff member the case is assigned to
     /// (a mediator, a case officer): work lists and access follow it.
     pub assignee: Option<String>,
+    /// A text field that heads the case on lists, boards and pages.
+    pub title: Option<String>,
+    /// A text field holding the handling result as the public reads it.
+    pub result_text: Option<String>,
+    /// A choice field whose value picks a category's urgent deadlines.
+    pub urgency: Option<String>,
+    /// The intake channels that register cases of this type, and the
+    /// fields they fill.
+    pub intake: Option<IntakeBinding>,
+}
+
+/// The engine's own ways in for a new case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntakeChannel {
+    /// The operators' intake desk (热线).
+    Hotline,
+    /// The public portal.
+    Web,
+    /// The grid worker's app.
+    Grid,
+    /// The Open311 GeoReport v2 API.
+    Open311,
+    /// `gongzhi import requests`.
+    Import,
+}
+
+impl IntakeChannel {
+    pub const ALL: [IntakeChannel; 5] = [
+        IntakeChannel::Hotline,
+        IntakeChannel::Web,
+        IntakeChannel::Grid,
+        IntakeChannel::Open311,
+        IntakeChannel::Import,
+    ];
+
+    /// The channel's id, which is also the option a bound channel field records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntakeChannel::Hotline => "hotline",
+            IntakeChannel::Web => "web",
+            IntakeChannel::Grid => "grid",
+            IntakeChannel::Open311 => "open311",
+            IntakeChannel::Import => "import",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<IntakeChannel> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// Which fields the intake channels fill. The title is the type's bound
+/// `title_field`; the category is its `category` field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IntakeBinding {
+    pub channels: Vec<IntakeChannel>,
+    /// A choice field recording the channel (its options include each
+    /// channel's id).
+    pub channel_field: Option<String>,
+    /// The citizen's own account of the matter.
+    pub description: Option<String>,
+    pub address: Option<String>,
+    /// The requester's name and phone (personal fields); a lookup by
+    /// receipt code checks the phone.
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    /// The reference a case had in the system it was imported from.
+    pub source_ref: Option<String>,
+}
+
+impl IntakeBinding {
+    /// Each value that is not blank, trimmed, under its bound field; values
+    /// for parts the type does not bind are dropped.
+    pub fn fill(&self, parts: IntakeValues<'_>) -> Map<String, Value> {
+        let mut out = Map::new();
+        let pairs = [
+            (&self.description, parts.description),
+            (&self.address, parts.address),
+            (&self.contact_name, parts.contact_name),
+            (&self.contact_phone, parts.contact_phone),
+            (&self.source_ref, parts.source_ref),
+        ];
+        for (field, value) in pairs {
+            if let (Some(field), Some(value)) = (field, value.map(str::trim))
+                && !value.is_empty()
+            {
+                out.insert(field.clone(), Value::String(value.to_string()));
+            }
+        }
+        out
+    }
+}
+
+/// What an intake channel collected, by the engine's names for the parts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IntakeValues<'a> {
+    pub description: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub contact_name: Option<&'a str>,
+    pub contact_phone: Option<&'a str>,
+    pub source_ref: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,6 +165,8 @@ pub struct VerificationBinding {
     pub field: String,
     /// The value meaning "failed on site".
     pub failed: String,
+    /// A text field the action may set with the checker's note.
+    pub note: Option<String>,
 }
 
 /// How a case reads to the public and in Open311: the GeoReport v2 `open` /
@@ -202,6 +306,10 @@ const KEYS: &[&str] = &[
     "outcome_field",
     "duplicate_field",
     "assignee_field",
+    "title_field",
+    "result_field",
+    "urgency_field",
+    "intake",
 ];
 
 /// What the bindings may refer to, with the places for messages.
@@ -237,6 +345,10 @@ pub(super) fn parse_bindings(ctx: &mut Ctx, parent: &Table, declared: &Declared)
         outcome: bound_field(ctx, &t, "outcome_field", declared, FieldShape::Choice),
         duplicate: bound_field(ctx, &t, "duplicate_field", declared, FieldShape::CaseRef),
         assignee: bound_field(ctx, &t, "assignee_field", declared, FieldShape::Person),
+        title: bound_field(ctx, &t, "title_field", declared, FieldShape::Text),
+        result_text: bound_field(ctx, &t, "result_field", declared, FieldShape::Text),
+        urgency: bound_field(ctx, &t, "urgency_field", declared, FieldShape::Choice),
+        intake: parse_intake(ctx, &t, declared),
         ..Bindings::default()
     };
     if let Some(queues) = t.string_list(ctx, "work_queues") {
@@ -250,7 +362,90 @@ pub(super) fn parse_bindings(ctx: &mut Ctx, parent: &Table, declared: &Declared)
     }
     b.rating = parse_rating(ctx, &t, declared);
     b.verification = parse_verification(ctx, &t, declared);
+    if b.intake.is_some() && b.title.is_none() {
+        ctx.err(
+            &t.loc,
+            format!(
+                "{} has `intake` but no `title_field` for the cases it registers",
+                t.what
+            ),
+        );
+    }
     b
+}
+
+const INTAKE_KEYS: &[&str] = &[
+    "channels",
+    "channel_field",
+    "description",
+    "address",
+    "contact_name",
+    "contact_phone",
+    "source_ref",
+];
+
+fn parse_intake(ctx: &mut Ctx, t: &Table, declared: &Declared) -> Option<IntakeBinding> {
+    let (k, node) = t.get("intake")?;
+    let sub = Table::new(
+        ctx,
+        node,
+        entry_loc(k, node),
+        format!("`intake` of {}", t.what),
+    )?;
+    sub.check_keys(ctx, INTAKE_KEYS);
+    let mut intake = IntakeBinding::default();
+    for (id, loc) in sub.string_list(ctx, "channels").unwrap_or_default() {
+        match IntakeChannel::parse(&id) {
+            Some(c) if !intake.channels.contains(&c) => intake.channels.push(c),
+            Some(_) => {}
+            None => {
+                let known: Vec<&str> = IntakeChannel::ALL.iter().map(|c| c.as_str()).collect();
+                ctx.err(
+                    &loc,
+                    format!(
+                        "unknown channel `{id}` in {} (expected one of: {})",
+                        sub.what,
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    if intake.channels.is_empty() {
+        ctx.err(&sub.loc, format!("{} lists no `channels`", sub.what));
+    }
+    if let Some((id, loc)) = sub.string(ctx, "channel_field", false)
+        && check_field(
+            ctx,
+            &sub.what,
+            "channel_field",
+            &id,
+            &loc,
+            declared,
+            FieldShape::Choice,
+        )
+    {
+        let values = options(declared, &id).unwrap_or_default();
+        for c in &intake.channels {
+            if !values.contains(&c.as_str()) {
+                ctx.err(
+                    &loc,
+                    format!(
+                        "field `{id}` of {} has no option `{}` for its channel",
+                        sub.what,
+                        c.as_str()
+                    ),
+                );
+            }
+        }
+        intake.channel_field = Some(id);
+    }
+    intake.description = bound_field(ctx, &sub, "description", declared, FieldShape::Text);
+    intake.address = bound_field(ctx, &sub, "address", declared, FieldShape::Text);
+    intake.contact_name = bound_field(ctx, &sub, "contact_name", declared, FieldShape::Text);
+    intake.contact_phone = bound_field(ctx, &sub, "contact_phone", declared, FieldShape::Phone);
+    intake.source_ref = bound_field(ctx, &sub, "source_ref", declared, FieldShape::Text);
+    Some(intake)
 }
 
 fn bound_action(ctx: &mut Ctx, t: &Table, key: &str, declared: &Declared) -> Option<String> {
@@ -324,6 +519,9 @@ enum FieldShape {
     Choice,
     CaseRef,
     Person,
+    /// `text` or `long_text`.
+    Text,
+    Phone,
 }
 
 fn bound_field(
@@ -357,12 +555,19 @@ fn check_field(
         FieldShape::Choice => matches!(field.kind, FieldKind::Choice { .. }),
         FieldShape::CaseRef => matches!(field.kind, FieldKind::CaseRef { .. }),
         FieldShape::Person => matches!(field.kind, FieldKind::Person { .. }),
+        FieldShape::Text => matches!(
+            field.kind,
+            FieldKind::Text { .. } | FieldKind::LongText { .. }
+        ),
+        FieldShape::Phone => matches!(field.kind, FieldKind::Phone),
     };
     if !fits {
         let need = match shape {
             FieldShape::Choice => "choice",
             FieldShape::CaseRef => "case_ref",
             FieldShape::Person => "person",
+            FieldShape::Text => "text",
+            FieldShape::Phone => "phone",
         };
         ctx.err(
             loc,
@@ -496,13 +701,29 @@ fn parse_verification(
     declared: &Declared,
 ) -> Option<VerificationBinding> {
     let (sub, action, field, values) =
-        action_with_field(ctx, t, "verification", declared, &["failed"])?;
+        action_with_field(ctx, t, "verification", declared, &["failed", "note"])?;
+    let note = bound_field(ctx, &sub, "note", declared, FieldShape::Text);
+    if let Some(note) = &note
+        && declared
+            .actions
+            .get(&action)
+            .is_some_and(|a| !a.may_set(note))
+    {
+        ctx.err(
+            &sub.loc,
+            format!(
+                "action `{action}` in {} does not set note field `{note}`",
+                sub.what
+            ),
+        );
+    }
     let (failed, loc) = sub.string(ctx, "failed", true)?;
     option_value(ctx, &sub, "failed", &field, &values, &failed, &loc).then_some(
         VerificationBinding {
             action,
             field,
             failed,
+            note,
         },
     )
 }

@@ -5,9 +5,10 @@ use axum::Json;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use gongzhi_domain::access::Actor;
+use gongzhi_domain::pack::{IntakeChannel, IntakeValues};
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::{AttachmentRecord, CaseRecord};
 
@@ -16,7 +17,7 @@ use super::attachments::{
 };
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::intake::{IntakeRequest, Suggestion, intake};
+use crate::intake::{Collected, IntakeRequest, Suggestion, channel_request, intake};
 use crate::state::AppState;
 
 /// The multipart part holding the event as JSON.
@@ -193,26 +194,20 @@ pub(crate) async fn file_report(
     for (bytes, name) in photos {
         prepared.push(prepare_file(state, "photo", bytes, &name).await?);
     }
-    let mut fields = Map::new();
-    fields.insert("title".into(), Value::String(report.title));
-    fields.insert("channel".into(), Value::String("grid".into()));
-    for (key, value) in [
-        ("description", report.description),
-        ("category", report.category),
-        ("address", report.address),
-    ] {
-        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
-            fields.insert(key.into(), Value::String(v));
-        }
-    }
+    let collected = Collected {
+        title: &report.title,
+        category: report.category.as_deref(),
+        parts: IntakeValues {
+            description: report.description.as_deref(),
+            address: report.address.as_deref(),
+            ..IntakeValues::default()
+        },
+    };
     let request = IntakeRequest {
-        pack: "requests".into(),
-        case_type: "request".into(),
-        fields,
         lng: Some(report.lng),
         lat: Some(report.lat),
         idempotency_key: Some(format!("grid:{key}")),
-        ..IntakeRequest::default()
+        ..channel_request(&state.packs, IntakeChannel::Grid, collected)?
     };
     let at = now_micros();
     let (created, suggestion) = intake(state, actor, request, at).await?;

@@ -291,6 +291,7 @@ pub async fn report(
     let places = state.places();
     let shown = nameable(actor, &places);
     let calendar: &WorkCalendar = &state.calendar;
+    let category_field = figures_of.category_field();
     let key = |c: &CaseFacts, answerable: Option<&str>| -> Option<String> {
         match grouping {
             Grouping::Unit => answerable.filter(|u| shown(u)).map(str::to_string),
@@ -303,9 +304,8 @@ pub async fn report(
                     .map(|u| u.id.clone())
                     .filter(|u| shown(u))
             }
-            Grouping::Category(level) => c
-                .category
-                .as_deref()
+            Grouping::Category(level) => category_field
+                .and_then(|f| c.fields.get(f))
                 .and_then(|code| category_prefix(code, *level)),
             Grouping::Month => month_key(c.created_at, calendar),
             Grouping::Field(field) => c.fields.get(field).cloned(),

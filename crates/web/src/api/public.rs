@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use gongzhi_domain::ids::normalize_receipt_code;
+use gongzhi_domain::pack::CaseType;
 
 use gongzhi_store::CaseRecord;
 
@@ -25,10 +26,6 @@ pub struct LookupRequest {
     receipt_code: String,
     phone_last4: String,
 }
-
-/// Actions whose entries the public timeline shows, and the fields of each
-/// that are public. Everything else in the log stays internal.
-const PUBLIC_FIELDS: &[&str] = &["result", "outcome", "satisfaction"];
 
 fn not_found() -> ApiError {
     // One answer for a wrong code and for wrong digits: no oracle.
@@ -71,15 +68,17 @@ pub(crate) async fn find_by_receipt(
     }
     let case = state.db.case_by_receipt(&code).await?;
     let matches = case.as_ref().is_some_and(|c| {
-        c.fields
-            .get("contact_phone")
-            .and_then(Value::as_str)
-            .is_some_and(|p| {
-                p.chars()
-                    .filter(char::is_ascii_digit)
-                    .collect::<String>()
-                    .ends_with(digits)
-            })
+        let phone_field = state
+            .packs
+            .case_type(&c.pack, &c.case_type)
+            .and_then(|t| t.bindings.intake.as_ref())
+            .and_then(|i| i.contact_phone.as_deref());
+        CaseType::text_of(phone_field, &c.fields).is_some_and(|p| {
+            p.chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+                .ends_with(digits)
+        })
     });
     let Some(case) = case.filter(|_| matches) else {
         state.lookup_limiter.record_failure(&code, ip);
@@ -88,16 +87,20 @@ pub(crate) async fn find_by_receipt(
     Ok(case)
 }
 
-/// The fields of a log entry the public may see (after values, non-null).
-pub(crate) fn public_details(changes: &Value) -> serde_json::Map<String, Value> {
+/// The fields of a log entry the public may see (after values, non-null):
+/// those the type declares `public`. Everything else in the log stays internal.
+pub(crate) fn public_details(
+    case_type: Option<&CaseType>,
+    changes: &Value,
+) -> serde_json::Map<String, Value> {
     let mut public = serde_json::Map::new();
-    for key in PUBLIC_FIELDS {
+    for field in case_type.into_iter().flat_map(CaseType::public_fields) {
         if let Some(after) = changes
-            .get(*key)
+            .get(&field.key)
             .and_then(|c| c.get("after"))
             .filter(|v| !v.is_null())
         {
-            public.insert((*key).to_string(), after.clone());
+            public.insert(field.key.clone(), after.clone());
         }
     }
     public
@@ -123,7 +126,7 @@ pub async fn lookup(
         .iter()
         .filter_map(|e| {
             let action = case_type.and_then(|t| t.actions.get(&e.action))?;
-            let public = public_details(&e.changes);
+            let public = public_details(case_type, &e.changes);
             Some(json!({
                 "at": e.at,
                 "action": {"zh": action.name.zh, "en": action.name.en},
@@ -135,18 +138,17 @@ pub async fn lookup(
         })
         .collect();
     let tax = state.taxonomies();
-    let category = case
-        .fields
-        .get("category")
-        .and_then(Value::as_str)
+    let category = state
+        .packs
+        .category_of(&case.pack, &case.case_type, &case.fields)
         .and_then(|c| tax.categories.get(c))
         .map(|c| json!({"code": c.code, "zh": c.name.zh, "en": c.name.en}));
     Ok(Json(json!({
         "receipt_code": case.receipt_code,
-        "title": case.fields.get("title"),
+        "title": case_type.and_then(|t| t.title_of(&case.fields)),
         "state": state_name(&case.state),
         "closed": case.closed_at.is_some(),
-        "outcome": case.fields.get("outcome"),
+        "outcome": case_type.and_then(|t| CaseType::text_of(t.bindings.outcome.as_deref(), &case.fields)),
         "category": category,
         "handled_by": unit_name(Some(&case.holder_unit_id)),
         "created_at": case.created_at,

@@ -20,29 +20,23 @@ use serde_json::{Map, Value};
 
 use gongzhi_domain::category::Category;
 use gongzhi_domain::ids::normalize_receipt_code;
-use gongzhi_domain::pack::{CaseType, FieldKind};
+use gongzhi_domain::pack::{CaseType, FieldKind, IntakeChannel, IntakeValues};
 use gongzhi_domain::redact::redact_public_text;
 use gongzhi_domain::time::{MICROS_PER_DAY, Micros, now_micros};
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{PublicCase, PublicCaseFilter, PublicUpdate, PublicUpdateFilter};
 
-use crate::intake::{IntakeRequest, intake};
+use crate::intake::{Collected, IntakeRequest, channel_request, intake};
 use crate::state::{AppState, Taxonomies};
 
 pub use render::{Format, Node};
 use status::{Extended, Label};
 
-/// The pack and case type Open311 speaks for.
-const PACK: &str = "requests";
-const CASE_TYPE: &str = "request";
 /// GeoReport v2: a description holds at most 4,000 characters.
 pub const MAX_DESCRIPTION: usize = 4000;
 /// GeoReport v2: at most 1,000 requests per answer; by default the last 90 days.
 pub const MAX_RESULTS: i64 = 1000;
 pub const DEFAULT_WINDOW_DAYS: i64 = 90;
-/// Pack fields a client may set as `attribute[CODE]`. Everything else a case
-/// holds comes from the standard parameters or is the staff's to set.
-const ATTRIBUTE_FIELDS: [&str; 2] = ["urgency", "title"];
 /// When this implementation's interface last changed (discovery `changeset`).
 const CHANGESET: &str = "2026-05-01T00:00:00+08:00";
 const SPECIFICATION: &str = "http://wiki.open311.org/GeoReport_v2";
@@ -135,8 +129,25 @@ fn english(pairs: &[(String, String)]) -> bool {
     param(pairs, "locale").is_some_and(|l| l.to_ascii_lowercase().starts_with("en"))
 }
 
+/// The case type Open311 speaks for: the one bound to its intake channel.
 fn case_type(state: &AppState) -> Option<&CaseType> {
-    state.packs.case_type(PACK, CASE_TYPE)
+    state.packs.intake_type(IntakeChannel::Open311)
+}
+
+/// The pack and type ids the public filters read (none when no pack serves
+/// Open311, which matches no case).
+fn served_ids(state: &AppState) -> (String, String) {
+    case_type(state).map_or_else(Default::default, |t| (t.pack_id.clone(), t.id.clone()))
+}
+
+/// Fields a client may set as `attribute[CODE]`: the type's bound urgency and
+/// title. Everything else a case holds comes from the standard parameters or
+/// is the staff's to set.
+fn attribute_fields(case_type: &CaseType) -> Vec<&str> {
+    [&case_type.bindings.urgency, &case_type.bindings.title]
+        .into_iter()
+        .filter_map(|f| f.as_deref())
+        .collect()
 }
 
 /// A W3C datetime in the city's time zone, with its offset.
@@ -338,9 +349,9 @@ pub async fn get_service(
 /// The service definition's attributes: the pack's fields a client may set.
 fn attributes(case_type: &CaseType, en: bool) -> Vec<Node> {
     let pick = |n: &gongzhi_domain::pack::Names| if en { n.en.clone() } else { n.zh.clone() };
-    ATTRIBUTE_FIELDS
-        .iter()
-        .filter_map(|key| case_type.fields.get(*key))
+    attribute_fields(case_type)
+        .into_iter()
+        .filter_map(|key| case_type.fields.get(key))
         .enumerate()
         .map(|(i, def)| {
             let (datatype, values, hint) = match &def.kind {
@@ -409,9 +420,20 @@ fn request_node(state: &AppState, public: &PublicCase, en: bool) -> Node {
             .map(str::trim)
             .filter(|s| !s.is_empty())
     };
+    let bound = |key: Option<&str>| key.and_then(text);
+    let category_code = bound(case_type.and_then(CaseType::category_field));
+    let description = bound(
+        case_type
+            .and_then(|t| t.bindings.intake.as_ref())
+            .and_then(|i| i.description.as_deref()),
+    );
     let tax = state.taxonomies();
-    let category = text("category").and_then(|c| tax.categories.get(c));
-    let notes = with_result(ext, text("result"), en);
+    let category = category_code.and_then(|c| tax.categories.get(c));
+    let notes = with_result(
+        ext,
+        bound(case_type.and_then(|t| t.bindings.result_text.as_deref())),
+        en,
+    );
     // The handling deadline is the one a citizen waits on; the others are
     // the centre's own steps.
     let expected = if case_type.and_then(|t| t.bindings.handling.as_deref()) == Some(&case.state) {
@@ -447,10 +469,10 @@ fn request_node(state: &AppState, public: &PublicCase, en: bool) -> Node {
             "service_name",
             Node::opt_text(category.map(|c| category_name(c, en))),
         ),
-        ("service_code", Node::opt_text(text("category"))),
+        ("service_code", Node::opt_text(category_code)),
         (
             "description",
-            Node::opt_text(text("description").map(redact_public_text)),
+            Node::opt_text(description.map(redact_public_text)),
         ),
         ("agency_responsible", Node::text(&case.holder_unit_name)),
         ("service_notice", Node::Null),
@@ -533,9 +555,10 @@ fn comma_list(value: &str) -> Vec<String> {
 
 async fn list_requests(state: &AppState, format: Format, pairs: &[(String, String)]) -> Response {
     let en = english(pairs);
+    let served = served_ids(state);
     let mut filter = PublicCaseFilter {
-        pack: PACK.into(),
-        case_type: CASE_TYPE.into(),
+        pack: served.0,
+        case_type: served.1,
         closed_states: closed_states(state),
         limit: MAX_RESULTS,
         ..Default::default()
@@ -601,9 +624,10 @@ async fn find_request(state: &AppState, id: &str) -> Result<Option<PublicCase>, 
     let Some(code) = normalize_receipt_code(id) else {
         return Ok(None);
     };
+    let served = served_ids(state);
     let filter = PublicCaseFilter {
-        pack: PACK.into(),
-        case_type: CASE_TYPE.into(),
+        pack: served.0,
+        case_type: served.1,
         receipt_codes: Some(vec![code]),
         limit: 1,
         ..Default::default()
@@ -685,9 +709,11 @@ fn update_node(state: &AppState, u: &PublicUpdate, en: bool) -> Option<Node> {
         .from_state
         .as_deref()
         .map(|s| case_type.public_status(s, &fields));
-    let result = u
-        .changes
-        .get("result")
+    let result = case_type
+        .bindings
+        .result_text
+        .as_deref()
+        .and_then(|key| u.changes.get(key))
         .and_then(|c| c.get("after"))
         .and_then(Value::as_str)
         .filter(|s| !s.trim().is_empty());
@@ -719,14 +745,20 @@ async fn list_updates(state: &AppState, format: Format, pairs: &[(String, String
         .map(|t| {
             t.actions
                 .values()
-                .filter(|a| a.requires.iter().chain(&a.allows).any(|f| f == "result"))
+                .filter(|a| {
+                    t.bindings
+                        .result_text
+                        .as_ref()
+                        .is_some_and(|f| a.may_set(f))
+                })
                 .map(|a| a.id.clone())
                 .collect()
         })
         .unwrap_or_default();
+    let served = served_ids(state);
     let filter = PublicUpdateFilter {
-        pack: PACK.into(),
-        case_type: CASE_TYPE.into(),
+        pack: served.0,
+        case_type: served.1,
         from: from.unwrap_or(0),
         to: to.unwrap_or(i64::MAX),
         also_actions,
@@ -877,7 +909,8 @@ async fn create_request(
         ));
     }
 
-    let mut fields = Map::new();
+    let attribute_keys = attribute_fields(case_type);
+    let mut attributes = Map::new();
     for (k, v) in pairs {
         let Some(code) = k
             .strip_prefix("attribute[")
@@ -885,7 +918,7 @@ async fn create_request(
         else {
             continue;
         };
-        if !ATTRIBUTE_FIELDS.contains(&code) || !case_type.fields.contains_key(code) {
+        if !attribute_keys.contains(&code) || !case_type.fields.contains_key(code) {
             return Err(bad(
                 format,
                 format!("attribute[{code}] is not an attribute of service {service_code}"),
@@ -903,30 +936,30 @@ async fn create_request(
                 format!("attribute[{code}] must be one of the keys in the service definition"),
             ));
         }
-        fields.insert(code.to_string(), Value::String(v.to_string()));
+        attributes.insert(code.to_string(), Value::String(v.to_string()));
     }
-    if !fields.contains_key("title") {
-        let title = description
-            .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
-            .map(|l| l.chars().take(80).collect::<String>())
-            .or_else(|| {
-                state
-                    .taxonomies()
-                    .categories
-                    .get(service_code)
-                    .map(|c| c.name.zh.clone())
-            })
-            .unwrap_or_else(|| service_code.to_string());
-        fields.insert("title".into(), Value::String(title));
-    }
-    if let Some(d) = description {
-        fields.insert("description".into(), Value::String(d.to_string()));
-    }
-    fields.insert("category".into(), Value::String(service_code.to_string()));
-    fields.insert("channel".into(), Value::String("open311".into()));
-    if let Some(a) = address {
-        fields.insert("address".into(), Value::String(a.to_string()));
-    }
+    // Without a title attribute, the description's first line names the case.
+    let given_title = case_type
+        .bindings
+        .title
+        .as_ref()
+        .and_then(|k| attributes.get(k))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let title = given_title
+        .or_else(|| {
+            description
+                .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
+                .map(|l| l.chars().take(80).collect::<String>())
+        })
+        .or_else(|| {
+            state
+                .taxonomies()
+                .categories
+                .get(service_code)
+                .map(|c| c.name.zh.clone())
+        })
+        .unwrap_or_else(|| service_code.to_string());
     // Personal data: only what handling needs and the pack has fields for.
     // email, device_id and account_id are not kept.
     let name = match (param(pairs, "last_name"), param(pairs, "first_name")) {
@@ -937,11 +970,22 @@ async fn create_request(
         (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
         (None, None) => None,
     };
-    if let Some(name) = name {
-        fields.insert("contact_name".into(), Value::String(name));
-    }
-    if let Some(phone) = param(pairs, "phone") {
-        fields.insert("contact_phone".into(), Value::String(phone.to_string()));
+    let collected = Collected {
+        title: &title,
+        category: Some(service_code),
+        parts: IntakeValues {
+            description,
+            address,
+            contact_name: name.as_deref(),
+            contact_phone: param(pairs, "phone"),
+            source_ref: None,
+        },
+    };
+    let made = channel_request(&state.packs, IntakeChannel::Open311, collected)
+        .map_err(|e| internal(format, e.message))?;
+    let mut fields = made.fields;
+    for (key, value) in attributes {
+        fields.entry(key).or_insert(value);
     }
 
     let idempotency_key = headers
@@ -949,8 +993,8 @@ async fn create_request(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let request = IntakeRequest {
-        pack: PACK.into(),
-        case_type: CASE_TYPE.into(),
+        pack: made.pack,
+        case_type: made.case_type,
         fields,
         reason: None,
         lng,

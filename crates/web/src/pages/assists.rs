@@ -98,7 +98,10 @@ pub fn assist_row(state: &AppState, p: &Ctx, task: &AssistTask, now: i64) -> Ass
     AssistRow {
         case_id: task.case_id.clone(),
         receipt_code: task.receipt_code.clone(),
-        title: task.case_title.clone(),
+        title: state
+            .packs
+            .title_of(&task.pack, &task.case_type, &task.case_fields)
+            .to_string(),
         lead: task.holder_unit_name.clone(),
         unit: task.unit_name.clone(),
         task: task.task.clone(),
@@ -130,7 +133,7 @@ pub async fn page(
     staff: Staff,
     headers: HeaderMap,
 ) -> Response {
-    let flash = read_flash(&headers, lang, "assists.done");
+    let flash = read_flash(&headers, lang, &state.packs, "assists.done");
     let had_flash = flash.is_some();
     let result = async {
         let paths = handling_paths(&state, &staff);

@@ -491,6 +491,8 @@ async fn build(
     let person_names = person_names(state, case_type, case).await?;
     let mut fields = Vec::new();
     let mut personal = Vec::new();
+    // The title heads the page, so it is not listed again.
+    let title_key = case_type.bindings.title.as_deref();
     for (key, def) in &case_type.fields {
         let Some(value) = case.fields.get(key) else {
             continue;
@@ -509,7 +511,7 @@ async fn build(
                 None => display_value(state, lang, def, &mask(&def.kind, value)),
             };
             personal.push((names(lang, &def.label), shown));
-        } else if key != "title" {
+        } else if Some(key.as_str()) != title_key {
             fields.push((
                 names(lang, &def.label),
                 display_value(state, lang, def, value),
@@ -658,11 +660,9 @@ async fn build(
     Ok(CasePage {
         id: case.id.clone(),
         receipt_code: case.receipt_code.clone(),
-        title: case
-            .fields
-            .get("title")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        title: state
+            .packs
+            .title_of(&case.pack, &case.case_type, &case.fields)
             .to_string(),
         state_name: state_name(&case.state),
         holder: case.holder_unit_name.clone(),

@@ -8,10 +8,11 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use serde_json::{Map, Value};
+use serde_json::Map;
 
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::engine::ActionRequest;
+use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::time::now_micros;
 use gongzhi_domain::unit::{UnitKind, path_within};
 use gongzhi_store::{CaseFilter, CaseRecord, CaseSort, DueFilter};
@@ -106,7 +107,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<FilterQuery>,
 ) -> Response {
-    let flash = read_flash(&headers, lang, "dispatch.done");
+    let flash = read_flash(&headers, lang, &state.packs, "dispatch.done");
     let had_flash = flash.is_some();
     let response = match build(&state, lang, &staff, &q, flash).await {
         Ok((page, status)) => render(status, &page),
@@ -120,9 +121,9 @@ pub async fn page(
 }
 
 fn category_name(state: &AppState, lang: Lang, case: &CaseRecord) -> String {
-    case.fields
-        .get("category")
-        .and_then(Value::as_str)
+    state
+        .packs
+        .category_of(&case.pack, &case.case_type, &case.fields)
         .map(|code| match state.taxonomies().categories.get(code) {
             Some(cat) => format!("{} {}", cat.code, lang.pick(&cat.name.zh, &cat.name.en)),
             None => code.to_string(),
@@ -325,11 +326,9 @@ async fn build(
                 one_click_label,
                 id: c.id.clone(),
                 receipt_code: c.receipt_code.clone(),
-                title: c
-                    .fields
-                    .get("title")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
+                title: state
+                    .packs
+                    .title_of(&c.pack, &c.case_type, &c.fields)
                     .to_string(),
                 category: category_name(state, lang, c),
                 area: c.area_unit_name.clone().unwrap_or_default(),
@@ -556,8 +555,9 @@ pub fn clear_flash(mut response: Response, path: &str) -> Response {
     response
 }
 
-/// Words a refusal's code in the reader's language.
-pub fn failure_message(lang: Lang, code: &str, field: &str) -> String {
+/// Words a refusal's code in the reader's language, naming a pack field by
+/// its label.
+pub fn failure_message(lang: Lang, packs: &PackSet, code: &str, field: &str) -> String {
     let key = match code {
         "role_not_allowed" => "act_error.role_not_allowed",
         "wrong_state" => "act_error.wrong_state",
@@ -571,10 +571,13 @@ pub fn failure_message(lang: Lang, code: &str, field: &str) -> String {
         "too_many" => "dispatch.too_many",
         "precondition_failed" => "assists.precondition_failed",
         _ if !field.is_empty() => {
+            let pack_label = packs
+                .case_types()
+                .find_map(|t| t.fields.get(field))
+                .map(|d| lang.pick(&d.label.zh, &d.label.en));
             let label = match field {
                 "target_unit" => lang.t("dispatch.target"),
-                "assist_result" => lang.t("assists.result"),
-                other => other,
+                other => pack_label.unwrap_or(other),
             };
             let key = if code == "missing_field" {
                 "act_error.missing_field"
@@ -589,7 +592,12 @@ pub fn failure_message(lang: Lang, code: &str, field: &str) -> String {
 }
 
 /// The outcome of the last post, if the browser brought one back.
-pub fn read_flash(headers: &HeaderMap, lang: Lang, done_key: &str) -> Option<Flash> {
+pub fn read_flash(
+    headers: &HeaderMap,
+    lang: Lang,
+    packs: &PackSet,
+    done_key: &str,
+) -> Option<Flash> {
     let raw = headers
         .get_all(header::COOKIE)
         .iter()
@@ -609,7 +617,7 @@ pub fn read_flash(headers: &HeaderMap, lang: Lang, done_key: &str) -> Option<Fla
         let case = it.next().unwrap_or_default();
         let code = it.next().unwrap_or_default();
         let field = it.next().unwrap_or_default();
-        let message = failure_message(lang, code, field);
+        let message = failure_message(lang, packs, code, field);
         failures.push(if case.is_empty() {
             message
         } else {
@@ -663,10 +671,10 @@ mod tests {
                 "precondition_failed",
                 "something_else",
             ] {
-                let text = failure_message(lang, code, "");
+                let text = failure_message(lang, &PackSet::default(), code, "");
                 assert!(!text.is_empty() && text != "?", "{code}");
             }
-            assert!(failure_message(lang, "invalid_field", "assist_result").len() > 3);
+            assert!(failure_message(lang, &PackSet::default(), "invalid_field", "task").len() > 3);
         }
     }
 }

@@ -136,12 +136,20 @@ async fn tasks(state: &AppState, lang: Lang, staff: &Staff) -> Result<Vec<Task>,
     };
     Ok(cases
         .iter()
-        .map(|c| Task {
+        .map(|c| {
+            let t = state.packs.case_type(&c.pack, &c.case_type);
+            let bound = |key: Option<&str>| key.map(|k| text(&c.fields, k)).unwrap_or_default();
+            (c, t, bound)
+        })
+        .map(|(c, t, bound)| Task {
             id: c.id.clone(),
             receipt_code: c.receipt_code.clone(),
-            title: text(&c.fields, "title"),
-            address: text(&c.fields, "address"),
-            outcome: text(&c.fields, "result"),
+            title: bound(t.and_then(|t| t.bindings.title.as_deref())),
+            address: bound(
+                t.and_then(|t| t.bindings.intake.as_ref())
+                    .and_then(|i| i.address.as_deref()),
+            ),
+            outcome: bound(t.and_then(|t| t.bindings.result_text.as_deref())),
             version: c.version,
             options: verification_options(state, lang, &c.pack, &c.case_type),
         })
@@ -367,8 +375,10 @@ pub async fn verify(
         fields.insert(binding.field.clone(), Value::String(form.verification));
     }
     let note = form.verify_note.trim();
-    if !note.is_empty() {
-        fields.insert("verify_note".into(), Value::String(note.to_string()));
+    if let Some(key) = &binding.note
+        && !note.is_empty()
+    {
+        fields.insert(key.clone(), Value::String(note.to_string()));
     }
     let request = ActionRequest {
         action: binding.action,

@@ -8,12 +8,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
+use gongzhi_domain::pack::{IntakeChannel, IntakeValues};
 use gongzhi_domain::time::{MICROS_PER_DAY, now_micros};
 use gongzhi_store::{CaseFilter, NearFilter};
 
-use crate::intake::{IntakeRequest, intake, suggest_route};
+use crate::intake::{Collected, IntakeRequest, channel_request, intake, suggest_route};
 use crate::state::AppState;
 
 use super::picker::PlacePicker;
@@ -213,11 +213,9 @@ async fn duplicates(
                     Duplicate {
                         id: c.id.clone(),
                         receipt_code: c.receipt_code.clone(),
-                        title: c
-                            .fields
-                            .get("title")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
+                        title: state
+                            .packs
+                            .title_of(&c.pack, &c.case_type, &c.fields)
                             .to_string(),
                         state: state_name,
                         created: p.datetime(c.created_at),
@@ -271,27 +269,24 @@ pub async fn submit(
     };
     let category_opt = (!category.is_empty()).then_some(category.as_str());
     if form.op == "save" && errors.is_empty() {
-        let mut fields = Map::new();
-        for (key, value) in [
-            ("title", &form.title),
-            ("description", &form.description),
-            ("category", &form.category),
-            ("address", &form.address),
-            ("contact_name", &form.contact_name),
-            ("contact_phone", &form.contact_phone),
-        ] {
-            if !value.trim().is_empty() {
-                fields.insert(key.into(), Value::String(value.trim().to_string()));
-            }
-        }
-        fields.insert("channel".into(), Value::String("hotline".into()));
-        let request = IntakeRequest {
-            pack: "requests".into(),
-            case_type: "request".into(),
-            fields,
-            lng: place.map(|x| x.0),
-            lat: place.map(|x| x.1),
-            ..IntakeRequest::default()
+        let collected = Collected {
+            title: &form.title,
+            category: Some(&form.category),
+            parts: IntakeValues {
+                description: Some(&form.description),
+                address: Some(&form.address),
+                contact_name: Some(&form.contact_name),
+                contact_phone: Some(&form.contact_phone),
+                source_ref: None,
+            },
+        };
+        let request = match channel_request(&state.packs, IntakeChannel::Hotline, collected) {
+            Ok(request) => IntakeRequest {
+                lng: place.map(|x| x.0),
+                lat: place.map(|x| x.1),
+                ..request
+            },
+            Err(e) => return PageError::from(e).render(&state, lang, Some(&staff)),
         };
         match intake(&state, &staff.actor, request, now_micros()).await {
             Ok((created, _)) => return see_other(&format!("/cases/{}", created.case_id)),

@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use geo::{BoundingRect, MultiPolygon, Rect};
 use serde::Deserialize;
-use serde_json::Value;
 
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::{CaseFilter, CaseSort, DueFilter};
@@ -367,11 +366,9 @@ async fn build(
             .await?
             .into_iter()
             .map(|c| CaseRow {
-                title: c
-                    .fields
-                    .get("title")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
+                title: state
+                    .packs
+                    .title_of(&c.pack, &c.case_type, &c.fields)
                     .to_string(),
                 id: c.id,
                 receipt_code: c.receipt_code,

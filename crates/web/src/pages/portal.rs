@@ -14,13 +14,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use gongzhi_domain::access::Actor;
+use gongzhi_domain::pack::{CaseType, IntakeChannel, IntakeValues};
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::StoreError;
 
 use crate::api::attachments::prepare_file;
 use crate::api::grid::attach_new_files;
 use crate::api::public::{find_by_receipt, public_details};
-use crate::intake::{IntakeRequest, intake};
+use crate::intake::{Collected, IntakeRequest, channel_request, intake};
 use crate::state::{AppState, ServerConfig};
 use gongzhi_domain::ids::new_id;
 
@@ -33,9 +34,10 @@ use super::{Ctx, Lang, PageError, display_value, render};
 
 /// The system account public submissions are made under.
 pub const PORTAL_USER: &str = "public-portal";
-/// The pack and case type the public portal takes requests in as.
-const PORTAL_PACK: &str = "requests";
-const PORTAL_TYPE: &str = "request";
+/// The case type the public portal takes requests in as.
+fn portal_type(state: &AppState) -> Option<&CaseType> {
+    state.packs.intake_type(IntakeChannel::Web)
+}
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -190,9 +192,7 @@ async fn portal_actor(state: &AppState) -> Result<Actor, StoreError> {
             Err(e) => return Err(e),
         },
     };
-    let role = state
-        .packs
-        .case_type(PORTAL_PACK, PORTAL_TYPE)
+    let role = portal_type(state)
         .and_then(|t| t.intake_role())
         .ok_or(StoreError::NotFound("the portal's case type"))?;
     state.db.grant_role(&user.id, role, &top.id).await?;
@@ -255,17 +255,18 @@ pub async fn submit(
         }
         Err(e) => return PageError::from(e).render(&state, lang, staff),
     };
-    let value = |name: &str| form_value(&text, name).trim().to_string();
+    // The form's inputs carry the engine's names for what it collects.
+    let form_input = |name: &str| form_value(&text, name).trim().to_string();
     let mut form = SubmitForm {
-        client_key: value("client_key"),
-        category: value("category"),
-        title: value("title"),
-        description: value("description"),
-        address: value("address"),
-        lat: value("lat"),
-        lng: value("lng"),
-        contact_name: value("contact_name"),
-        contact_phone: value("contact_phone"),
+        client_key: form_input("client_key"),
+        category: form_input("category"),
+        title: form_input("title"),
+        description: form_input("description"),
+        address: form_input("address"),
+        lat: form_input("lat"),
+        lng: form_input("lng"),
+        contact_name: form_input("contact_name"),
+        contact_phone: form_input("contact_phone"),
     };
     let mut errors = Vec::new();
     if !token.matches(Some(form_value(&text, FORM_FIELD))) {
@@ -305,20 +306,6 @@ pub async fn submit(
         ));
     }
     if errors.is_empty() {
-        let mut fields = Map::new();
-        for (key, value) in [
-            ("title", &form.title),
-            ("description", &form.description),
-            ("category", &form.category),
-            ("address", &form.address),
-            ("contact_name", &form.contact_name),
-            ("contact_phone", &form.contact_phone),
-        ] {
-            if !value.is_empty() {
-                fields.insert(key.into(), Value::String(value.clone()));
-            }
-        }
-        fields.insert("channel".into(), Value::String("web".into()));
         let created = async {
             // Every photo is checked before the request exists, so a bad one
             // never leaves a request half made.
@@ -327,15 +314,23 @@ pub async fn submit(
                 prepared.push(prepare_file(&state, "photo", bytes, &name).await?);
             }
             let actor = portal_actor(&state).await?;
+            let collected = Collected {
+                title: &form.title,
+                category: Some(&form.category),
+                parts: IntakeValues {
+                    description: Some(&form.description),
+                    address: Some(&form.address),
+                    contact_name: Some(&form.contact_name),
+                    contact_phone: Some(&form.contact_phone),
+                    source_ref: None,
+                },
+            };
             let request = IntakeRequest {
-                pack: PORTAL_PACK.into(),
-                case_type: PORTAL_TYPE.into(),
-                fields,
                 lng: place.map(|p| p.0),
                 lat: place.map(|p| p.1),
                 // A second click or a resent form finds the first request.
                 idempotency_key: Some(format!("portal:{}", form.client_key)),
-                ..IntakeRequest::default()
+                ..channel_request(&state.packs, IntakeChannel::Web, collected)?
             };
             let at = now_micros();
             let (created, _) = intake(&state, &actor, request, at).await?;
@@ -367,12 +362,7 @@ pub async fn submit(
                 let label = e
                     .field
                     .as_deref()
-                    .and_then(|f| {
-                        state
-                            .packs
-                            .case_type(PORTAL_PACK, PORTAL_TYPE)
-                            .and_then(|t| t.fields.get(f))
-                    })
+                    .and_then(|f| portal_type(&state).and_then(|t| t.fields.get(f)))
                     .map(|d| lang.pick(&d.label.zh, &d.label.en).to_string())
                     .unwrap_or_default();
                 errors.push(lang.tf("act_error.invalid_field", &[("field", &label)]));
@@ -585,7 +575,7 @@ async fn show_lookup(
                 state: state_name(&e.to_state),
                 // The unit that acted, never the person.
                 unit: unit_name(e.actor_unit_id.as_deref()),
-                details: public_details(&e.changes)
+                details: public_details(case_type, &e.changes)
                     .iter()
                     .map(|(k, v)| field_text(k, v))
                     .collect(),
@@ -594,17 +584,14 @@ async fn show_lookup(
         .collect();
     let result = LookupView {
         receipt_code: case.receipt_code.clone(),
-        title: case
-            .fields
-            .get("title")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        title: state
+            .packs
+            .title_of(&case.pack, &case.case_type, &case.fields)
             .to_string(),
         state: state_name(&case.state),
-        category: case
-            .fields
-            .get("category")
-            .and_then(Value::as_str)
+        category: state
+            .packs
+            .category_of(&case.pack, &case.case_type, &case.fields)
             .and_then(|c| {
                 state
                     .taxonomies()
@@ -617,10 +604,9 @@ async fn show_lookup(
         created: p.datetime(case.created_at),
         updated: p.datetime(case.updated_at),
         closed: p.opt_datetime(&case.closed_at),
-        outcome: case
-            .fields
-            .get("outcome")
-            .map(|v| field_text("outcome", v).1)
+        outcome: case_type
+            .and_then(|t| t.bindings.outcome.as_deref())
+            .and_then(|key| Some(field_text(key, case.fields.get(key)?).1))
             .unwrap_or_default(),
         timeline,
     };

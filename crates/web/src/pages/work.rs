@@ -5,7 +5,6 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::Value;
 
 use gongzhi_domain::time::now_micros;
 use gongzhi_domain::unit::path_within;
@@ -250,16 +249,13 @@ async fn build(
             Row {
                 id: c.id.clone(),
                 receipt_code: c.receipt_code.clone(),
-                title: c
-                    .fields
-                    .get("title")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
+                title: state
+                    .packs
+                    .title_of(&c.pack, &c.case_type, &c.fields)
                     .to_string(),
-                category: c
-                    .fields
-                    .get("category")
-                    .and_then(Value::as_str)
+                category: state
+                    .packs
+                    .category_of(&c.pack, &c.case_type, &c.fields)
                     .and_then(|code| tax.categories.get(code))
                     .map(|cat| lang.pick(&cat.name.zh, &cat.name.en).to_string())
                     .unwrap_or_default(),
