@@ -1567,7 +1567,11 @@ fn parse_type(
         .find(|a| a.is_creation())
         .map(|a| a.to.as_str());
     let clocks = clocks::parse_clocks(ctx, &t, &key.name, &states, creation_state);
-    let records = records::parse_records(ctx, &t, &key.name);
+    let party_roles: Vec<String> = parties
+        .as_ref()
+        .map(|p| p.roles.keys().cloned().collect())
+        .unwrap_or_default();
+    let records = records::parse_records(ctx, &t, &key.name, &party_roles);
     let pending = std::mem::take(&mut ctx.pending_guards);
     guards::check_refs(ctx, &key.name, &pending, &clocks, &records);
     let templates = templates::parse_templates(ctx, &t, &key.name, &fields, &records);
@@ -2621,7 +2625,7 @@ roles = ["handler"]
             "bad.toml:1:1: the pack is missing `name`",
             "bad.toml:1:6: pack id `Bad-Pack` is not a valid id (lowercase letter, then a-z, 0-9, _; at most 64)",
             "bad.toml:3:1: unknown key `colour` in the pack (expected one of: id, version, name, roles, types)",
-            "bad.toml:11:1: unknown key `max_lenght` in field `title` of type `thing` (expected one of: kind, label, personal, max_length)",
+            "bad.toml:11:1: unknown key `max_lenght` in field `title` of type `thing` (expected one of: kind, label, personal, public, max_length)",
             "bad.toml:13:1: field `kind` of type `thing` is a choice but has no `options`",
             "bad.toml:19:23: deadline amount must be between 1 and 10000, found 0",
             "bad.toml:19:33: unknown duration unit `fortnights` (expected calendar_hours, calendar_days, calendar_months, working_days or working_hours)",

@@ -14,8 +14,6 @@ use gongzhi_domain::pack::{IntakeChannel, IntakeValues};
 use gongzhi_web::AppState;
 use gongzhi_web::intake::{Collected, IntakeRequest, channel_request, intake};
 
-/// The pack and case type historical requests are imported as.
-
 /// The import account: a system user acting as an operator at the top unit.
 pub const IMPORT_USER: &str = "csv-import";
 

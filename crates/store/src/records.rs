@@ -164,6 +164,28 @@ impl Db {
         Ok(record)
     }
 
+    /// A party takes a record action declared for its role (see
+    /// [`party_acts_on_record_tx`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn party_acts_on_record_logged(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+        party_id: &str,
+        record_id: &str,
+        def: &RecordDef,
+        action: &str,
+        at: Micros,
+    ) -> Result<CaseRecordEntry, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let record = party_acts_on_record_tx(
+            &mut tx, actor, case_id, party_id, record_id, def, action, at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
     /// A case's records, oldest first. The caller has checked the case and
     /// masks personal values.
     pub async fn records_of(&self, case_id: &str) -> Result<Vec<CaseRecordEntry>, StoreError> {
@@ -246,19 +268,7 @@ pub async fn act_on_record_tx(
     at: Micros,
 ) -> Result<CaseRecordEntry, StoreError> {
     let (case, roles) = case_and_roles_tx(tx, actor, case_id).await?;
-    let record = with_tx!(tx, conn => {
-        match sqlx::query("SELECT * FROM case_records WHERE id = $1 AND case_id = $2")
-            .bind(record_id)
-            .bind(&case.id)
-            .fetch_optional(&mut *conn)
-            .await?
-        {
-            Some(row) => Some(record_from_row!(&row)),
-            None => None,
-        }
-    })
-    .filter(|r| r.kind == def.kind)
-    .ok_or(StoreError::NotFound("record"))?;
+    let record = load_record_tx(tx, &case.id, record_id, def).await?;
     let step = def
         .decide(
             record.state.as_deref(),
@@ -268,6 +278,105 @@ pub async fn act_on_record_tx(
             &roles,
         )
         .map_err(refused)?;
+    let taken = Taken {
+        case: &case,
+        record,
+        def,
+        action,
+        party: None,
+    };
+    commit_step_tx(tx, actor, taken, step, at).await
+}
+
+/// A party of the case takes a record action declared for its role (e.g.
+/// confirms an agreement on the public lookup). `actor` is the system
+/// account the lookup acts under; the log names the party.
+#[allow(clippy::too_many_arguments)]
+pub async fn party_acts_on_record_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    case_id: &str,
+    party_id: &str,
+    record_id: &str,
+    def: &RecordDef,
+    action: &str,
+    at: Micros,
+) -> Result<CaseRecordEntry, StoreError> {
+    let case = load_case_tx(tx, case_id)
+        .await?
+        .ok_or(StoreError::NotFound("case"))?;
+    let role: String = with_tx!(tx, conn => {
+        match sqlx::query("SELECT role FROM case_parties WHERE id = $1 AND case_id = $2 AND removed_at IS NULL")
+            .bind(party_id)
+            .bind(&case.id)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            Some(row) => row.try_get("role")?,
+            None => return Err(StoreError::NotFound("party")),
+        }
+    });
+    let record = load_record_tx(tx, &case.id, record_id, def).await?;
+    let step = def
+        .decide_as_party(record.state.as_deref(), &record.fields, action, &role)
+        .map_err(refused)?;
+    let taken = Taken {
+        case: &case,
+        record,
+        def,
+        action,
+        party: Some(party_id),
+    };
+    commit_step_tx(tx, actor, taken, step, at).await
+}
+
+async fn load_record_tx(
+    tx: &mut Tx,
+    case_id: &str,
+    record_id: &str,
+    def: &RecordDef,
+) -> Result<CaseRecordEntry, StoreError> {
+    with_tx!(tx, conn => {
+        match sqlx::query("SELECT * FROM case_records WHERE id = $1 AND case_id = $2")
+            .bind(record_id)
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            Some(row) => Some(record_from_row!(&row)),
+            None => None,
+        }
+    })
+    .filter(|r| r.kind == def.kind)
+    .ok_or(StoreError::NotFound("record"))
+}
+
+/// A record action being taken: on which record, and by which party if a
+/// party takes it.
+struct Taken<'a> {
+    case: &'a CaseRecord,
+    record: CaseRecordEntry,
+    def: &'a RecordDef,
+    action: &'a str,
+    party: Option<&'a str>,
+}
+
+/// Stores a decided step (refused if the record changed meanwhile) and logs
+/// what changed.
+async fn commit_step_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    taken: Taken<'_>,
+    step: gongzhi_domain::pack::RecordStep,
+    at: Micros,
+) -> Result<CaseRecordEntry, StoreError> {
+    let Taken {
+        case,
+        record,
+        def,
+        action,
+        party,
+    } = taken;
     let text = serde_json::to_string(&step.fields)
         .map_err(|e| StoreError::invalid("fields", e.to_string()))?;
     let updated = with_tx!(tx, conn => {
@@ -297,13 +406,17 @@ pub async fn act_on_record_tx(
             .collect()
     };
     let salt = &case.personal_salt;
+    let mut after = json!({"id": record.id, "kind": def.kind, "action": action, "state": step.to,
+                           "fields": logged_fields(def, salt, &pick(&step.fields))});
+    if let (Some(party), Some(obj)) = (party, after.as_object_mut()) {
+        obj.insert("party".into(), Value::String(party.to_string()));
+    }
     let change = json!({"record": {
         "before": {"id": record.id, "kind": def.kind, "state": record.state,
                    "fields": logged_fields(def, salt, &pick(&record.fields))},
-        "after": {"id": record.id, "kind": def.kind, "action": action, "state": step.to,
-                  "fields": logged_fields(def, salt, &pick(&step.fields))},
+        "after": after,
     }});
-    log_record(tx, actor, &case, ACT_ACTION, change, at).await?;
+    log_record(tx, actor, case, ACT_ACTION, change, at).await?;
     Ok(CaseRecordEntry {
         state: Some(step.to),
         fields: step.fields,

@@ -932,5 +932,131 @@ handing = "open""#,
         assert!(t.verification_action().is_some());
         assert!(!t.bindings.work_queues.is_empty());
         assert!(t.bindings.outcome.is_some() && t.bindings.duplicate.is_some());
+        assert_eq!(t.category_field(), Some("category"));
+        assert!(t.bindings.title.is_some() && t.bindings.result_text.is_some());
+        assert_eq!(t.intake_channels(), IntakeChannel::ALL);
+        let public: Vec<_> = t.public_fields().map(|f| f.key.as_str()).collect();
+        assert_eq!(public.len(), 3, "{public:?}");
+        assert!(t.public_fields().all(|f| !f.personal));
+    }
+
+    #[test]
+    fn intake_channels_fill_the_fields_the_type_binds() {
+        let text = pack(
+            r#"title_field = "note"
+intake = { channels = ["web", "hotline"], channel_field = "mark", description = "note" }"#,
+        )
+        .replace(
+            r#"options = ["good", "bad"]"#,
+            r#"options = ["good", "bad", "web", "hotline"]"#,
+        );
+        let set = load(&text).unwrap_or_else(|e| panic!("{e}"));
+        let t = set
+            .intake_type(IntakeChannel::Web)
+            .unwrap_or_else(|| panic!("the web channel's type"));
+        assert_eq!(t.id, "t");
+        assert!(set.intake_type(IntakeChannel::Open311).is_none());
+        let intake = t.bindings.intake.clone().unwrap_or_default();
+        let filled = intake.fill(IntakeValues {
+            description: Some("  路灯不亮 "),
+            address: Some("unbound, so dropped"),
+            contact_phone: Some("   "),
+            ..IntakeValues::default()
+        });
+        assert_eq!(
+            serde_json::Value::Object(filled),
+            serde_json::json!({"note": "路灯不亮"})
+        );
+    }
+
+    #[test]
+    fn an_intake_binding_is_checked_against_the_fields_and_the_channels() {
+        let text = pack(
+            r#"intake = { channels = ["web", "fax"], channel_field = "mark", contact_phone = "note", address = "nowhere" }"#,
+        );
+        let p = problems(&text).join("\n");
+        for expected in [
+            "unknown channel `fax` in `intake` of `bindings` of type `t` (expected one of: hotline, web, grid, open311, import)",
+            "field `mark` of `intake` of `bindings` of type `t` has no option `web` for its channel",
+            "`contact_phone` in `intake` of `bindings` of type `t` must name a phone field; `note` is not",
+            "`address` in `intake` of `bindings` of type `t` names undeclared field `nowhere`",
+            "`bindings` of type `t` has `intake` but no `title_field` for the cases it registers",
+        ] {
+            assert!(p.contains(expected), "missing {expected:?} in:\n{p}");
+        }
+    }
+
+    #[test]
+    fn two_types_cannot_claim_one_channel() {
+        let one = pack(
+            r#"title_field = "note"
+intake = { channels = ["grid"] }"#,
+        );
+        let other = one.replace(r#"id = "mini""#, r#"id = "other""#);
+        let sources = [
+            ("a.toml".to_owned(), crate::pack::with_test_roles(&one)),
+            ("b.toml".to_owned(), crate::pack::with_test_roles(&other)),
+        ];
+        let e = PackSet::from_sources(&sources)
+            .err()
+            .unwrap_or_else(|| panic!("a second claim is refused"));
+        assert!(
+            e.to_string()
+                .contains("intake channel `grid` of other/t is already claimed by mini/t"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_personal_field_cannot_be_public_and_a_verification_note_must_be_settable() {
+        let text = pack(
+            r#"verification = { action = "rate", field = "mark", failed = "bad", note = "note" }"#,
+        )
+        .replace(
+            "label = \"备注\"",
+            "label = \"备注\"\npersonal = true\npublic = true",
+        );
+        let p = problems(&text).join("\n");
+        assert!(
+            p.contains("field `note` of type `t` is personal and cannot be public"),
+            "{p}"
+        );
+        assert!(
+            p.contains("action `rate` in `verification` of `bindings` of type `t` does not set note field `note`"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn an_effect_reads_its_actions_first_required_field_of_the_right_kind() {
+        let text = pack(
+            r#"[types.t.actions.extend]
+name = "延"
+from = ["open"]
+to = "open"
+roles = ["handler"]
+requires = ["note"]
+effect = "clock.extend""#,
+        );
+        let p = problems(&text).join("\n");
+        assert!(
+            p.contains("has effect clock.extend: its first `requires` must be an integer field"),
+            "{p}"
+        );
+        let set = load(REQUESTS).unwrap_or_else(|e| panic!("{e}"));
+        let t = set
+            .case_type("requests", "request")
+            .unwrap_or_else(|| panic!("request type"));
+        for effect in [
+            crate::pack::Effect::ExtendDeadline,
+            crate::pack::Effect::AddAssist,
+            crate::pack::Effect::ReportAssist,
+        ] {
+            let action = t.action_with_effect(effect);
+            assert!(
+                action.and_then(|a| a.effect_field()).is_some(),
+                "{effect:?}"
+            );
+        }
     }
 }

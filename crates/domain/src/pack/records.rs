@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Ctx, FieldDef, Names, Table, check_id, entry_loc, parse_action_roles, parse_field};
+use super::{
+    Ctx, FieldDef, Names, Raw, Table, check_id, entry_loc, parse_action_roles, parse_field,
+};
 use crate::role::Role;
 
 /// Most records one case may hold, of all kinds together.
@@ -47,6 +49,11 @@ pub struct RecordAction {
     pub roles: Vec<Role>,
     pub requires: Vec<String>,
     pub allows: Vec<String>,
+    /// A party in this role of the case takes the action itself, from the
+    /// public lookup (e.g. confirming an agreement), instead of staff.
+    pub party: Option<String>,
+    /// Values the action records as it is taken (e.g. how a party confirmed).
+    pub sets: Map<String, Value>,
 }
 
 /// Why a record or a record action was refused: the request field and why.
@@ -155,9 +162,66 @@ impl RecordDef {
         if !def.roles.iter().any(|r| roles.contains(r)) {
             return Err(refuse("action", "your role may not take this action"));
         }
+        self.step(def, current, fields)
+    }
+
+    /// Decides an action a party in `party_role` takes on a record in `state`:
+    /// only an action declared for that role, setting only its `sets`.
+    pub fn decide_as_party(
+        &self,
+        state: Option<&str>,
+        current: &Map<String, Value>,
+        action: &str,
+        party_role: &str,
+    ) -> Result<RecordStep, RecordError> {
+        let def = self
+            .actions
+            .get(action)
+            .filter(|a| a.party.as_deref() == Some(party_role))
+            .ok_or_else(|| refuse("action", "this party may not take this action"))?;
+        if !state.is_some_and(|s| def.from.iter().any(|f| f == s)) {
+            return Err(refuse(
+                "action",
+                format!("cannot be taken from state {}", state.unwrap_or("(none)")),
+            ));
+        }
+        self.step(def, current, &Map::new())
+    }
+
+    /// Party actions open to `party_role` on a record in `state`.
+    pub fn party_actions<'a>(
+        &'a self,
+        state: Option<&'a str>,
+        party_role: &'a str,
+    ) -> impl Iterator<Item = &'a RecordAction> + 'a {
+        self.actions.values().filter(move |a| {
+            a.party.as_deref() == Some(party_role)
+                && state.is_some_and(|s| a.from.iter().any(|f| f == s))
+        })
+    }
+
+    /// Fields the public lookup shows of a record of this kind.
+    pub fn public_fields(&self) -> impl Iterator<Item = &FieldDef> {
+        self.fields.values().filter(|f| f.public)
+    }
+
+    fn step(
+        &self,
+        def: &RecordAction,
+        current: &Map<String, Value>,
+        fields: &Map<String, Value>,
+    ) -> Result<RecordStep, RecordError> {
         let mut next = current.clone();
         let allowed = |k: &str| def.requires.iter().chain(&def.allows).any(|a| a == k);
-        let changed = self.apply_fields(fields, &allowed, &mut next)?;
+        let mut changed = self.apply_fields(fields, &allowed, &mut next)?;
+        for (key, value) in &def.sets {
+            if next.get(key) != Some(value) {
+                next.insert(key.clone(), value.clone());
+                if !changed.contains(key) {
+                    changed.push(key.clone());
+                }
+            }
+        }
         self.require(&def.requires, &next)?;
         Ok(RecordStep {
             to: def.to.clone(),
@@ -218,6 +282,7 @@ fn parse_actions(
     what: &str,
     states: &BTreeMap<String, RecordState>,
     fields: &BTreeMap<String, FieldDef>,
+    party_roles: &[String],
 ) -> BTreeMap<String, RecordAction> {
     let mut actions = BTreeMap::new();
     let Some(table) = t.id_table(ctx, "actions", false) else {
@@ -229,7 +294,12 @@ fn parse_actions(
         let Some(at) = Table::new(ctx, node, entry_loc(key, node), awhat) else {
             continue;
         };
-        at.check_keys(ctx, &["name", "from", "to", "roles", "requires", "allows"]);
+        at.check_keys(
+            ctx,
+            &[
+                "name", "from", "to", "roles", "requires", "allows", "party", "sets",
+            ],
+        );
         let name = at.names(ctx, "name");
         let mut from = Vec::new();
         for (s, loc) in at.string_list(ctx, "from").unwrap_or_default() {
@@ -259,9 +329,29 @@ fn parse_actions(
             }
             None => None,
         };
-        let roles = parse_action_roles(ctx, &at);
+        let party = at.string(ctx, "party", false).and_then(|(role, loc)| {
+            if party_roles.contains(&role) {
+                Some(role)
+            } else {
+                ctx.err(
+                    &loc,
+                    format!(
+                        "`party` of {} names `{role}`, which is not a party role of the type",
+                        at.what
+                    ),
+                );
+                None
+            }
+        });
+        // A party's own action needs no staff role.
+        let roles = if at.get("party").is_some() && at.get("roles").is_none() {
+            Vec::new()
+        } else {
+            parse_action_roles(ctx, &at)
+        };
         let requires = field_list(ctx, &at, "requires", fields);
         let allows = field_list(ctx, &at, "allows", fields);
+        let sets = parse_sets(ctx, &at, fields);
         if let (Some(name), Some(to)) = (name, to) {
             actions.insert(
                 key.name.clone(),
@@ -273,6 +363,8 @@ fn parse_actions(
                     roles,
                     requires,
                     allows,
+                    party,
+                    sets,
                 },
             );
         }
@@ -280,10 +372,47 @@ fn parse_actions(
     actions
 }
 
+/// `sets = { field = value }`: each field declared and each value valid for it.
+fn parse_sets(
+    ctx: &mut Ctx,
+    at: &Table,
+    fields: &BTreeMap<String, FieldDef>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Some(sets) = at.id_table(ctx, "sets", false) else {
+        return out;
+    };
+    for (key, node) in sets.entries {
+        let loc = entry_loc(key, node);
+        let Some(def) = fields.get(&key.name) else {
+            let msg = format!(
+                "`sets` of {} names undeclared field `{}`",
+                at.what, key.name
+            );
+            ctx.err(&loc, msg);
+            continue;
+        };
+        let value = match &node.value {
+            Raw::Str(s) => Value::String(s.clone()),
+            Raw::Int(n) => Value::from(*n),
+            Raw::Bool(b) => Value::Bool(*b),
+            _ => Value::Null,
+        };
+        match def.validate(&value) {
+            Ok(v) => {
+                out.insert(key.name.clone(), v);
+            }
+            Err(m) => ctx.err(&loc, format!("`sets.{}` of {}: {m}", key.name, at.what)),
+        }
+    }
+    out
+}
+
 pub(super) fn parse_records(
     ctx: &mut Ctx,
     parent: &Table,
     type_id: &str,
+    party_roles: &[String],
 ) -> BTreeMap<String, RecordDef> {
     let mut records = BTreeMap::new();
     let Some(table) = parent.id_table(ctx, "records", false) else {
@@ -335,7 +464,7 @@ pub(super) fn parse_records(
             }
             (None, true) => None,
         };
-        let actions = parse_actions(ctx, &t, &what, &states, &fields);
+        let actions = parse_actions(ctx, &t, &what, &states, &fields, party_roles);
         if let Some(name) = name {
             records.insert(
                 key.name.clone(),
@@ -464,6 +593,80 @@ label = "t"
             "p.toml:20:10: unknown role `janitor`",
             "p.toml:21:13: `requires` of record `note` of type `t` names undeclared field `colour`",
             "record `note` of type `t` has `initial` but no `states`",
+        ] {
+            assert!(e.contains(says), "{says}\n in:\n{e}");
+        }
+    }
+
+    const MEDIATION: &str = include_str!("../../../../packs/mediation/pack.toml");
+
+    #[test]
+    fn a_party_takes_only_the_actions_left_to_its_role_and_they_record_how() {
+        let set = PackSet::from_sources(&[("m.toml".into(), MEDIATION.into())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let agreement = &set.case_type("mediation", "dispute").unwrap().records["agreement"];
+        let drafted = map(json!({"terms": "拆除雨棚"}));
+        let offered: Vec<&str> = agreement
+            .party_actions(Some("drafted"), "applicant")
+            .map(|a| a.id.as_str())
+            .collect();
+        assert_eq!(offered, ["applicant_confirms_online"]);
+        let step = agreement
+            .decide_as_party(
+                Some("drafted"),
+                &drafted,
+                "applicant_confirms_online",
+                "applicant",
+            )
+            .unwrap();
+        assert_eq!(step.to, "applicant_confirmed");
+        assert_eq!(step.fields["applicant_signature"], "online");
+        assert_eq!(step.changed, ["applicant_signature"]);
+        // Not the other side's action, not out of turn, and never a staff one.
+        for (state, action, role) in [
+            ("drafted", "respondent_confirms_online", "applicant"),
+            (
+                "applicant_confirmed",
+                "applicant_confirms_online",
+                "applicant",
+            ),
+            ("drafted", "applicant_confirms", "applicant"),
+        ] {
+            let refused = agreement.decide_as_party(Some(state), &drafted, action, role);
+            assert_eq!(
+                refused.unwrap_err().field,
+                "action",
+                "{action} from {state}"
+            );
+        }
+        // And staff cannot take a party's action.
+        let mediator = [Role::intern("mediator")];
+        let staff = agreement.decide(
+            Some("drafted"),
+            &drafted,
+            "applicant_confirms_online",
+            &map(json!({})),
+            &mediator,
+        );
+        assert_eq!(staff.unwrap_err().field, "action");
+    }
+
+    #[test]
+    fn a_party_action_must_name_a_party_role_and_set_valid_values() {
+        let text = MEDIATION
+            .replacen("party = \"applicant\"", "party = \"bystander\"", 1)
+            .replacen(
+                "sets = { applicant_signature = \"online\" }",
+                "sets = { applicant_signature = \"by_fax\", colour = \"red\" }",
+                1,
+            );
+        let e = PackSet::from_sources(&[("m.toml".into(), text)])
+            .unwrap_err()
+            .to_string();
+        for says in [
+            "names `bystander`, which is not a party role of the type",
+            "`sets.applicant_signature` of action `applicant_confirms_online`",
+            "`sets` of action `applicant_confirms_online` of record `agreement` of type `dispute` names undeclared field `colour`",
         ] {
             assert!(e.contains(says), "{says}\n in:\n{e}");
         }

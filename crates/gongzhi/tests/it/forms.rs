@@ -118,14 +118,16 @@ async fn forged_posts_change_nothing(backend: Backend) {
         .expect("login");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    // Lookups and ratings need it too.
-    for path in ["/lookup", "/lookup/rate"] {
+    // Lookups, ratings and a party's confirmations need it too.
+    for path in ["/lookup", "/lookup/rate", "/lookup/record"] {
         let r = visitor()
             .post(app.url(path))
             .form(&[
                 ("receipt_code", "X"),
                 ("phone_last4", "1234"),
                 ("satisfaction", "satisfied"),
+                ("record_id", "r"),
+                ("action", "a"),
             ])
             .send()
             .await

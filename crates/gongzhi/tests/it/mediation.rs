@@ -787,3 +787,162 @@ async fn a_clerk_registers_a_dispute_on_the_form_the_pack_declares(backend: Back
     let r = grid.get(app.url("/new")).send().await.expect("page");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+/// What a public visitor's browser gets back from a lookup form post.
+async fn public_post(app: &TestApp, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let mut all = form.to_vec();
+    all.push(("form_token", crate::pages::FORM_TOKEN));
+    let r = crate::pages::visitor()
+        .post(app.url(path))
+        .form(&all)
+        .send()
+        .await
+        .expect("post");
+    (r.status(), r.text().await.expect("text"))
+}
+
+async fn agreement_state(app: &TestApp, case: &str, id: &str) -> Option<String> {
+    app.db
+        .records_of(case)
+        .await
+        .expect("records")
+        .into_iter()
+        .find(|r| r.id == id)
+        .and_then(|r| r.state)
+}
+
+crate::db_test!(each_party_sees_the_next_session_and_confirms_the_agreement_online);
+async fn each_party_sees_the_next_session_and_confirms_the_agreement_online(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let case = register(&app, "雨棚越界纠纷", json!({})).await;
+    start_mediation(&app, &case).await;
+    add_record(
+        &app,
+        &case,
+        "session",
+        json!({"on": "2027-01-08", "time": "14:30", "place": "东塘社区调解室"}),
+    )
+    .await;
+    let agreement = add_record(
+        &app,
+        &case,
+        "agreement",
+        json!({"terms": "周建国于2027年1月15日前拆除越界搭建的雨棚", "amount": "3500"}),
+    )
+    .await;
+    let code = app
+        .db
+        .case_unscoped(&case)
+        .await
+        .expect("case")
+        .expect("exists")
+        .receipt_code;
+    let lookup = |digits: &'static str| {
+        let code = code.clone();
+        let app = &app;
+        async move {
+            public_post(
+                app,
+                "/lookup",
+                &[("receipt_code", code.as_str()), ("phone_last4", digits)],
+            )
+            .await
+        }
+    };
+
+    // Someone with neither party's digits learns nothing.
+    let (status, _) = lookup("9999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The applicant, by the last four digits of her own phone, sees who she
+    // is in the case, the session's date and place, and the agreement with
+    // only her own confirmation to give.
+    let (status, html) = lookup("0001").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("您是本案的申请人"), "{html}");
+    assert!(
+        html.contains("东塘社区调解室") && html.contains("14:30"),
+        "{html}"
+    );
+    assert!(html.contains("拆除越界搭建的雨棚"), "{html}");
+    assert!(
+        html.contains("id=\"party-applicant_confirms_online\""),
+        "{html}"
+    );
+    assert!(!html.contains("party-respondent_confirms_online"), "{html}");
+    // No party's phone or ID number is on the page.
+    assert!(
+        !html.contains("13907310002") && !html.contains("430102"),
+        "{html}"
+    );
+
+    // She cannot take the respondent's action by posting it.
+    let act = |digits: &'static str, action: &'static str| {
+        let code = code.clone();
+        let agreement = agreement.clone();
+        let app = &app;
+        async move {
+            public_post(
+                app,
+                "/lookup/record",
+                &[
+                    ("receipt_code", code.as_str()),
+                    ("phone_last4", digits),
+                    ("record_id", agreement.as_str()),
+                    ("action", action),
+                ],
+            )
+            .await
+        }
+    };
+    let (_, html) = act("0001", "respondent_confirms_online").await;
+    assert!(html.contains("此项目前无法操作"), "{html}");
+    assert_eq!(
+        agreement_state(&app, &case, &agreement).await.as_deref(),
+        Some("drafted")
+    );
+    // Wrong digits: refused before anything is looked at.
+    let (status, _) = act("1234", "applicant_confirms_online").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // One party's confirmation does not make the agreement effective.
+    let (_, html) = act("0001", "applicant_confirms_online").await;
+    assert!(html.contains("已记录您的确认"), "{html}");
+    assert_eq!(
+        agreement_state(&app, &case, &agreement).await.as_deref(),
+        Some("applicant_confirmed")
+    );
+    let (_, html) = lookup("0001").await;
+    assert!(
+        !html.contains("party-applicant"),
+        "nothing more for her to do: {html}"
+    );
+
+    // The respondent confirms with his own phone: the agreement takes effect,
+    // recorded as confirmed online, and the log names which party it was.
+    let (_, html) = lookup("0002").await;
+    assert!(html.contains("您是本案的被申请人"), "{html}");
+    let (_, html) = act("0002", "respondent_completes_online").await;
+    assert!(html.contains("已记录您的确认"), "{html}");
+    let records = app.db.records_of(&case).await.expect("records");
+    let effective = records
+        .iter()
+        .find(|r| r.id == agreement)
+        .expect("agreement");
+    assert_eq!(effective.state.as_deref(), Some("effective"));
+    assert_eq!(effective.fields["applicant_signature"], "online");
+    assert_eq!(effective.fields["respondent_signature"], "online");
+    let parties = app.db.parties_of(&case).await.expect("parties");
+    let respondent = parties
+        .iter()
+        .find(|p| p.role == "respondent")
+        .expect("respondent");
+    let last = app.db.timeline(&case).await.expect("timeline");
+    let entry = last.last().expect("an entry");
+    assert_eq!(entry.action, "record.act");
+    assert_eq!(
+        entry.changes["record"]["after"]["party"],
+        respondent.id.as_str()
+    );
+    app.stop().await;
+}

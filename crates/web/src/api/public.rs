@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use gongzhi_domain::ids::normalize_receipt_code;
-use gongzhi_domain::pack::CaseType;
+use gongzhi_domain::pack::{CaseType, FieldKind};
 
-use gongzhi_store::CaseRecord;
+use gongzhi_store::{CaseRecord, PartyRecord};
 
 use crate::auth::LimitVerdict;
 use crate::error::ApiError;
@@ -45,6 +45,19 @@ pub(crate) async fn find_by_receipt(
     receipt_code: &str,
     phone_last4: &str,
 ) -> Result<CaseRecord, ApiError> {
+    Ok(find_by_receipt_as(state, ip, receipt_code, phone_last4)
+        .await?
+        .0)
+}
+
+/// As [`find_by_receipt`], and which party of the case gave that phone, if
+/// the digits are a party's rather than the requester's.
+pub(crate) async fn find_by_receipt_as(
+    state: &AppState,
+    ip: IpAddr,
+    receipt_code: &str,
+    phone_last4: &str,
+) -> Result<(CaseRecord, Option<PartyRecord>), ApiError> {
     let digits = phone_last4.trim();
     if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::invalid(
@@ -67,24 +80,48 @@ pub(crate) async fn find_by_receipt(
         ));
     }
     let case = state.db.case_by_receipt(&code).await?;
-    let matches = case.as_ref().is_some_and(|c| {
-        let phone_field = state
-            .packs
-            .case_type(&c.pack, &c.case_type)
-            .and_then(|t| t.bindings.intake.as_ref())
-            .and_then(|i| i.contact_phone.as_deref());
-        CaseType::text_of(phone_field, &c.fields).is_some_and(|p| {
+    let ends_with = |phone: Option<&str>| {
+        phone.is_some_and(|p| {
             p.chars()
                 .filter(char::is_ascii_digit)
                 .collect::<String>()
                 .ends_with(digits)
         })
+    };
+    let case_type = case
+        .as_ref()
+        .and_then(|c| state.packs.case_type(&c.pack, &c.case_type));
+    let requester = case.as_ref().zip(case_type).is_some_and(|(c, t)| {
+        let phone_field = t
+            .bindings
+            .intake
+            .as_ref()
+            .and_then(|i| i.contact_phone.as_deref());
+        ends_with(CaseType::text_of(phone_field, &c.fields))
     });
-    let Some(case) = case.filter(|_| matches) else {
+    let mut party = None;
+    if let (Some(c), Some(t), false) = (&case, case_type, requester) {
+        // A party of a dispute looks it up with their own phone.
+        let phone_field = t.parties.as_ref().and_then(|p| {
+            p.fields
+                .values()
+                .find(|f| matches!(f.kind, FieldKind::Phone))
+                .map(|f| f.key.clone())
+        });
+        if let Some(key) = phone_field {
+            party = state
+                .db
+                .parties_of(&c.id)
+                .await?
+                .into_iter()
+                .find(|p| ends_with(p.fields.get(&key).and_then(Value::as_str)));
+        }
+    }
+    let Some(case) = case.filter(|_| requester || party.is_some()) else {
         state.lookup_limiter.record_failure(&code, ip);
         return Err(not_found());
     };
-    Ok(case)
+    Ok((case, party))
 }
 
 /// The fields of a log entry the public may see (after values, non-null):

@@ -18,6 +18,7 @@ mod login;
 mod map;
 mod picker;
 mod portal;
+mod portal_party;
 mod register;
 mod session;
 mod stats;
@@ -88,6 +89,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(portal::home))
         .route("/lookup", get(portal::lookup_form).post(portal::lookup))
         .route("/lookup/rate", post(portal::rate))
+        .route("/lookup/record", post(portal_party::party_act))
         .route("/login", get(login::form).post(login::login))
         .route("/logout", post(login::logout))
         .route("/work", get(work::page))

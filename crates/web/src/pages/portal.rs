@@ -16,11 +16,11 @@ use serde_json::{Map, Value};
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::pack::{CaseType, IntakeChannel, IntakeValues};
 use gongzhi_domain::time::now_micros;
-use gongzhi_store::StoreError;
+use gongzhi_store::{PartyRecord, StoreError};
 
 use crate::api::attachments::prepare_file;
 use crate::api::grid::attach_new_files;
-use crate::api::public::{find_by_receipt, public_details};
+use crate::api::public::{find_by_receipt_as, public_details};
 use crate::intake::{Collected, IntakeRequest, channel_request, intake};
 use crate::state::{AppState, ServerConfig};
 use gongzhi_domain::ids::new_id;
@@ -29,6 +29,7 @@ use super::Staff;
 use super::form_token::{FORM_FIELD, FormToken};
 use super::grid::{form_value, read_multipart_form};
 use super::picker::PlacePicker;
+use super::portal_party::{PublicRecord, party_role_name, public_records};
 use super::session::MaybeStaff;
 use super::{Ctx, Lang, PageError, display_value, render};
 
@@ -168,7 +169,7 @@ pub async fn submit_form(
 
 /// The portal's system account, made on first use: an operator at the top of
 /// the unit tree, so every place is within its scope.
-async fn portal_actor(state: &AppState) -> Result<Actor, StoreError> {
+pub(super) async fn portal_actor(state: &AppState) -> Result<Actor, StoreError> {
     if let Some(user) = state.db.user_by_username(PORTAL_USER).await?
         && let Some(actor) = state.actor(&user.id).await?
         && !actor.assignments.is_empty()
@@ -405,6 +406,12 @@ pub struct LookupView {
     pub closed: String,
     pub outcome: String,
     pub timeline: Vec<PublicEntry>,
+    /// Who looks, when it is a party of the case (empty otherwise).
+    pub you_are: String,
+    /// The records the party may see and act on.
+    pub records: Vec<PublicRecord>,
+    /// The proof sent again with a party's action.
+    pub phone_last4: String,
 }
 
 pub struct PublicEntry {
@@ -444,9 +451,9 @@ pub async fn lookup_form(
 
 #[derive(Deserialize)]
 pub struct LookupForm {
-    receipt_code: String,
-    phone_last4: String,
-    form_token: Option<String>,
+    pub(super) receipt_code: String,
+    pub(super) phone_last4: String,
+    pub(super) form_token: Option<String>,
 }
 
 pub async fn lookup(
@@ -466,7 +473,7 @@ pub async fn lookup(
 
 /// A lookup or rating posted without this browser's form token: the form
 /// again (with a token), and nothing looked up or recorded.
-fn forged(
+pub(super) fn forged(
     state: &AppState,
     lang: Lang,
     staff: Option<&Staff>,
@@ -488,7 +495,7 @@ fn forged(
     token.set_on(page, state.config.secure_cookies)
 }
 
-fn lookup_error(
+pub(super) fn lookup_error(
     state: &AppState,
     lang: Lang,
     staff: Option<&Staff>,
@@ -518,27 +525,27 @@ fn lookup_error(
     )
 }
 
-/// The lookup result for a proven receipt code and phone digits; `case`
-/// when the caller has just read it.
+/// The lookup result for a proven receipt code and phone digits; `found`
+/// (the case, and the party who looks) when the caller has just read it.
 #[allow(clippy::too_many_arguments)]
-async fn show_lookup(
+pub(super) async fn show_lookup(
     state: &AppState,
     lang: Lang,
     staff: Option<&Staff>,
     token: &FormToken,
     ip: std::net::IpAddr,
     form: LookupForm,
-    case: Option<gongzhi_store::CaseRecord>,
+    found: Option<(gongzhi_store::CaseRecord, Option<PartyRecord>)>,
     notice: Option<&'static str>,
 ) -> Response {
     let state = state.clone();
     let p = Ctx::new(&state, lang, staff, "/lookup");
-    let found = match case {
-        Some(case) => Ok(case),
-        None => find_by_receipt(&state, ip, &form.receipt_code, &form.phone_last4).await,
+    let found = match found {
+        Some(found) => Ok(found),
+        None => find_by_receipt_as(&state, ip, &form.receipt_code, &form.phone_last4).await,
     };
-    let case = match found {
-        Ok(case) => case,
+    let (case, party) = match found {
+        Ok(found) => found,
         Err(e) => return lookup_error(&state, lang, staff, token, e, form.receipt_code),
     };
     let entries = match state.db.timeline(&case.id).await {
@@ -609,6 +616,18 @@ async fn show_lookup(
             .and_then(|key| Some(field_text(key, case.fields.get(key)?).1))
             .unwrap_or_default(),
         timeline,
+        you_are: party
+            .as_ref()
+            .map(|party| {
+                let role = party_role_name(lang, case_type, party);
+                lang.tf("party_portal.you_are", &[("role", &role)])
+            })
+            .unwrap_or_default(),
+        records: match public_records(&state, lang, case_type, &case, party.as_ref()).await {
+            Ok(records) => records,
+            Err(e) => return PageError::from(e).render(&state, lang, staff),
+        },
+        phone_last4: form.phone_last4.trim().to_string(),
     };
     let rate = rating_now(&state, &case).map(|_| RateProof {
         receipt_code: case.receipt_code.clone(),
@@ -692,11 +711,11 @@ pub async fn rate(
     if !token.matches(form.form_token.as_deref()) {
         return forged(&state, lang, staff, &token, form.receipt_code);
     }
-    let case = match find_by_receipt(&state, addr.ip(), &form.receipt_code, &form.phone_last4).await
-    {
-        Ok(case) => case,
-        Err(e) => return lookup_error(&state, lang, staff, &token, e, form.receipt_code),
-    };
+    let (case, party) =
+        match find_by_receipt_as(&state, addr.ip(), &form.receipt_code, &form.phone_last4).await {
+            Ok(found) => found,
+            Err(e) => return lookup_error(&state, lang, staff, &token, e, form.receipt_code),
+        };
     let lookup = LookupForm {
         receipt_code: form.receipt_code,
         phone_last4: form.phone_last4,
@@ -716,7 +735,7 @@ pub async fn rate(
             &token,
             addr.ip(),
             lookup,
-            Some(case),
+            Some((case, party)),
             notice,
         )
         .await;
@@ -761,7 +780,7 @@ pub async fn rate(
                 &token,
                 addr.ip(),
                 lookup,
-                Some(case),
+                Some((case, party)),
                 notice,
             )
             .await
