@@ -1539,7 +1539,16 @@ fn parse_type(
         },
     );
 
-    let parties = parties::parse_parties(ctx, &t, &key.name);
+    let mut parties = parties::parse_parties(ctx, &t, &key.name);
+    if let Some(p) = parties.as_mut()
+        && p.managed_by.is_empty()
+    {
+        p.managed_by = actions
+            .values()
+            .find(|a| a.is_creation())
+            .map(|a| a.roles.clone())
+            .unwrap_or_default();
+    }
     let identified = parties
         .as_ref()
         .is_some_and(|p| !p.identified_by.is_empty());
@@ -2284,9 +2293,14 @@ fn check_effect_field(
 }
 
 fn parse_action_roles(ctx: &mut Ctx, t: &Table) -> Vec<Role> {
+    parse_action_roles_at(ctx, t, "roles")
+}
+
+/// A required, non-empty list of declared roles under `key`.
+fn parse_action_roles_at(ctx: &mut Ctx, t: &Table, key: &str) -> Vec<Role> {
     let mut roles: Vec<Role> = Vec::new();
-    let Some(list) = t.string_list(ctx, "roles") else {
-        t.missing(ctx, "roles");
+    let Some(list) = t.string_list(ctx, key) else {
+        t.missing(ctx, key);
         return roles;
     };
     if list.is_empty() {

@@ -72,6 +72,25 @@ async fn visible_case_tx(
         .ok_or(StoreError::NotFound("case"))
 }
 
+/// The case, if the actor sees it and holds a role the type lets manage
+/// its parties.
+async fn managed_case_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    case_id: &str,
+    def: &PartyDef,
+) -> Result<CaseRecord, StoreError> {
+    let case = visible_case_tx(tx, actor, case_id).await?;
+    let roles = actor.roles_over(&case.access_scope().without_assists());
+    if def.managed_by.iter().any(|r| roles.contains(r)) {
+        Ok(case)
+    } else {
+        Err(StoreError::Forbidden(
+            "your role may not add or remove the parties of this case".into(),
+        ))
+    }
+}
+
 async fn log_party_change(
     tx: &mut Tx,
     actor: &Actor,
@@ -141,7 +160,7 @@ impl Db {
         at: Micros,
     ) -> Result<String, StoreError> {
         let mut tx = self.begin_write().await?;
-        let case = visible_case_tx(&mut tx, actor, case_id).await?;
+        let case = managed_case_tx(&mut tx, actor, case_id, def).await?;
         let count: i64 = with_tx!(&mut tx, conn => {
             sqlx::query("SELECT COUNT(*) AS n FROM case_parties WHERE case_id = $1 AND removed_at IS NULL")
                 .bind(&case.id)
@@ -210,7 +229,7 @@ impl Db {
             ));
         }
         let mut tx = self.begin_write().await?;
-        let case = visible_case_tx(&mut tx, actor, case_id).await?;
+        let case = managed_case_tx(&mut tx, actor, case_id, def).await?;
         let party = with_tx!(&mut tx, conn => {
             match sqlx::query("SELECT * FROM case_parties WHERE id = $1 AND case_id = $2 AND removed_at IS NULL")
                 .bind(party_id)

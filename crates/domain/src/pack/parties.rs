@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Ctx, FieldDef, Names, Table, check_id, entry_loc, parse_field};
+use crate::role::Role;
 
 /// A type's declaration of its parties.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -21,6 +22,9 @@ pub struct PartyDef {
     /// Fields whose values identify a person across cases (an ID number, a
     /// phone): what conflict-of-interest checks match on, never the name.
     pub identified_by: Vec<String>,
+    /// Staff roles (over the case's holder or area) that add and remove
+    /// parties; by default the roles of the type's creation action.
+    pub managed_by: Vec<Role>,
 }
 
 /// A party is a natural person or an organisation (a company, a committee).
@@ -128,7 +132,7 @@ pub(super) fn parse_parties(ctx: &mut Ctx, parent: &Table, type_id: &str) -> Opt
     let (key, node) = parent.get("parties")?;
     let what = format!("`parties` of type `{type_id}`");
     let t = Table::new(ctx, node, entry_loc(key, node), what)?;
-    t.check_keys(ctx, &["roles", "fields", "identified_by"]);
+    t.check_keys(ctx, &["roles", "fields", "identified_by", "managed_by"]);
     let mut def = PartyDef::default();
     match t.id_table(ctx, "roles", true) {
         Some(roles) => {
@@ -175,6 +179,9 @@ pub(super) fn parse_parties(ctx: &mut Ctx, parent: &Table, type_id: &str) -> Opt
             }
             Some(_) => def.identified_by.push(key),
         }
+    }
+    if t.get("managed_by").is_some() {
+        def.managed_by = super::parse_action_roles_at(ctx, &t, "managed_by");
     }
     if !def.fields.contains_key(NAME_FIELD) {
         ctx.err(
@@ -320,5 +327,31 @@ personal = true
         );
         assert!(err.contains("must declare a `name` field"), "{err}");
         assert!(err.starts_with("p.toml:"), "{err}");
+    }
+
+    #[test]
+    fn the_creation_actions_roles_manage_parties_unless_the_pack_says_who() {
+        assert_eq!(def().managed_by, [Role::intern("operator")]);
+        let naming = |roles: &str| {
+            crate::pack::with_test_roles(&pack(&PARTIES.replacen(
+                "[types.t.parties.roles.applicant]",
+                &format!(
+                    "[types.t.parties]\nmanaged_by = {roles}\n[types.t.parties.roles.applicant]"
+                ),
+                1,
+            )))
+        };
+        let set = PackSet::from_sources(&[("p.toml".into(), naming(r#"["handler"]"#))])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let managed = set.case_type("mini", "t").and_then(|t| t.parties.clone());
+        assert_eq!(
+            managed.map(|p| p.managed_by),
+            Some(vec![Role::intern("handler")])
+        );
+        let err = PackSet::from_sources(&[("p.toml".into(), naming(r#"["handler", "janitor"]"#))])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("unknown role `janitor`"), "{err}");
     }
 }

@@ -946,3 +946,82 @@ async fn each_party_sees_the_next_session_and_confirms_the_agreement_online(back
     );
     app.stop().await;
 }
+
+crate::db_test!(the_clerk_adds_a_party_on_the_case_page_and_a_viewer_cannot);
+async fn the_clerk_adds_a_party_on_the_case_page_and_a_viewer_cannot(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let case = register(&app, "物业费纠纷", json!({})).await;
+    let (clerk, csrf) = crate::pages::session(&app, CLERK).await;
+    let page = clerk
+        .get(app.url(&format!("/cases/{case}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("id=\"party-add\""),
+        "the clerk is offered the form"
+    );
+    let r = clerk
+        .post(app.url(&format!("/cases/{case}/parties")))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("role", "third_party"),
+            ("kind", "organisation"),
+            ("f.name", "东塘物业服务有限公司"),
+            ("f.phone", "073188880003"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let parties = app.db.parties_of(&case).await.expect("parties");
+    let added = parties
+        .iter()
+        .find(|p| p.role == "third_party")
+        .expect("the third party");
+    assert_eq!(added.fields["name"], "东塘物业服务有限公司");
+    let page = clerk
+        .get(app.url(&format!("/cases/{case}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("第三人") && !page.contains("073188880003"),
+        "masked on the page"
+    );
+    // A name is required: refused, nothing added.
+    let r = clerk
+        .post(app.url(&format!("/cases/{case}/parties")))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("role", "witness"),
+            ("kind", "person"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.db.parties_of(&case).await.expect("parties").len(), 3);
+
+    // A supervisor sees the case but does not record its parties.
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{case}/parties"),
+            "d1.supervisor",
+            json!({"role": "witness", "kind": "person", "fields": {"name": "王五"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let seen = app
+        .get(&format!("/api/v1/cases/{case}/parties"), "d1.supervisor")
+        .await;
+    assert_eq!(seen.status, StatusCode::OK, "{:?}", seen.body);
+    assert_eq!(app.db.parties_of(&case).await.expect("parties").len(), 3);
+    app.stop().await;
+}

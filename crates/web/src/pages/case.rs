@@ -20,6 +20,7 @@ use crate::api::cases::{Revealed, mask, may_reveal, reveal_personal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+use super::case_parties::{PartyForm, PartyRow, party_form, party_rows};
 use super::form_get;
 use super::portal::{Choice, category_groups};
 use super::{Ctx, Lang, PageError, Staff, display_value, render, see_other, time_left};
@@ -67,52 +68,6 @@ pub struct TimelineRow {
     pub changes: Vec<(String, String)>,
 }
 
-/// A party as the case page shows it: personal values masked unless revealed.
-pub struct PartyRow {
-    pub id: String,
-    pub role: String,
-    pub kind: &'static str,
-    pub fields: Vec<(String, String)>,
-}
-
-async fn party_rows(
-    state: &AppState,
-    lang: Lang,
-    case_type: &CaseType,
-    case: &CaseRecord,
-    revealed: Option<&Revealed>,
-) -> Result<Vec<PartyRow>, PageError> {
-    let Some(def) = case_type.parties.as_ref() else {
-        return Ok(Vec::new());
-    };
-    let mut rows = Vec::new();
-    for party in state.db.parties_of(&case.id).await? {
-        let clear = revealed.and_then(|r| r.parties.get(&party.id));
-        let masked = crate::api::parties::masked(Some(def), &party);
-        let fields = def
-            .fields
-            .iter()
-            .filter_map(|(key, f)| {
-                let value = clear.and_then(|c| c.get(key)).or_else(|| masked.get(key))?;
-                Some((names(lang, &f.label), display_value(state, lang, f, value)))
-            })
-            .collect();
-        rows.push(PartyRow {
-            role: def
-                .roles
-                .get(&party.role)
-                .map_or_else(|| party.role.clone(), |n| names(lang, n)),
-            kind: match party.kind {
-                gongzhi_domain::pack::PartyKind::Person => lang.t("party.person"),
-                gongzhi_domain::pack::PartyKind::Organisation => lang.t("party.organisation"),
-            },
-            fields,
-            id: party.id,
-        });
-    }
-    Ok(rows)
-}
-
 pub struct AttachmentRow {
     pub id: String,
     pub name: String,
@@ -147,6 +102,8 @@ pub(super) struct CasePage {
     assist_rows: Vec<super::assists::AssistRow>,
     links: Vec<super::case_links::LinkRow>,
     parties: Vec<PartyRow>,
+    /// The form to add a party, for users whose roles manage them.
+    party_form: Option<PartyForm>,
     link_kinds: Vec<Choice>,
     /// Why the last link form was refused, shown by the links section.
     pub(super) link_error: String,
@@ -216,7 +173,7 @@ pub(super) async fn posted_case(
         .map_err(|e| e.render(state, lang, Some(staff)))
 }
 
-fn names(lang: Lang, n: &gongzhi_domain::pack::Names) -> String {
+pub(super) fn names(lang: Lang, n: &gongzhi_domain::pack::Names) -> String {
     lang.pick(&n.zh, &n.en).to_string()
 }
 
@@ -626,6 +583,7 @@ async fn build(
         .collect();
     let links = super::case_links::link_rows(state, &p, staff, case).await?;
     let parties = party_rows(state, lang, case_type, case, revealed.as_ref()).await?;
+    let party_form = party_form(state, lang, case_type, &roles);
     let records = super::case_records::record_views(state, &p, staff, case_type, case).await?;
     let assist_rows = state
         .db
@@ -688,6 +646,7 @@ async fn build(
         assist_rows,
         links,
         parties,
+        party_form,
         link_kinds: super::case_links::kind_choices(lang),
         link_error: String::new(),
         records,

@@ -162,7 +162,7 @@ pub async fn record_views(
         .collect())
 }
 
-async fn refused(
+pub(super) async fn refused(
     state: &AppState,
     lang: Lang,
     staff: &Staff,

@@ -6,6 +6,7 @@ pub mod admin;
 mod assists;
 mod case;
 mod case_links;
+mod case_parties;
 mod case_records;
 mod dashboard;
 mod dispatch;
@@ -102,6 +103,7 @@ pub fn routes() -> Router<AppState> {
             post(case_links::remove),
         )
         .route("/cases/{id}/records", post(case_records::add))
+        .route("/cases/{id}/parties", post(case_parties::add))
         .route("/cases/{id}/documents", post(case_records::issue_document))
         .route(
             "/cases/{id}/records/{record_id}/act",
