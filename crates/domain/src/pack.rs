@@ -21,6 +21,7 @@ mod bindings;
 mod clocks;
 mod decimal;
 mod guards;
+mod guides;
 mod indicators;
 mod parties;
 mod records;
@@ -33,6 +34,7 @@ pub use bindings::{
 };
 pub use clocks::ClockDef;
 pub use guards::Guard;
+pub use guides::{GuideAnswer, GuideDef, GuideStep};
 pub use indicators::{Condition, DeadlineTarget, Event, IndicatorDef, Measure, TimeBasis};
 pub use parties::{CheckedParty, MAX_PARTIES, NAME_FIELD, PartyDef, PartyError, PartyKind};
 pub use records::{MAX_RECORDS, RecordAction, RecordDef, RecordError, RecordState, RecordStep};
@@ -80,6 +82,8 @@ pub struct Pack {
     /// Staff roles the pack declares.
     pub roles: BTreeMap<String, RoleDef>,
     pub types: BTreeMap<String, CaseType>,
+    /// Guided self-help before filing, by id.
+    pub guides: BTreeMap<String, GuideDef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -522,6 +526,17 @@ impl PackSet {
         fields: &'a serde_json::Map<String, serde_json::Value>,
     ) -> Option<&'a str> {
         self.case_type(pack, case_type)?.category_of(fields)
+    }
+
+    /// Every guide, with the pack that declares it, by pack then guide id.
+    pub fn guides(&self) -> impl Iterator<Item = (&Pack, &GuideDef)> {
+        self.packs
+            .values()
+            .flat_map(|p| p.guides.values().map(move |g| (p, g)))
+    }
+
+    pub fn guide(&self, pack: &str, id: &str) -> Option<&GuideDef> {
+        self.packs.get(pack)?.guides.get(id)
     }
 
     /// The case type an intake channel registers (at most one claims each).
@@ -1367,7 +1382,7 @@ fn parse_source(ctx: &mut Ctx) -> Option<Parsed> {
         }
     };
     let top = Table::new(ctx, &root, Some(0..0), "the pack".to_owned())?;
-    top.check_keys(ctx, &["id", "version", "name", "roles", "types"]);
+    top.check_keys(ctx, &["id", "version", "name", "roles", "types", "guides"]);
     let id = top.string(ctx, "id", true);
     if let Some((id, loc)) = &id {
         check_id(ctx, id, loc, "pack id");
@@ -1418,6 +1433,7 @@ fn parse_source(ctx: &mut Ctx) -> Option<Parsed> {
             ctx.err(&tt.loc, msg);
         }
     }
+    let guides = guides::parse_guides(ctx, &top);
     let (id, id_loc) = id?;
     Some(Parsed {
         pack: Pack {
@@ -1426,6 +1442,7 @@ fn parse_source(ctx: &mut Ctx) -> Option<Parsed> {
             name: name?,
             roles,
             types,
+            guides,
         },
         id_loc,
         role_locs,

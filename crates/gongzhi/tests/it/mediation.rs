@@ -1025,3 +1025,78 @@ async fn the_clerk_adds_a_party_on_the_case_page_and_a_viewer_cannot(backend: Ba
     assert_eq!(app.db.parties_of(&case).await.expect("parties").len(), 3);
     app.stop().await;
 }
+
+crate::db_test!(a_resident_walks_the_guide_to_plain_advice_before_filing);
+async fn a_resident_walks_the_guide_to_plain_advice_before_filing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let public = crate::pages::anonymous();
+    let get = |path: String| {
+        let public = public.clone();
+        let url = app.url(&path);
+        async move {
+            let r = public.get(url).send().await.expect("get");
+            (r.status(), r.text().await.expect("text"))
+        }
+    };
+    let (status, html) = get("/guides".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("href=\"/guides/mediation/disputes\""),
+        "{html}"
+    );
+
+    // Neighbours (first answer), not happening now (second), talked without
+    // agreeing (first): the advice on mediation, free, with the 30 days for
+    // judicial confirmation, and the way to file.
+    let (status, html) = get("/guides/mediation/disputes".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("您遇到的是哪一类纠纷"), "{html}");
+    assert!(
+        html.contains("href=\"/guides/mediation/disputes?path=0\""),
+        "{html}"
+    );
+    let (_, html) = get("/guides/mediation/disputes?path=0,1,0".into()).await;
+    assert!(html.contains("data-step=\"mediate\""), "{html}");
+    assert!(
+        html.contains("不收取任何费用") && html.contains("三十日内"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"guide-file\""), "{html}");
+    // The answers so far, each with a way back to change it.
+    assert!(
+        html.contains("id=\"guide-path\"") && html.contains("沟通过，没谈拢"),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"/guides/mediation/disputes?path=0,1\""),
+        "{html}"
+    );
+
+    // Domestic violence: safety first, no offer of mediation.
+    let (_, html) = get("/guides/mediation/disputes?path=4,0".into()).await;
+    assert!(
+        html.contains("人身安全保护令") && !html.contains("id=\"guide-file\""),
+        "{html}"
+    );
+    // In English too.
+    let r = public
+        .get(app.url("/guides/mediation/disputes?path=2,0"))
+        .header("cookie", "gz_lang=en")
+        .send()
+        .await
+        .expect("get");
+    let html = r.text().await.expect("text");
+    assert!(html.contains("labour dispute arbitration commission"), "{html}");
+
+    // A path that is not one through the guide, or an unknown guide: not found.
+    for bad in [
+        "/guides/mediation/disputes?path=9",
+        "/guides/mediation/disputes?path=0,1,0,0",
+        "/guides/mediation/disputes?path=x",
+        "/guides/mediation/nothing",
+    ] {
+        let (status, _) = get(bad.into()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    app.stop().await;
+}

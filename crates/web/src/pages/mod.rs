@@ -13,6 +13,7 @@ mod dispatch;
 mod filters;
 mod form_token;
 mod grid;
+mod guide;
 pub mod i18n;
 mod intake;
 mod login;
@@ -88,6 +89,8 @@ pub fn routes() -> Router<AppState> {
     router
         .route("/lang/{code}", get(switch_lang))
         .route("/", get(portal::home))
+        .route("/guides", get(guide::list))
+        .route("/guides/{pack}/{id}", get(guide::show))
         .route("/lookup", get(portal::lookup_form).post(portal::lookup))
         .route("/lookup/rate", post(portal::rate))
         .route("/lookup/record", post(portal_party::party_act))
