@@ -2655,7 +2655,7 @@ roles = ["handler"]
         let expected = [
             "bad.toml:1:1: the pack is missing `name`",
             "bad.toml:1:6: pack id `Bad-Pack` is not a valid id (lowercase letter, then a-z, 0-9, _; at most 64)",
-            "bad.toml:3:1: unknown key `colour` in the pack (expected one of: id, version, name, roles, types)",
+            "bad.toml:3:1: unknown key `colour` in the pack (expected one of: id, version, name, roles, types, guides)",
             "bad.toml:11:1: unknown key `max_lenght` in field `title` of type `thing` (expected one of: kind, label, personal, public, max_length)",
             "bad.toml:13:1: field `kind` of type `thing` is a choice but has no `options`",
             "bad.toml:19:23: deadline amount must be between 1 and 10000, found 0",

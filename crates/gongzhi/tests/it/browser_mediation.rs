@@ -9,12 +9,11 @@
 
 use gongzhi_domain::role::Role;
 
-use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::browser::{
     PASSWORD, add_user, attr_of, body, browser_available, choose, click, expand, fill, login,
-    logout, shot, start_browser,
+    logout, shot, start_browser, text_of,
 };
 use crate::harness::{Backend, TestApp, spawn_app};
 
@@ -118,21 +117,27 @@ async fn registered_and_assigned(
     click(c, "#do-assign_mediator").await;
 }
 
-/// The two parties, as the committee records them (the API: the page has no party form yet).
-async fn add_parties(app: &TestApp, case: &str) {
-    for party in [
-        json!({"role": "applicant", "kind": "person", "fields": {"name": "陈晓梅", "phone": "13907310011"}}),
-        json!({"role": "respondent", "kind": "organisation", "fields": {"name": "东湖物业服务有限公司"}}),
+/// The two parties, as the clerk records them on the case page's form.
+async fn add_parties(c: &fantoccini::Client) {
+    for (role, kind, name, phone) in [
+        ("applicant", "person", "陈晓梅", "13907310011"),
+        ("respondent", "organisation", "东湖物业服务有限公司", ""),
     ] {
-        let r = app
-            .post(
-                &format!("/api/v1/cases/{case}/parties"),
-                "d1.mediation_clerk",
-                party,
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        expand(c, "#party-add summary").await;
+        choose(c, "#party-role", role).await;
+        choose(c, "#party-kind", kind).await;
+        fill(c, "#party-name", name).await;
+        if !phone.is_empty() {
+            fill(c, "#party-phone", phone).await;
+        }
+        click(c, "#party-submit").await;
     }
+    let page = body(c).await;
+    assert!(
+        page.contains("申请人") && page.contains("被申请人"),
+        "{page}"
+    );
+    assert!(!page.contains("13907310011"), "the phone is masked: {page}");
 }
 
 /// Adds a record of `kind` from the case page's form; returns its id.
@@ -203,7 +208,7 @@ async fn a_dispute_is_mediated_to_an_agreement_in_the_pages() {
         .path()
         .trim_start_matches("/cases/")
         .to_string();
-    add_parties(&app, &case).await;
+    add_parties(&c).await;
     logout(&c).await;
 
     // The dispatcher closes the request as converted into the dispute.
@@ -257,13 +262,36 @@ async fn a_dispute_is_mediated_to_an_agreement_in_the_pages() {
         ("respondent_signature", "paper"),
     )
     .await;
-    record_action(
-        &c,
-        &agreement,
-        "applicant_completes",
-        ("applicant_signature", "on_screen"),
-    )
-    .await;
+    logout(&c).await;
+
+    // The applicant confirms it herself on the public lookup, with the
+    // dispute's receipt code and her own phone's last four digits.
+    let code = app
+        .db
+        .case_unscoped(&case)
+        .await
+        .expect("case")
+        .expect("exists")
+        .receipt_code;
+    c.goto(&app.url("/lookup")).await.expect("lookup");
+    fill(&c, "#receipt_code", &code).await;
+    fill(&c, "#phone_last4", "0011").await;
+    click(&c, "#lookup-submit").await;
+    assert!(text_of(&c, "#lookup-party").await.contains("申请人"));
+    let records = text_of(&c, "#lookup-records").await;
+    assert!(
+        records.contains("东湖街道人民调解室") && records.contains("退还押金2000元"),
+        "{records}"
+    );
+    shot(&c, "mediation-03a-party-lookup").await;
+    click(&c, "#party-applicant_completes_online").await;
+    assert!(text_of(&c, "#rate-notice").await.contains("已记录您的确认"));
+    assert!(text_of(&c, "#lookup-records").await.contains("已生效"));
+
+    login(&c, &app, "web.mediator", PASSWORD).await;
+    c.goto(&app.url(&format!("/cases/{case}")))
+        .await
+        .expect("case");
     click(&c, "#do-reach_agreement").await;
     let page = body(&c).await;
     assert!(page.contains("已达成协议"), "{page}");

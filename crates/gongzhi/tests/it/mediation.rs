@@ -1086,7 +1086,10 @@ async fn a_resident_walks_the_guide_to_plain_advice_before_filing(backend: Backe
         .await
         .expect("get");
     let html = r.text().await.expect("text");
-    assert!(html.contains("labour dispute arbitration commission"), "{html}");
+    assert!(
+        html.contains("labour dispute arbitration commission"),
+        "{html}"
+    );
 
     // A path that is not one through the guide, or an unknown guide: not found.
     for bad in [
