@@ -893,6 +893,17 @@ fn demo_users(units: &[DemoUnit]) -> Vec<DemoUser> {
             vec![("mediator", street_id.clone())],
         ),
         user(
+            "mediator.family",
+            format!("{street_name}家事调解员"),
+            vec![("mediator", street_id.clone())],
+        ),
+        // The city's pool: a specialist any committee may call on.
+        user(
+            "mediator.city",
+            "市专职人民调解员".into(),
+            vec![("mediator", city_id.clone())],
+        ),
+        user(
             "mediation.clerk",
             format!("{street_name}调委会受理员"),
             vec![("mediation_clerk", street_id)],

@@ -182,6 +182,10 @@ pub enum FieldKind {
         /// one of its parties (see `crate::conflict`). Needs the type's
         /// parties to declare `identified_by`.
         conflict_check: bool,
+        /// A choice field of the type whose options are what staff may be
+        /// experienced in (a mediator's specialities): candidates show theirs,
+        /// and those experienced in the case's value come first.
+        expertise: Option<String>,
     },
 }
 
@@ -603,6 +607,18 @@ impl CaseType {
         fields: &'a serde_json::Map<String, serde_json::Value>,
     ) -> Option<&'a str> {
         fields.get(field?)?.as_str()
+    }
+
+    /// Person fields whose candidates show an expertise, with the choice
+    /// field that names it: `(person field, choice field)`.
+    pub fn expertise_fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields.values().filter_map(|f| match &f.kind {
+            FieldKind::Person {
+                expertise: Some(choice),
+                ..
+            } => Some((f.key.as_str(), choice.as_str())),
+            _ => None,
+        })
     }
 
     /// Fields the public may see, in key order.
@@ -1588,6 +1604,26 @@ fn parse_type(
             );
         }
     }
+    for f in fields.values() {
+        if let FieldKind::Person {
+            expertise: Some(choice),
+            ..
+        } = &f.kind
+            && !matches!(
+                fields.get(choice).map(|c| &c.kind),
+                Some(FieldKind::Choice { .. })
+            )
+        {
+            ctx.err(
+                &t.loc,
+                format!(
+                    "person field `{}` of type `{}` takes its expertise from `{choice}`, \
+                     which is not a choice field of the type",
+                    f.key, key.name
+                ),
+            );
+        }
+    }
     let creation_state = actions
         .values()
         .find(|a| a.is_creation())
@@ -1672,7 +1708,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "integer" | "number" => &["min", "max"],
         "decimal" => &["scale", "min", "max"],
         "choice" => &["options"],
-        "person" => &["roles", "conflict_check"],
+        "person" => &["roles", "conflict_check", "expertise"],
         "case_ref" => &["link"],
         "boolean" | "date" | "phone" | "unit" | "category" => &[],
         other => {
@@ -1770,6 +1806,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "person" => FieldKind::Person {
             roles: parse_action_roles(ctx, &t),
             conflict_check: t.boolean(ctx, "conflict_check").unwrap_or(false),
+            expertise: t.string(ctx, "expertise", false).map(|(f, _)| f),
         },
         _ => FieldKind::Unit,
     };
@@ -2576,6 +2613,7 @@ roles = ["handler"]
             FieldKind::Person {
                 roles: vec![Role::intern("handler")],
                 conflict_check: false,
+                expertise: None,
             }
         );
         assert_eq!(item.bindings.assignee.as_deref(), Some("officer"));

@@ -12,7 +12,7 @@ use gongzhi_domain::engine::ActionRequest;
 use gongzhi_domain::places::geometry_to_geojson;
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::{MICROS_PER_HOUR, now_micros};
-use gongzhi_store::{NewCase, NewUnit, Place, Rules, act_tx, create_case_tx};
+use gongzhi_store::{ChangeBy, NewCase, NewUnit, Place, Rules, act_tx, create_case_tx};
 use gongzhi_web::AppState;
 use gongzhi_web::intake::suggest_route;
 
@@ -91,6 +91,17 @@ async fn load(state: &AppState, city: &gongzhi_domain::demo::DemoCity) -> Result
                 .role(name)
                 .with_context(|| format!("demo role `{name}` is declared by no loaded pack"))?;
             db.grant_role(&created.id, role.role, unit).await?;
+        }
+        if let Some((_, kinds)) = MEDIATOR_EXPERTISE.iter().find(|(u, _)| *u == user.username) {
+            let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+            db.set_expertise_logged(
+                &ChangeBy::system(),
+                &created.id,
+                "mediation",
+                "dispute_kind",
+                &kinds,
+            )
+            .await?;
         }
     }
 
@@ -367,6 +378,14 @@ fn dispute_kind(i: usize) -> (&'static str, &'static str) {
     }
     ("neighbours", DISPUTE_KINDS[0].2[0])
 }
+
+/// What the demo's mediators know: kinds of dispute (the mediation pack's
+/// `dispute_kind` options).
+const MEDIATOR_EXPERTISE: [(&str, &[&str]); 3] = [
+    ("mediator", &["neighbours", "property"]),
+    ("mediator.family", &["family", "neighbours"]),
+    ("mediator.city", &["medical", "traffic", "labour"]),
+];
 
 /// The demo's disputes, handled at the street committee where the demo
 /// `mediator` works, through the mediation pack's actions and records.

@@ -107,6 +107,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_conflicts.sql"),
         postgres: include_str!("../migrations/postgres/0015_conflicts.sql"),
     },
+    Migration {
+        version: 16,
+        name: "expertise",
+        sqlite: include_str!("../migrations/sqlite/0016_expertise.sql"),
+        postgres: include_str!("../migrations/postgres/0016_expertise.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -14,7 +14,8 @@ use gongzhi_domain::pack::{CaseType, FieldKind};
 use gongzhi_domain::role::Role;
 use gongzhi_domain::unit::path_within;
 
-use crate::cases::ActError;
+use crate::admin::{ChangeBy, log_admin};
+use crate::cases::{ActError, CaseRecord};
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
 
@@ -30,6 +31,11 @@ pub struct Candidate {
     pub open_cases: i64,
     /// How they stand to the case's parties, for a field with `conflict_check`.
     pub conflict: Option<Conflict>,
+    /// What they are experienced in (options of the field's `expertise`
+    /// choice field), in option order.
+    pub expertise: Vec<String>,
+    /// Whether that includes the case's own value of the choice field.
+    pub knows_this: bool,
 }
 
 fn refuse(field: &str, message: impl Into<String>) -> ActError {
@@ -154,6 +160,7 @@ pub(crate) async fn settle_people_tx(
             FieldKind::Person {
                 roles,
                 conflict_check,
+                ..
             } => Some((f.key.clone(), roles.clone(), *conflict_check)),
             _ => None,
         })
@@ -218,14 +225,14 @@ impl Db {
         &self,
         case_type: &CaseType,
         key: &str,
-        case_id: &str,
-        holder_unit_id: &str,
+        case: &CaseRecord,
     ) -> Result<Vec<Candidate>, StoreError> {
         let mut out = self
-            .candidates_by_role(case_type, key, holder_unit_id)
+            .candidates_by_role(case_type, key, &case.holder_unit_id)
             .await?;
+        let kind = case_type.fields.get(key).map(|f| &f.kind);
         let checked = matches!(
-            case_type.fields.get(key).map(|f| &f.kind),
+            kind,
             Some(FieldKind::Person {
                 conflict_check: true,
                 ..
@@ -233,11 +240,31 @@ impl Db {
         );
         if checked && !out.is_empty() {
             let ids: Vec<String> = out.iter().map(|c| c.user_id.clone()).collect();
-            for (candidate, (_, conflict)) in
-                out.iter_mut().zip(self.conflicts_for(case_id, &ids).await?)
+            for (candidate, (_, conflict)) in out
+                .iter_mut()
+                .zip(self.conflicts_for(&case.id, &ids).await?)
             {
                 candidate.conflict = conflict;
             }
+        }
+        if let Some(FieldKind::Person {
+            expertise: Some(choice),
+            ..
+        }) = kind
+            && !out.is_empty()
+        {
+            let ids: Vec<String> = out.iter().map(|c| c.user_id.clone()).collect();
+            let known = self.expertise_of(&ids, &case_type.pack_id, choice).await?;
+            let wanted = case.fields.get(choice).and_then(Value::as_str);
+            let order = choice_order(case_type, choice);
+            for c in &mut out {
+                let mut values = known.get(&c.user_id).cloned().unwrap_or_default();
+                values.sort_by_key(|v| order.iter().position(|o| o == v));
+                c.knows_this = wanted.is_some_and(|w| values.iter().any(|v| v == w));
+                c.expertise = values;
+            }
+            // Those who know this kind of case first; then the least loaded.
+            out.sort_by_key(|c| (!c.knows_this, c.open_cases));
         }
         Ok(out)
     }
@@ -295,6 +322,8 @@ impl Db {
                         roles: vec![role],
                         open_cases: row.try_get("open_cases")?,
                         conflict: None,
+                        expertise: Vec::new(),
+                        knows_this: false,
                     }),
                 }
             }
@@ -303,7 +332,113 @@ impl Db {
     }
 }
 
+/// The options of a choice field, in declared order.
+fn choice_order(case_type: &CaseType, choice: &str) -> Vec<String> {
+    match case_type.fields.get(choice).map(|f| &f.kind) {
+        Some(FieldKind::Choice { options }) => options.iter().map(|o| o.value.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Db {
+    /// What each of `user_ids` is experienced in, as values of `pack`'s
+    /// choice field `field`.
+    pub async fn expertise_of(
+        &self,
+        user_ids: &[String],
+        pack: &str,
+        field: &str,
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+        let mut out: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(out);
+        }
+        let marks: Vec<String> = (3..user_ids.len() + 3).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT user_id, value FROM staff_expertise WHERE pack_id = $1 AND field = $2 \
+             AND user_id IN ({}) ORDER BY value",
+            marks.join(", ")
+        );
+        with_pool!(self, pool => {
+            let mut q = sqlx::query(&sql).bind(pack).bind(field);
+            for id in user_ids {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(pool).await? {
+                out.entry(row.try_get("user_id")?)
+                    .or_default()
+                    .push(row.try_get("value")?);
+            }
+        });
+        Ok(out)
+    }
+
+    /// Replaces what `user_id` is experienced in for `pack`'s choice field
+    /// `field` (the caller checked the values are its options); logged.
+    pub async fn set_expertise_logged(
+        &self,
+        by: &ChangeBy,
+        user_id: &str,
+        pack: &str,
+        field: &str,
+        values: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let before: Vec<String> = with_tx!(&mut tx, conn => {
+            let rows = sqlx::query(
+                "SELECT value FROM staff_expertise WHERE user_id = $1 AND pack_id = $2 AND field = $3 ORDER BY value",
+            )
+            .bind(user_id)
+            .bind(pack)
+            .bind(field)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(r.try_get("value")?);
+            }
+            out
+        });
+        let mut after: Vec<String> = values.to_vec();
+        after.sort();
+        after.dedup();
+        with_tx!(&mut tx, conn => {
+            sqlx::query("DELETE FROM staff_expertise WHERE user_id = $1 AND pack_id = $2 AND field = $3")
+                .bind(user_id)
+                .bind(pack)
+                .bind(field)
+                .execute(&mut *conn)
+                .await?;
+            for value in &after {
+                sqlx::query(
+                    "INSERT INTO staff_expertise (user_id, pack_id, field, value) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(user_id)
+                .bind(pack)
+                .bind(field)
+                .bind(value)
+                .execute(&mut *conn)
+                .await?;
+            }
+        });
+        let changes = serde_json::json!({
+            "expertise": {"before": before, "after": after},
+            "pack": pack,
+            "field": field,
+        });
+        log_admin(
+            &mut tx,
+            by,
+            "user.expertise",
+            &format!("user:{user_id}"),
+            changes,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Display names of these users, for showing person fields.
     pub async fn display_names(
         &self,

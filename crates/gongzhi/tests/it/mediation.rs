@@ -1103,3 +1103,126 @@ async fn a_resident_walks_the_guide_to_plain_advice_before_filing(backend: Backe
     }
     app.stop().await;
 }
+
+crate::db_test!(an_admin_records_mediators_expertise_and_those_who_know_the_kind_come_first);
+async fn an_admin_records_mediators_expertise_and_those_who_know_the_kind_come_first(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    // A second mediator on the committee, who knows family matters.
+    let second = app
+        .db
+        .create_user("d1.mediator.family", "家事调解员", None)
+        .await
+        .expect("user");
+    let d1 = app.unit("D1");
+    let role = gongzhi_domain::role::Role::intern("mediator");
+    app.db
+        .grant_role(&second.id, role, &d1)
+        .await
+        .expect("grant");
+    let first = user_id(&app, MEDIATOR).await;
+
+    let (admin, csrf) = crate::pages::session(&app, "d1.admin").await;
+    let set = |user: String, values: Vec<&'static str>| {
+        let admin = admin.clone();
+        let csrf = csrf.clone();
+        let url = app.url(&format!(
+            "/admin/users/{user}/expertise/mediation/dispute_kind"
+        ));
+        async move {
+            let mut form = vec![("csrf_token", csrf)];
+            form.extend(values.into_iter().map(|v| ("value", v.to_string())));
+            admin
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    };
+    // The user page offers the mediator's specialities.
+    let page = admin
+        .get(app.url(&format!("/admin/users/{first}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("擅长领域") && page.contains("id=\"expertise-neighbours\""),
+        "{page}"
+    );
+    assert_eq!(
+        set(first.clone(), vec!["family"]).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        set(first.clone(), vec!["neighbours", "property"]).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        set(second.id.clone(), vec!["family"]).await,
+        StatusCode::SEE_OTHER
+    );
+    // Not an option, or someone who is no mediator: refused, nothing changed.
+    assert_eq!(
+        set(first.clone(), vec!["astrology"]).await,
+        StatusCode::NOT_FOUND
+    );
+    let operator = user_id(&app, "d1.operator").await;
+    assert_eq!(set(operator, vec!["family"]).await, StatusCode::NOT_FOUND);
+    let known = app
+        .db
+        .expertise_of(std::slice::from_ref(&first), "mediation", "dispute_kind")
+        .await
+        .expect("expertise");
+    assert_eq!(known[&first], ["neighbours", "property"]);
+    // Every change is an admin log entry, with before and after.
+    let log = app.db.log_entries(0, 100_000).await.expect("log");
+    let changes: Vec<_> = log
+        .iter()
+        .map(|(e, _)| e)
+        .filter(|e| e.action == "admin.user.expertise")
+        .collect();
+    assert_eq!(changes.len(), 3);
+    assert!(
+        changes[1].changes.contains("\"before\":[\"family\"]"),
+        "{}",
+        changes[1].changes
+    );
+
+    // A family dispute: the family mediator is offered first, with what
+    // each knows and how many open cases each holds.
+    let case = register(&app, "赡养费纠纷", json!({"dispute_kind": "family"})).await;
+    ok(&app, &case, CLERK, json!({"action": "accept"})).await;
+    let r = app
+        .get(&format!("/api/v1/cases/{case}/candidates"), CLERK)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let people = r.body["fields"]["mediator"]
+        .as_array()
+        .expect("candidates")
+        .clone();
+    assert_eq!(people[0]["user_id"], second.id.as_str(), "{people:?}");
+    assert_eq!(people[0]["knows_this"], true);
+    assert_eq!(people[1]["expertise"], json!(["neighbours", "property"]));
+    assert_eq!(people[1]["knows_this"], false);
+    let (clerk, _) = crate::pages::session(&app, CLERK).await;
+    let page = clerk
+        .get(app.url(&format!("/cases/{case}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("擅长：婚姻家庭") && page.contains("★ 熟悉此类"),
+        "{page}"
+    );
+    assert!(page.contains("擅长：邻里纠纷、房屋物业"), "{page}");
+    app.stop().await;
+}

@@ -29,7 +29,7 @@ pub async fn candidates(
         }
         let people = state
             .db
-            .person_candidates(case_type, &def.key, &case.id, &case.holder_unit_id)
+            .person_candidates(case_type, &def.key, &case)
             .await?;
         fields.insert(
             def.key.clone(),

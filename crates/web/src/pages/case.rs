@@ -219,18 +219,45 @@ async fn people_choices(
         }
         let candidates = state
             .db
-            .person_candidates(case_type, &def.key, &case.id, &case.holder_unit_id)
+            .person_candidates(case_type, &def.key, case)
             .await?;
+        let option_name = |value: &str| {
+            let choice = match &def.kind {
+                FieldKind::Person {
+                    expertise: Some(choice),
+                    ..
+                } => case_type.fields.get(choice),
+                _ => None,
+            };
+            match choice.map(|c| &c.kind) {
+                Some(FieldKind::Choice { options }) => options
+                    .iter()
+                    .find(|o| o.value == value)
+                    .map_or_else(|| value.to_string(), |o| names(lang, &o.name)),
+                _ => value.to_string(),
+            }
+        };
         let choices = candidates
             .into_iter()
-            .map(|c| Choice {
-                label: format!(
+            .map(|c| {
+                let mut label = format!(
                     "{} · {}",
                     c.display_name,
                     lang.t("case.open_load")
                         .replace("{n}", &c.open_cases.to_string())
-                ),
-                value: c.user_id,
+                );
+                if !c.expertise.is_empty() {
+                    let known: Vec<String> = c.expertise.iter().map(|v| option_name(v)).collect();
+                    label.push_str(" · ");
+                    label.push_str(&lang.tf("case.expertise", &[("list", &known.join("、"))]));
+                }
+                if c.knows_this {
+                    label.push_str(lang.t("case.knows_this"));
+                }
+                Choice {
+                    label,
+                    value: c.user_id,
+                }
             })
             .collect();
         out.insert(def.key.clone(), choices);

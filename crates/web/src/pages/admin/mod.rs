@@ -5,6 +5,7 @@
 //! logged as an `admin.*` entry of the tamper-evident log (see
 //! `gongzhi_store::admin`).
 
+mod expertise;
 mod jobs;
 mod taxonomy;
 mod units;
@@ -35,6 +36,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users", get(users::page).post(users::create))
         .route("/admin/users/{id}", get(users::manage))
         .route("/admin/users/{id}/{op}", post(users::change))
+        .route(
+            "/admin/users/{id}/expertise/{pack}/{field}",
+            post(expertise::set),
+        )
         .route("/admin/taxonomy", get(taxonomy::page))
         .route("/admin/taxonomy/category", post(taxonomy::category))
         .route("/admin/taxonomy/rule", post(taxonomy::rule))
@@ -113,7 +118,7 @@ async fn index(State(state): State<AppState>, lang: Lang, staff: Staff) -> Respo
 
 /// The notice for `?done=KEY` after a change, from a fixed list.
 fn done_notice(lang: Lang, done: Option<&str>) -> String {
-    const DONE: [&str; 14] = [
+    const DONE: [&str; 15] = [
         "unit_created",
         "unit_renamed",
         "user_created",
@@ -127,6 +132,7 @@ fn done_notice(lang: Lang, done: Option<&str>) -> String {
         "category_saved",
         "rule_saved",
         "grids_imported",
+        "expertise_saved",
         "nothing",
     ];
     match done {

@@ -170,6 +170,8 @@ struct UserPage {
     /// For how many addresses the account's login is locked now, and that in words.
     locked: usize,
     lock_state: String,
+    /// What the user is experienced in, where a pack asks.
+    expertise: Vec<super::expertise::ExpertiseForm>,
 }
 
 /// One API key as the admin page lists it.
@@ -365,7 +367,7 @@ pub async fn create(
 
 /// The user as the admin sees them; `None` when no grant of theirs lies
 /// inside the admin's subtrees (such a user does not exist for them).
-async fn user_in_scope(
+pub(super) async fn user_in_scope(
     state: &AppState,
     lang: Lang,
     staff: &Staff,
@@ -419,6 +421,10 @@ async fn manage_page(
     } else {
         Vec::new()
     };
+    let expertise = match super::expertise::forms(state, lang, &user).await {
+        Ok(forms) => forms,
+        Err(e) => return e.render(state, lang, Some(staff)),
+    };
     let locked = state.limiter.locked_addresses(&user.username);
     let lock_state = if locked == 0 {
         lang.t("admin.lock_none").to_string()
@@ -444,6 +450,7 @@ async fn manage_page(
         min_password: MIN_PASSWORD_LEN,
         keys,
         new_key,
+        expertise,
     };
     render(status, &page)
 }
