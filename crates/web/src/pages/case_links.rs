@@ -1,22 +1,13 @@
-//! The case page's links to other cases: listed from both ends, added and
-//! removed by forms that post here and come back to the case.
-
-use axum::Form;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+//! The case page's links to other cases, listed from both ends (the forms
+//! post to `case_posts`).
 
 use gongzhi_domain::link::LinkKind;
-use gongzhi_domain::time::now_micros;
 use gongzhi_store::CaseRecord;
 
-use crate::api::links::link_cases;
-use crate::error::ApiError;
 use crate::state::AppState;
 
-use super::form_get;
-use super::portal::Choice;
-use super::{Ctx, Lang, PageError, Staff, render, see_other};
+use super::choices::Choice;
+use super::{Ctx, Lang, PageError, Staff};
 
 /// One link as the case page shows it.
 pub struct LinkRow {
@@ -86,77 +77,4 @@ pub async fn link_rows(
         });
     }
     Ok(rows)
-}
-
-/// The message for a refused link form, in the user's language.
-fn link_message(lang: Lang, e: &ApiError) -> String {
-    match (e.code, e.field.as_deref()) {
-        ("conflict", _) => lang.t("link.error_exists").to_string(),
-        (_, Some("case")) => lang.t("link.error_case").to_string(),
-        (_, Some("reason")) => lang.t("link.error_reason").to_string(),
-        (_, Some("note")) => lang.t("link.error_note").to_string(),
-        _ => lang.tf("act_error.other", &[("message", &e.message)]),
-    }
-}
-
-/// The case page again with the refusal shown by the links section.
-async fn refused(
-    state: &AppState,
-    lang: Lang,
-    staff: &Staff,
-    case: &CaseRecord,
-    e: &ApiError,
-) -> Response {
-    match super::case::build_current(state, lang, staff, case).await {
-        Ok(mut page) => {
-            page.link_error = link_message(lang, e);
-            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
-        }
-        Err(e) => e.render(state, lang, Some(staff)),
-    }
-}
-
-/// Links the case to another: `kind`, `case` (receipt code or id), `note`.
-pub async fn add(
-    State(state): State<AppState>,
-    lang: Lang,
-    staff: Staff,
-    Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
-        Ok(case) => case,
-        Err(page) => return page,
-    };
-    let kind = form_get(&form, "kind").unwrap_or_default();
-    let other = form_get(&form, "case").unwrap_or_default();
-    let note = form_get(&form, "note");
-    match link_cases(&state, &staff.actor, &case, kind, other, note).await {
-        Ok(_) => see_other(&format!("/cases/{}?done=1#h-links", case.id)),
-        Err(e) => refused(&state, lang, &staff, &case, &e).await,
-    }
-}
-
-/// Removes a link made by mistake: `reason`.
-pub async fn remove(
-    State(state): State<AppState>,
-    lang: Lang,
-    staff: Staff,
-    Path((id, link_id)): Path<(String, String)>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
-        Ok(case) => case,
-        Err(page) => return page,
-    };
-    let reason = form_get(&form, "reason").unwrap_or_default();
-    let removed = state
-        .db
-        .unlink_logged(&staff.actor, &case.id, &link_id, reason, now_micros())
-        .await
-        .map_err(ApiError::from);
-    match removed {
-        Ok(()) => see_other(&format!("/cases/{}?done=1#h-links", case.id)),
-        Err(e) => refused(&state, lang, &staff, &case, &e).await,
-    }
 }

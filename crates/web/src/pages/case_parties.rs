@@ -1,23 +1,17 @@
 //! The case page's parties: each with its role in the case and its fields
 //! (personal values masked unless revealed), and a form to add one for the
-//! roles the type lets manage them. Every change is a log entry.
-
-use axum::Form;
-use axum::extract::{Path, State};
-use axum::response::Response;
+//! roles the type lets manage them (it posts to `case_posts`).
 
 use gongzhi_domain::pack::{CaseType, PartyKind};
 use gongzhi_domain::role::Role;
-use gongzhi_domain::time::now_micros;
 use gongzhi_store::CaseRecord;
 
 use crate::api::cases::Revealed;
-use crate::error::ApiError;
 use crate::state::AppState;
 
-use super::case::{FieldInput, PeopleChoices, def_input, names};
-use super::portal::Choice;
-use super::{Lang, PageError, Staff, display_value, form_fields, form_get, see_other};
+use super::case_form::{FieldInput, PeopleChoices, def_input, names};
+use super::choices::Choice;
+use super::{Lang, PageError, display_value};
 
 /// A party as the case page shows it: personal values masked unless revealed.
 pub struct PartyRow {
@@ -116,44 +110,6 @@ pub(super) fn party_form(
             })
             .collect(),
     })
-}
-
-/// `POST /cases/{id}/parties`: `role`, `kind` and the party's `f.<key>` fields.
-pub async fn add(
-    State(state): State<AppState>,
-    lang: Lang,
-    staff: Staff,
-    Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
-        Ok(case) => case,
-        Err(page) => return page,
-    };
-    let Some(def) = state
-        .packs
-        .case_type(&case.pack, &case.case_type)
-        .and_then(|t| t.parties.as_ref())
-    else {
-        return PageError::NotFound.render(&state, lang, Some(&staff));
-    };
-    let role = form_get(&form, "role").unwrap_or_default();
-    let kind = form_get(&form, "kind").unwrap_or_default();
-    let added = async {
-        let party = def
-            .check(role, kind, &form_fields(&form))
-            .map_err(|e| ApiError::invalid(&e.field, e.message))?;
-        state
-            .db
-            .add_party_logged(&staff.actor, &case.id, def, &party, now_micros())
-            .await
-            .map_err(ApiError::from)
-    }
-    .await;
-    match added {
-        Ok(_) => see_other(&format!("/cases/{}?done=1#case-parties", case.id)),
-        Err(e) => super::case_records::refused(&state, lang, &staff, &case, &e).await,
-    }
 }
 
 /// Keeps the kind names the page shows in one place.

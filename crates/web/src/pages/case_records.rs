@@ -1,24 +1,17 @@
 //! The case page's records: each kind its type declares, with the records
 //! held, their state and fields (personal values masked), a form to add one
-//! where the user's roles allow, and the actions of each record's life.
-
-use axum::Form;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+//! where the user's roles allow, and the actions of each record's life (the
+//! forms post to `case_posts`).
 
 use gongzhi_domain::pack::{CaseType, RecordDef};
 use gongzhi_domain::role::Role;
-use gongzhi_domain::time::now_micros;
 use gongzhi_store::{CaseRecord, CaseRecordEntry};
 
 use crate::api::records::masked;
-use crate::error::ApiError;
 use crate::state::AppState;
 
-use super::case::{FieldInput, PeopleChoices, def_input};
-use super::{Ctx, Lang, PageError, Staff, display_value, render, see_other};
-use super::{form_fields, form_get};
+use super::case_form::{FieldInput, PeopleChoices, def_input};
+use super::{Ctx, Lang, PageError, Staff, display_value};
 
 pub struct RecordActionForm {
     pub id: String,
@@ -160,145 +153,4 @@ pub async fn record_views(
             }
         })
         .collect())
-}
-
-pub(super) async fn refused(
-    state: &AppState,
-    lang: Lang,
-    staff: &Staff,
-    case: &CaseRecord,
-    e: &ApiError,
-) -> Response {
-    match super::case::build_current(state, lang, staff, case).await {
-        Ok(mut page) => {
-            page.record_error = lang.tf("act_error.other", &[("message", &e.message)]);
-            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
-        }
-        Err(e) => e.render(state, lang, Some(staff)),
-    }
-}
-
-fn def_of<'a>(state: &'a AppState, case: &CaseRecord, kind: &str) -> Option<&'a RecordDef> {
-    state
-        .packs
-        .case_type(&case.pack, &case.case_type)?
-        .records
-        .get(kind)
-}
-
-/// Adds a record: `kind` and its `f.<key>` fields.
-pub async fn add(
-    State(state): State<AppState>,
-    lang: Lang,
-    staff: Staff,
-    Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
-        Ok(case) => case,
-        Err(page) => return page,
-    };
-    let kind = form_get(&form, "kind").unwrap_or_default();
-    let Some(def) = def_of(&state, &case, kind) else {
-        let e = ApiError::invalid("kind", "this case type has no such record");
-        return refused(&state, lang, &staff, &case, &e).await;
-    };
-    let added = state
-        .db
-        .add_record_logged(
-            &staff.actor,
-            &case.id,
-            def,
-            &form_fields(&form),
-            now_micros(),
-        )
-        .await
-        .map_err(ApiError::from);
-    match added {
-        Ok(_) => see_other(&format!("/cases/{}?done=1#h-records", case.id)),
-        Err(e) => refused(&state, lang, &staff, &case, &e).await,
-    }
-}
-
-/// Takes a record's action: `action` and its `f.<key>` fields.
-pub async fn act(
-    State(state): State<AppState>,
-    lang: Lang,
-    staff: Staff,
-    Path((id, record_id)): Path<(String, String)>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
-        Ok(case) => case,
-        Err(page) => return page,
-    };
-    let held = match state.db.records_of(&case.id).await {
-        Ok(held) => held,
-        Err(e) => return PageError::from(e).render(&state, lang, Some(&staff)),
-    };
-    let Some(def) = held
-        .iter()
-        .find(|r| r.id == record_id)
-        .and_then(|r| def_of(&state, &case, &r.kind))
-    else {
-        return PageError::NotFound.render(&state, lang, Some(&staff));
-    };
-    let action = form_get(&form, "action").unwrap_or_default();
-    let acted = state
-        .db
-        .act_on_record_logged(
-            &staff.actor,
-            &case.id,
-            &record_id,
-            def,
-            action,
-            &form_fields(&form),
-            now_micros(),
-        )
-        .await
-        .map_err(ApiError::from);
-    match acted {
-        Ok(_) => see_other(&format!("/cases/{}?done=1#h-records", case.id)),
-        Err(e) => refused(&state, lang, &staff, &case, &e).await,
-    }
-}
-
-/// A document's own policy: its inline styles, nothing else.
-const DOCUMENT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/// Issues a document (`template`, for `record`) and answers with the page
-/// itself, ready to print; its hash is in the case's log.
-pub async fn issue_document(
-    State(state): State<AppState>,
-    lang: Lang,
-    staff: Staff,
-    Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let case = match super::case::posted_case(&state, lang, &staff, &id, &form).await {
-        Ok(case) => case,
-        Err(page) => return page,
-    };
-    let template = form_get(&form, "template").unwrap_or_default();
-    let record = form_get(&form, "record");
-    match crate::api::documents::issue(&state, &staff.actor, &case, template, record).await {
-        Ok(issued) => {
-            let mut r = axum::response::IntoResponse::into_response((
-                [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                issued.html,
-            ));
-            if let Ok(v) = axum::http::HeaderValue::from_str(&issued.sha256) {
-                r.headers_mut().insert("x-document-sha256", v);
-            }
-            // The paper is self-contained (its styles inside, so a saved copy
-            // prints the same and its hash covers them); it runs nothing.
-            r.headers_mut().insert(
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                axum::http::HeaderValue::from_static(DOCUMENT_CSP),
-            );
-            r
-        }
-        Err(e) => refused(&state, lang, &staff, &case, &e).await,
-    }
 }

@@ -20,9 +20,9 @@ use gongzhi_store::{CaseFilter, CaseRecord, CaseSort, DueFilter};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+use super::choices::{CategoryGroup, Choice, category_groups};
 use super::filters::{FilterQuery, ListFilters, area_units};
 use super::form_get;
-use super::portal::{CategoryGroup, Choice, category_groups};
 use super::{Ctx, Lang, PageError, Staff, local_path, render, see_other, time_left, urlencode};
 
 /// Rows shown per section; the counts say how many there are in all.

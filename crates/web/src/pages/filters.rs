@@ -13,7 +13,7 @@ use gongzhi_store::{CaseFilter, Unit};
 
 use crate::state::AppState;
 
-use super::portal::Choice;
+use super::choices::Choice;
 use super::{Lang, urlencode};
 
 /// The filter fields as a form sends them.

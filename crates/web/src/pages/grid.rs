@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Form;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -18,11 +18,12 @@ use gongzhi_domain::pack::FieldKind;
 use gongzhi_domain::time::now_micros;
 use gongzhi_store::CaseFilter;
 
-use crate::api::grid::{GridReport, MAX_PHOTOS, file_report, read_photo};
+use crate::api::grid::{GridReport, MAX_PHOTOS, file_report};
 use crate::error::ApiError;
 use crate::state::{AppState, ServerConfig};
 
-use super::portal::{CategoryGroup, Choice, category_groups};
+use super::choices::{CategoryGroup, Choice, category_groups};
+use super::multipart::{form_value, read_multipart_form};
 use super::{Ctx, Lang, PageError, Staff, render, see_other};
 
 /// The report form's route, with a body limit sized for its photos.
@@ -204,49 +205,6 @@ fn parse_coord(text: &str, min: f64, max: f64) -> Option<f64> {
         .parse::<f64>()
         .ok()
         .filter(|v| v.is_finite() && (min..=max).contains(v))
-}
-
-/// A multipart form's body: text fields and the files of its `photo` inputs
-/// (each within the attachment limit).
-pub(super) async fn read_multipart_form(
-    state: &AppState,
-    request: Request,
-) -> Result<(Vec<(String, String)>, Vec<(Vec<u8>, String)>), ApiError> {
-    let limit = state.config.attachment_max_bytes;
-    let mut multipart = Multipart::from_request(request, state)
-        .await
-        .map_err(crate::api::attachments::multipart_rejection)?;
-    let mut text = Vec::new();
-    let mut photos = Vec::new();
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| crate::api::attachments::multipart_error(e, limit))?
-    {
-        let name = field.name().unwrap_or_default().to_string();
-        if name == "photo" {
-            let file_name = field.file_name().unwrap_or_default().to_string();
-            let bytes = read_photo(&mut field, limit).await?;
-            // An empty file input still sends an empty part.
-            if !bytes.is_empty() {
-                photos.push((bytes, file_name));
-            }
-        } else {
-            let value = field
-                .text()
-                .await
-                .map_err(|e| crate::api::attachments::multipart_error(e, limit))?;
-            text.push((name, value));
-        }
-    }
-    Ok((text, photos))
-}
-
-pub(super) fn form_value<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default()
 }
 
 pub async fn report(

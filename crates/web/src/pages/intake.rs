@@ -16,8 +16,8 @@ use gongzhi_store::{CaseFilter, NearFilter};
 use crate::intake::{Collected, IntakeRequest, channel_request, intake, suggest_route};
 use crate::state::AppState;
 
+use super::choices::{CategoryGroup, category_groups};
 use super::picker::PlacePicker;
-use super::portal::{CategoryGroup, category_groups};
 use super::{Ctx, Lang, PageError, Staff, render, see_other};
 
 /// How far away an open case of the same category counts as a likely duplicate.

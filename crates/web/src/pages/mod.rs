@@ -5,9 +5,12 @@
 pub mod admin;
 mod assists;
 mod case;
+mod case_form;
 mod case_links;
 mod case_parties;
+mod case_posts;
 mod case_records;
+mod choices;
 mod dashboard;
 mod dispatch;
 mod filters;
@@ -18,6 +21,8 @@ pub mod i18n;
 mod intake;
 mod login;
 mod map;
+mod multipart;
+mod party_view;
 mod picker;
 mod portal;
 mod portal_party;
@@ -100,17 +105,17 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}", get(case::page))
         .route("/cases/{id}/act", post(case::act))
         .route("/cases/{id}/reveal", post(case::reveal))
-        .route("/cases/{id}/links", post(case_links::add))
+        .route("/cases/{id}/links", post(case_posts::add_link))
         .route(
             "/cases/{id}/links/{link_id}/remove",
-            post(case_links::remove),
+            post(case_posts::remove_link),
         )
-        .route("/cases/{id}/records", post(case_records::add))
-        .route("/cases/{id}/parties", post(case_parties::add))
-        .route("/cases/{id}/documents", post(case_records::issue_document))
+        .route("/cases/{id}/records", post(case_posts::add_record))
+        .route("/cases/{id}/parties", post(case_posts::add_party))
+        .route("/cases/{id}/documents", post(case_posts::issue_document))
         .route(
             "/cases/{id}/records/{record_id}/act",
-            post(case_records::act),
+            post(case_posts::act_on_record),
         )
         .route("/map", get(map::page))
         .route("/dashboard", get(dashboard::page))

@@ -26,10 +26,11 @@ use crate::state::{AppState, ServerConfig};
 use gongzhi_domain::ids::new_id;
 
 use super::Staff;
+use super::choices::{CategoryGroup, Choice, category_groups};
 use super::form_token::{FORM_FIELD, FormToken};
-use super::grid::{form_value, read_multipart_form};
+use super::multipart::{form_value, read_multipart_form};
+use super::party_view::{PublicRecord, party_role_name, public_records};
 use super::picker::PlacePicker;
-use super::portal_party::{PublicRecord, party_role_name, public_records};
 use super::session::MaybeStaff;
 use super::{Ctx, Lang, PageError, display_value, render};
 
@@ -53,47 +54,6 @@ pub async fn home(
 ) -> Response {
     let p = Ctx::new(&state, lang, staff.as_ref(), "/");
     render(StatusCode::OK, &HomePage { p })
-}
-
-pub struct CategoryGroup {
-    pub name: String,
-    pub options: Vec<Choice>,
-}
-
-#[derive(Clone)]
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-}
-
-/// The taxonomy as option groups, one per first-level category.
-pub fn category_groups(state: &AppState, lang: Lang) -> Vec<CategoryGroup> {
-    let tax = state.taxonomies();
-    let cats = &tax.categories;
-    let mut groups: Vec<CategoryGroup> = Vec::new();
-    let mut all: Vec<_> = cats.iter().collect();
-    all.sort_by(|a, b| a.code.cmp(&b.code));
-    for c in all {
-        let label = format!(
-            "{}{} {}",
-            "· ".repeat(c.level.saturating_sub(1)),
-            c.code,
-            lang.pick(&c.name.zh, &c.name.en)
-        );
-        if c.level <= 1 {
-            groups.push(CategoryGroup {
-                name: lang.pick(&c.name.zh, &c.name.en).to_string(),
-                options: Vec::new(),
-            });
-        }
-        if let Some(g) = groups.last_mut() {
-            g.options.push(Choice {
-                value: c.code.clone(),
-                label,
-            });
-        }
-    }
-    groups
 }
 
 /// The submit form's text fields, kept to show the form again on an error.

@@ -19,7 +19,7 @@ use gongzhi_domain::time::now_micros;
 use crate::intake::{IntakeRequest, intake};
 use crate::state::AppState;
 
-use super::case::{FieldInput, PeopleChoices, def_input};
+use super::case_form::{FieldInput, PeopleChoices, def_input};
 use super::{Ctx, Lang, PageError, Staff, render, see_other};
 use super::{form_fields, form_get};
 

@@ -12,8 +12,8 @@ use gongzhi_store::{CaseFilter, CaseSort, DueFilter};
 
 use crate::state::AppState;
 
+use super::choices::{CategoryGroup, Choice, category_groups};
 use super::filters::{FilterQuery, ListFilters, area_units};
-use super::portal::{CategoryGroup, Choice, category_groups};
 use super::{Ctx, Lang, PageError, Staff, render, time_left, urlencode};
 
 /// Queues that are not a state: every open case, and the deadline views.

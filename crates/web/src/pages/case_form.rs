@@ -1,0 +1,142 @@
+//! The pieces every form on the case page shares: a declared field as an
+//! input, the people a person field may name, and the check that a posted
+//! form may act on its case. The page (`case`), its sections and their
+//! handlers use these; this module uses none of them.
+
+use std::collections::BTreeMap;
+
+use axum::response::Response;
+
+use gongzhi_domain::pack::FieldKind;
+use gongzhi_store::CaseRecord;
+
+use crate::state::AppState;
+
+use super::choices::{Choice, category_groups};
+use super::form_get;
+use super::{Lang, PageError, Staff};
+
+pub struct FieldInput {
+    pub key: String,
+    pub label: String,
+    pub required: bool,
+    /// `text`, `tel`, `number`, `date`, `textarea` or `select`.
+    pub kind: &'static str,
+    pub options: Vec<Choice>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub max_length: usize,
+    pub value: String,
+}
+
+/// The case if the user may see it; otherwise the same 404 as a missing one.
+pub(super) async fn visible(
+    state: &AppState,
+    staff: &Staff,
+    id: &str,
+) -> Result<CaseRecord, PageError> {
+    state
+        .db
+        .case_for(&staff.actor, id)
+        .await?
+        .ok_or(PageError::NotFound)
+}
+
+/// The case a posted form acts on: the form's token checked and the case
+/// visible to the user, or the page to answer with instead.
+pub(super) async fn posted_case(
+    state: &AppState,
+    lang: Lang,
+    staff: &Staff,
+    id: &str,
+    form: &[(String, String)],
+) -> Result<CaseRecord, Response> {
+    if !staff.csrf_ok(form_get(form, "csrf_token")) {
+        return Err(PageError::FormExpired.render(state, lang, Some(staff)));
+    }
+    visible(state, staff, id)
+        .await
+        .map_err(|e| e.render(state, lang, Some(staff)))
+}
+
+pub(super) fn names(lang: Lang, n: &gongzhi_domain::pack::Names) -> String {
+    lang.pick(&n.zh, &n.en).to_string()
+}
+
+/// For each person field, the staff who may be named in it here, as choices
+/// that show their open load.
+pub(super) type PeopleChoices = BTreeMap<String, Vec<Choice>>;
+
+/// The form input for a declared field (of a case or of a record).
+pub(super) fn def_input(
+    state: &AppState,
+    lang: Lang,
+    def: &gongzhi_domain::pack::FieldDef,
+    required: bool,
+    value: String,
+    people: &PeopleChoices,
+) -> FieldInput {
+    let key = def.key.as_str();
+    let mut input = FieldInput {
+        key: key.to_string(),
+        label: names(lang, &def.label),
+        required,
+        kind: "text",
+        options: Vec::new(),
+        min: None,
+        max: None,
+        max_length: 0,
+        value,
+    };
+    match &def.kind {
+        FieldKind::Text { max_length } => input.max_length = *max_length,
+        FieldKind::LongText { max_length } => {
+            input.kind = "textarea";
+            input.max_length = *max_length;
+        }
+        FieldKind::Integer { min, max } => {
+            input.kind = "number";
+            input.min = *min;
+            input.max = *max;
+        }
+        FieldKind::Number { .. } | FieldKind::Decimal { .. } => input.kind = "text",
+        FieldKind::Boolean => {
+            input.kind = "select";
+            input.options = vec![
+                Choice {
+                    value: "true".into(),
+                    label: lang.t("case.yes").into(),
+                },
+                Choice {
+                    value: "false".into(),
+                    label: lang.t("case.no").into(),
+                },
+            ];
+        }
+        FieldKind::Date => input.kind = "date",
+        FieldKind::Choice { options } => {
+            input.kind = "select";
+            input.options = options
+                .iter()
+                .map(|o| Choice {
+                    value: o.value.clone(),
+                    label: names(lang, &o.name),
+                })
+                .collect();
+        }
+        FieldKind::Phone => input.kind = "tel",
+        FieldKind::Person { .. } => {
+            input.kind = "select";
+            input.options = people.get(key).cloned().unwrap_or_default();
+        }
+        FieldKind::Unit | FieldKind::CaseRef { .. } => {}
+        FieldKind::Category => {
+            input.kind = "select";
+            input.options = category_groups(state, lang)
+                .into_iter()
+                .flat_map(|g| g.options)
+                .collect();
+        }
+    }
+    input
+}
