@@ -11,6 +11,7 @@ use crate::state::AppState;
 
 use super::case_form::{FieldInput, PeopleChoices, def_input, names};
 use super::choices::Choice;
+use super::party_view::party_role_name;
 use super::{Lang, PageError, display_value};
 
 /// A party as the case page shows it: personal values masked unless revealed.
@@ -44,10 +45,7 @@ pub(super) async fn party_rows(
             })
             .collect();
         rows.push(PartyRow {
-            role: def
-                .roles
-                .get(&party.role)
-                .map_or_else(|| party.role.clone(), |n| names(lang, n)),
+            role: party_role_name(lang, Some(case_type), &party),
             kind: kind_name(lang, party.kind),
             fields,
             id: party.id,
