@@ -452,6 +452,15 @@ impl WorkCalendar {
         self.version.clone()
     }
 
+    /// The local midnight that ends `date`: where a limit counted "after" a
+    /// day (an agreed performance date, a session's date) starts.
+    pub fn end_of_day(&self, date: NaiveDate) -> Micros {
+        match date.succ_opt() {
+            Some(next) => self.local_to_utc(next, NaiveTime::MIN),
+            None => MAX_INSTANT,
+        }
+    }
+
     /// The due instant for `rule` counted from `start`.
     pub fn due(&self, start: Micros, rule: DurationRule) -> Due {
         let amount = i64::from(rule.amount);

@@ -533,6 +533,7 @@ async fn replay_dispute(
         .unwrap_or_default();
     let session = gongzhi_store::add_record_tx(
         tx,
+        rules.calendar,
         actor,
         &case,
         record("session")?,
@@ -546,6 +547,7 @@ async fn replay_dispute(
     .await?;
     gongzhi_store::act_on_record_tx(
         tx,
+        rules.calendar,
         actor,
         &case,
         &session,
@@ -586,6 +588,7 @@ async fn replay_dispute(
         } => {
             let agreement = gongzhi_store::add_record_tx(
                 tx,
+                rules.calendar,
                 actor,
                 &case,
                 record("agreement")?,
@@ -599,6 +602,7 @@ async fn replay_dispute(
             ] {
                 gongzhi_store::act_on_record_tx(
                     tx,
+                    rules.calendar,
                     actor,
                     &case,
                     &agreement,

@@ -121,6 +121,8 @@ pub struct DeadlineRecord {
     pub state: String,
     /// The pack's named clock this is (`None`: the deadline of `state`).
     pub clock: Option<String>,
+    /// The record whose state's limit this is (`state` is then the record's).
+    pub record_id: Option<String>,
     pub rule: String,
     pub calendar_version: String,
     pub started_at: Micros,
@@ -339,6 +341,7 @@ macro_rules! deadline_from_row {
             id: row.try_get("id")?,
             state: row.try_get("state")?,
             clock: row.try_get("clock")?,
+            record_id: row.try_get("record_id")?,
             rule: row.try_get("rule")?,
             calendar_version: row.try_get("calendar_version")?,
             started_at: row.try_get("started_at")?,
@@ -471,7 +474,7 @@ pub(crate) async fn close_deadlines_tx(
     at: Micros,
 ) -> Result<(), StoreError> {
     with_tx!(tx, conn => {
-        sqlx::query("UPDATE deadlines SET status = 'met', closed_at = $1 WHERE case_id = $2 AND status IN ('active', 'paused') AND clock IS NULL")
+        sqlx::query("UPDATE deadlines SET status = 'met', closed_at = $1 WHERE case_id = $2 AND status IN ('active', 'paused') AND clock IS NULL AND record_id IS NULL")
             .bind(at)
             .bind(case_id)
             .execute(conn)
@@ -556,12 +559,23 @@ pub(crate) fn prepare_deadline(
     at: Micros,
 ) -> PreparedDeadline {
     let rule = effective_rule(rules, def, basis);
-    let due = rules.calendar.due(at, rule);
+    deadline_on_rule(rules.calendar, def, rule, state, at)
+}
+
+/// The deadline `def` opens at `at` when it runs on `rule`.
+pub(crate) fn deadline_on_rule(
+    calendar: &WorkCalendar,
+    def: &DeadlineDef,
+    rule: DurationRule,
+    state: &str,
+    at: Micros,
+) -> PreparedDeadline {
+    let due = calendar.due(at, rule);
     PreparedDeadline {
         id: new_id(),
         state: state.to_string(),
         rule: rule.to_string(),
-        calendar_version: rules.calendar.version(),
+        calendar_version: calendar.version(),
         due_at: due.at,
         warn_ratio: def.warn_at,
         warn_at: def.warn_at.map(|ratio| warn_time(at, due.at, ratio)),
@@ -579,6 +593,7 @@ struct DueDeadline {
     warned_at: Option<i64>,
     on_expiry: String,
     state: String,
+    record_id: Option<String>,
 }
 
 /// The outcome of an accepted action.
@@ -1203,7 +1218,7 @@ impl Db {
     async fn fire_due_case_deadlines(&self, now: Micros, batch: i64) -> Result<usize, StoreError> {
         let due: Vec<DueDeadline> = with_pool!(self, pool => {
             let rows = sqlx::query(
-                "SELECT id, case_id, due_at, warn_at, warned_at, on_expiry, state FROM deadlines \
+                "SELECT id, case_id, due_at, warn_at, warned_at, on_expiry, state, record_id FROM deadlines \
                  WHERE status = 'active' AND (due_at <= $1 OR (warn_at <= $1 AND warned_at IS NULL)) \
                  ORDER BY due_at LIMIT $2",
             )
@@ -1221,6 +1236,7 @@ impl Db {
                     warned_at: r.try_get("warned_at")?,
                     on_expiry: r.try_get("on_expiry")?,
                     state: r.try_get("state")?,
+                    record_id: r.try_get("record_id")?,
                 });
             }
             out
@@ -1234,6 +1250,7 @@ impl Db {
             warned_at,
             on_expiry,
             state,
+            record_id,
         } in due
         {
             let mut tx = self.begin_write().await?;
@@ -1261,6 +1278,15 @@ impl Db {
                 )));
             };
             let mut changes = Map::new();
+            // A record's limit is logged against the record; the case itself
+            // stays in its own state.
+            let from_state = match &record_id {
+                Some(record) => {
+                    changes.insert("record".into(), json!({"before": null, "after": record}));
+                    case.state.clone()
+                }
+                None => state,
+            };
             let action;
             if !expired {
                 action = "deadline_warning";
@@ -1310,7 +1336,7 @@ impl Db {
                     actor_id: None,
                     actor_unit_id: None,
                     action: action.to_string(),
-                    from_state: Some(state.clone()),
+                    from_state: Some(from_state),
                     to_state: case.state.clone(),
                     changes: canonical_json(&Value::Object(changes)),
                     reason: None,
@@ -1715,6 +1741,12 @@ pub async fn act_tx(
     for (key, before, after) in &clock_changes {
         extra.push((key.as_str(), before.clone(), after.clone()));
     }
+    // An ended case has nothing left to do in time on its records either.
+    if terminal
+        && crate::record_deadlines::close_record_deadlines_tx(tx, case_id, None, at).await? > 0
+    {
+        extra.push(("record_deadlines", Value::Null, Value::from("met")));
+    }
     match effect {
         Effect::ExtendDeadline => {
             let field = effect_field.unwrap_or_default();
@@ -1851,7 +1883,7 @@ async fn action_count_tx(tx: &mut Tx, case_id: &str, action: &str) -> Result<i64
 /// The due time of the case's running deadline, if one runs.
 async fn running_due_tx(tx: &mut Tx, case_id: &str) -> Result<Option<Micros>, StoreError> {
     with_tx!(tx, conn => {
-        match sqlx::query("SELECT due_at FROM deadlines WHERE case_id = $1 AND status = 'active' AND clock IS NULL ORDER BY started_at DESC LIMIT 1")
+        match sqlx::query("SELECT due_at FROM deadlines WHERE case_id = $1 AND status = 'active' AND clock IS NULL AND record_id IS NULL ORDER BY started_at DESC LIMIT 1")
             .bind(case_id)
             .fetch_optional(conn)
             .await?
@@ -2024,7 +2056,7 @@ async fn extend_deadline_tx(
 ) -> Result<(Micros, Micros), ActError> {
     let running: Option<(String, i64, i64, Option<f64>)> = with_tx!(tx, conn => {
         match sqlx::query(
-            "SELECT id, due_at, started_at, warn_ratio FROM deadlines WHERE case_id = $1 AND status = 'active' AND due_at IS NOT NULL AND clock IS NULL \
+            "SELECT id, due_at, started_at, warn_ratio FROM deadlines WHERE case_id = $1 AND status = 'active' AND due_at IS NOT NULL AND clock IS NULL AND record_id IS NULL \
              ORDER BY started_at DESC LIMIT 1",
         )
         .bind(case_id)

@@ -22,6 +22,7 @@ mod migrate;
 mod open311;
 mod parties;
 mod people;
+mod record_deadlines;
 mod records;
 mod replay;
 mod tree;

@@ -113,6 +113,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_expertise.sql"),
         postgres: include_str!("../migrations/postgres/0016_expertise.sql"),
     },
+    Migration {
+        version: 17,
+        name: "record_deadlines",
+        sqlite: include_str!("../migrations/sqlite/0017_record_deadlines.sql"),
+        postgres: include_str!("../migrations/postgres/0017_record_deadlines.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -78,7 +78,7 @@ impl Db {
     ) -> Result<Vec<PublicCase>, StoreError> {
         let select = CASE_SELECT.replacen(
             "SELECT ",
-            "SELECT (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.state = c.state AND d.clock IS NULL \
+            "SELECT (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.state = c.state AND d.clock IS NULL AND d.record_id IS NULL \
              AND d.status = 'active') AS state_due_at, ",
             1,
         );

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 
 use gongzhi_domain::access::Actor;
+use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::ids::new_id;
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
 use gongzhi_domain::pack::{MAX_RECORDS, RecordDef};
@@ -17,6 +18,7 @@ use gongzhi_domain::time::Micros;
 use crate::cases::{CaseRecord, append_log, load_case_tx};
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
+use crate::record_deadlines::{RecordNow, close_record_deadlines_tx, open_record_deadline_tx};
 
 const ADD_ACTION: &str = "record.add";
 const ACT_ACTION: &str = "record.act";
@@ -132,6 +134,7 @@ impl Db {
     /// roles over it allow; returns its id.
     pub async fn add_record_logged(
         &self,
+        calendar: &WorkCalendar,
         actor: &Actor,
         case_id: &str,
         def: &RecordDef,
@@ -139,7 +142,7 @@ impl Db {
         at: Micros,
     ) -> Result<String, StoreError> {
         let mut tx = self.begin_write().await?;
-        let id = add_record_tx(&mut tx, actor, case_id, def, fields, at).await?;
+        let id = add_record_tx(&mut tx, calendar, actor, case_id, def, fields, at).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -149,6 +152,7 @@ impl Db {
     #[allow(clippy::too_many_arguments)]
     pub async fn act_on_record_logged(
         &self,
+        calendar: &WorkCalendar,
         actor: &Actor,
         case_id: &str,
         record_id: &str,
@@ -158,8 +162,10 @@ impl Db {
         at: Micros,
     ) -> Result<CaseRecordEntry, StoreError> {
         let mut tx = self.begin_write().await?;
-        let record =
-            act_on_record_tx(&mut tx, actor, case_id, record_id, def, action, fields, at).await?;
+        let record = act_on_record_tx(
+            &mut tx, calendar, actor, case_id, record_id, def, action, fields, at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -169,6 +175,7 @@ impl Db {
     #[allow(clippy::too_many_arguments)]
     pub async fn party_acts_on_record_logged(
         &self,
+        calendar: &WorkCalendar,
         actor: &Actor,
         case_id: &str,
         party_id: &str,
@@ -179,7 +186,7 @@ impl Db {
     ) -> Result<CaseRecordEntry, StoreError> {
         let mut tx = self.begin_write().await?;
         let record = party_acts_on_record_tx(
-            &mut tx, actor, case_id, party_id, record_id, def, action, at,
+            &mut tx, calendar, actor, case_id, party_id, record_id, def, action, at,
         )
         .await?;
         tx.commit().await?;
@@ -204,8 +211,10 @@ impl Db {
 }
 
 /// Adds a record inside the caller's transaction (see [`Db::add_record_logged`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn add_record_tx(
     tx: &mut Tx,
+    calendar: &WorkCalendar,
     actor: &Actor,
     case_id: &str,
     def: &RecordDef,
@@ -245,10 +254,21 @@ pub async fn add_record_tx(
         .execute(&mut *conn)
         .await?;
     });
-    let after = json!({
+    let now = RecordNow {
+        case_id: &case.id,
+        record_id: &id,
+        def,
+        state: state.as_deref(),
+        fields: &fields,
+    };
+    let deadline = open_record_deadline_tx(tx, calendar, now, at).await?;
+    let mut after = json!({
         "id": id, "kind": def.kind, "state": state,
         "fields": logged_fields(def, &case.personal_salt, &fields),
     });
+    if let (Some(deadline), Some(obj)) = (deadline, after.as_object_mut()) {
+        obj.insert("deadline".into(), deadline);
+    }
     let change = json!({"record": {"before": Value::Null, "after": after}});
     log_record(tx, actor, &case, ADD_ACTION, change, at).await?;
     Ok(id)
@@ -259,6 +279,7 @@ pub async fn add_record_tx(
 #[allow(clippy::too_many_arguments)]
 pub async fn act_on_record_tx(
     tx: &mut Tx,
+    calendar: &WorkCalendar,
     actor: &Actor,
     case_id: &str,
     record_id: &str,
@@ -285,7 +306,7 @@ pub async fn act_on_record_tx(
         action,
         party: None,
     };
-    commit_step_tx(tx, actor, taken, step, at).await
+    commit_step_tx(tx, calendar, actor, taken, step, at).await
 }
 
 /// A party of the case takes a record action declared for its role (e.g.
@@ -294,6 +315,7 @@ pub async fn act_on_record_tx(
 #[allow(clippy::too_many_arguments)]
 pub async fn party_acts_on_record_tx(
     tx: &mut Tx,
+    calendar: &WorkCalendar,
     actor: &Actor,
     case_id: &str,
     party_id: &str,
@@ -327,7 +349,7 @@ pub async fn party_acts_on_record_tx(
         action,
         party: Some(party_id),
     };
-    commit_step_tx(tx, actor, taken, step, at).await
+    commit_step_tx(tx, calendar, actor, taken, step, at).await
 }
 
 async fn load_record_tx(
@@ -365,6 +387,7 @@ struct Taken<'a> {
 /// what changed.
 async fn commit_step_tx(
     tx: &mut Tx,
+    calendar: &WorkCalendar,
     actor: &Actor,
     taken: Taken<'_>,
     step: gongzhi_domain::pack::RecordStep,
@@ -410,6 +433,32 @@ async fn commit_step_tx(
                            "fields": logged_fields(def, salt, &pick(&step.fields))});
     if let (Some(party), Some(obj)) = (party, after.as_object_mut()) {
         obj.insert("party".into(), Value::String(party.to_string()));
+    }
+    // The state's limit runs from entering it, or from its anchoring date:
+    // a new state or a new date starts it again.
+    let anchor_moved = record
+        .state
+        .as_deref()
+        .and_then(|s| def.states.get(s))
+        .and_then(|s| s.deadline_after.as_ref())
+        .is_some_and(|f| step.changed.contains(f));
+    if record.state.as_deref() != Some(step.to.as_str()) || anchor_moved {
+        let closed = close_record_deadlines_tx(tx, &case.id, Some(&record.id), at).await?;
+        let now = RecordNow {
+            case_id: &case.id,
+            record_id: &record.id,
+            def,
+            state: Some(&step.to),
+            fields: &step.fields,
+        };
+        let opened = open_record_deadline_tx(tx, calendar, now, at).await?;
+        if let Some(obj) = after.as_object_mut() {
+            if let Some(deadline) = opened {
+                obj.insert("deadline".into(), deadline);
+            } else if closed > 0 {
+                obj.insert("deadline".into(), Value::from("met"));
+            }
+        }
     }
     let change = json!({"record": {
         "before": {"id": record.id, "kind": def.kind, "state": record.state,

@@ -10,9 +10,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{
-    Ctx, FieldDef, Names, Raw, Table, check_id, entry_loc, parse_action_roles, parse_field,
+    Ctx, DeadlineDef, FieldDef, FieldKind, Names, Raw, Table, check_id, entry_loc,
+    parse_action_roles, parse_deadline, parse_field,
 };
+use crate::calendar::WorkCalendar;
 use crate::role::Role;
+use crate::time::Micros;
 
 /// Most records one case may hold, of all kinds together.
 pub const MAX_RECORDS: usize = 500;
@@ -33,11 +36,38 @@ pub struct RecordDef {
     pub actions: BTreeMap<String, RecordAction>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordState {
     pub id: String,
     pub name: Names,
     pub terminal: bool,
+    /// The time limit a record has while in this state (record the session,
+    /// follow up the agreement's performance); it closes when the record
+    /// leaves the state or the case ends.
+    pub deadline: Option<DeadlineDef>,
+    /// A date field of the record the limit counts from (the end of that
+    /// day) instead of from entering the state, when the field has a value.
+    pub deadline_after: Option<String>,
+}
+
+impl RecordState {
+    /// Where this state's limit starts for a record with `fields` entered at
+    /// `at`: the end of the anchoring date when it is later than `at`.
+    pub fn deadline_start(
+        &self,
+        calendar: &WorkCalendar,
+        fields: &Map<String, Value>,
+        at: Micros,
+    ) -> Micros {
+        let anchored = self
+            .deadline_after
+            .as_deref()
+            .and_then(|key| fields.get(key))
+            .and_then(Value::as_str)
+            .and_then(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .map(|day| calendar.end_of_day(day));
+        anchored.map_or(at, |start| start.max(at))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -249,7 +279,12 @@ fn field_list(
     out
 }
 
-fn parse_states(ctx: &mut Ctx, t: &Table, what: &str) -> BTreeMap<String, RecordState> {
+fn parse_states(
+    ctx: &mut Ctx,
+    t: &Table,
+    what: &str,
+    fields: &BTreeMap<String, FieldDef>,
+) -> BTreeMap<String, RecordState> {
     let mut states = BTreeMap::new();
     let Some(table) = t.id_table(ctx, "states", false) else {
         return states;
@@ -260,8 +295,30 @@ fn parse_states(ctx: &mut Ctx, t: &Table, what: &str) -> BTreeMap<String, Record
         let Some(st) = Table::new(ctx, node, entry_loc(key, node), swhat) else {
             continue;
         };
-        st.check_keys(ctx, &["name", "terminal"]);
+        st.check_keys(ctx, &["name", "terminal", "deadline", "deadline_after"]);
         let terminal = st.boolean(ctx, "terminal").unwrap_or(false);
+        let deadline = record_deadline(ctx, &st);
+        let deadline_after = st
+            .string(ctx, "deadline_after", false)
+            .and_then(|(f, loc)| {
+                let is_date = fields.get(&f).is_some_and(|d| d.kind == FieldKind::Date);
+                if deadline.is_none() {
+                    ctx.err(
+                        &loc,
+                        format!("{} has `deadline_after` but no `deadline`", st.what),
+                    );
+                    None
+                } else if !is_date {
+                    let msg = format!(
+                        "`deadline_after` of {} must name a date field of the record, found `{f}`",
+                        st.what
+                    );
+                    ctx.err(&loc, msg);
+                    None
+                } else {
+                    Some(f)
+                }
+            });
         if let Some(name) = st.names(ctx, "name") {
             states.insert(
                 key.name.clone(),
@@ -269,11 +326,32 @@ fn parse_states(ctx: &mut Ctx, t: &Table, what: &str) -> BTreeMap<String, Record
                     id: key.name.clone(),
                     name,
                     terminal,
+                    deadline,
+                    deadline_after,
                 },
             );
         }
     }
     states
+}
+
+/// A record state's `deadline`: the case deadline's format, except that a
+/// record has no category of its own to take a rule from. In a terminal
+/// state it measures what the case still owes the record (following up an
+/// agreement in force) and closes when the case ends.
+fn record_deadline(ctx: &mut Ctx, st: &Table) -> Option<DeadlineDef> {
+    let (k, n) = st.get("deadline")?;
+    let loc = entry_loc(k, n);
+    let def = parse_deadline(ctx, n, loc.clone(), format!("`deadline` of {}", st.what))?;
+    if def.category_rule.is_some() {
+        let msg = format!(
+            "the deadline of {} cannot follow a category (`category`)",
+            st.what
+        );
+        ctx.err(&loc, msg);
+        return None;
+    }
+    Some(def)
 }
 
 fn parse_actions(
@@ -444,7 +522,7 @@ pub(super) fn parse_records(
         }
         let roles = parse_action_roles(ctx, &t);
         let requires = field_list(ctx, &t, "requires", &fields);
-        let states = parse_states(ctx, &t, &what);
+        let states = parse_states(ctx, &t, &what, &fields);
         let initial = match (t.string(ctx, "initial", false), states.is_empty()) {
             (Some((s, _)), false) if states.contains_key(&s) => Some(s),
             (Some((s, loc)), false) => {
@@ -488,6 +566,7 @@ pub(super) fn parse_records(
 mod tests {
     use serde_json::json;
 
+    use crate::calendar::WorkCalendar;
     use crate::pack::{PackSet, with_test_roles};
     use crate::role::Role;
 
@@ -667,6 +746,58 @@ label = "t"
             "names `bystander`, which is not a party role of the type",
             "`sets.applicant_signature` of action `applicant_confirms_online`",
             "`sets` of action `applicant_confirms_online` of record `agreement` of type `dispute` names undeclared field `colour`",
+        ] {
+            assert!(e.contains(says), "{says}\n in:\n{e}");
+        }
+    }
+
+    #[test]
+    fn a_record_state_counts_its_limit_from_its_date_or_from_now() {
+        let set = PackSet::from_sources(&[("m.toml".into(), MEDIATION.into())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let session = &set.case_type("mediation", "dispute").unwrap().records["session"];
+        let scheduled = &session.states["scheduled"];
+        assert!(scheduled.deadline.is_some());
+        let calendar = WorkCalendar::builtin();
+        let on = |day: &str| map(json!({"on": day}));
+        let now = 1_800_000_000_000_000; // 2027-01-15
+        let day = chrono::NaiveDate::from_ymd_opt(2027, 3, 10).unwrap();
+        assert_eq!(
+            scheduled.deadline_start(&calendar, &on("2027-03-10"), now),
+            calendar.end_of_day(day)
+        );
+        // A date already past, or none, counts from now.
+        assert_eq!(
+            scheduled.deadline_start(&calendar, &on("2026-01-05"), now),
+            now
+        );
+        assert_eq!(
+            scheduled.deadline_start(&calendar, &map(json!({})), now),
+            now
+        );
+    }
+
+    #[test]
+    fn a_record_deadline_must_count_from_a_date_and_not_from_a_category() {
+        let text = MEDIATION
+            .replacen("deadline_after = \"on\"", "deadline_after = \"place\"", 1)
+            .replacen(
+                "deadline = { amount = 10, unit = \"working_days\", warn_at = 0.7, on_expiry = \"mark_overdue\" }",
+                "deadline = { amount = 10, unit = \"working_days\", category = \"handling_time\" }",
+                1,
+            )
+            .replacen(
+                "[types.dispute.records.session.states.held]\n",
+                "[types.dispute.records.session.states.held]\ndeadline_after = \"on\"\n",
+                1,
+            );
+        let e = PackSet::from_sources(&[("m.toml".into(), text)])
+            .unwrap_err()
+            .to_string();
+        for says in [
+            "`deadline_after` of state `scheduled` of record `session` of type `dispute` must name a date field of the record, found `place`",
+            "the deadline of state `effective` of record `agreement` of type `dispute` cannot follow a category",
+            "state `held` of record `session` of type `dispute` has `deadline_after` but no `deadline`",
         ] {
             assert!(e.contains(says), "{says}\n in:\n{e}");
         }

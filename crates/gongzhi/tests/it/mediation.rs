@@ -1226,3 +1226,163 @@ async fn an_admin_records_mediators_expertise_and_those_who_know_the_kind_come_f
     assert!(page.contains("擅长：邻里纠纷、房屋物业"), "{page}");
     app.stop().await;
 }
+
+/// The record's limit of `state`, the latest one.
+async fn record_deadline(app: &TestApp, case: &str, record: &str) -> DeadlineRecord {
+    app.db
+        .deadlines_of(case)
+        .await
+        .expect("deadlines")
+        .into_iter()
+        .rev()
+        .find(|d| d.record_id.as_deref() == Some(record))
+        .expect("the record has a deadline")
+}
+
+/// The local (UTC+8) midnight that ends `day`.
+fn end_of(day: &str) -> i64 {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
+    let next = date.succ_opt().expect("next day");
+    next.and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_micros()
+        - 8 * 3_600_000_000
+}
+
+crate::db_test!(sessions_and_agreements_keep_their_own_time_limits);
+async fn sessions_and_agreements_keep_their_own_time_limits(backend: Backend) {
+    let key = signer(ORIGIN, false);
+    let config = ServerConfig {
+        log: LogConfig::new(key.clone()),
+        ..ServerConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+    let case = register(&app, "楼道堆物纠纷", json!({})).await;
+    start_mediation(&app, &case).await;
+
+    // A session's minutes are due by the working day after its date, counted
+    // from the end of that day; recording them meets the limit.
+    let held = add_record(
+        &app,
+        &case,
+        "session",
+        json!({"on": "2027-03-10", "time": "09:30", "place": "社区调解室"}),
+    )
+    .await;
+    let limit = record_deadline(&app, &case, &held).await;
+    assert_eq!(limit.state, "scheduled");
+    assert_eq!(limit.status, "active");
+    assert_eq!(limit.started_at, end_of("2027-03-10"));
+    assert!(limit.due_at.is_some_and(|d| d > end_of("2027-03-10")));
+    let (status, body) = record_act(
+        &app,
+        &case,
+        &held,
+        json!({"action": "hold", "fields": {"attendance": "双方到场", "minutes": "双方陈述"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert_eq!(record_deadline(&app, &case, &held).await.status, "met");
+
+    // A session recorded after its date has its day from now on; one never
+    // written up fires, logged against the session while the dispute stays
+    // where it is.
+    let forgotten = add_record(
+        &app,
+        &case,
+        "session",
+        json!({"on": "2026-01-05", "place": "社区调解室"}),
+    )
+    .await;
+    let late = record_deadline(&app, &case, &forgotten).await;
+    assert!(late.started_at > end_of("2026-01-05"));
+    // (The server's own sweeper may fire it first.)
+    app.db
+        .fire_due_deadlines(late.due_at.expect("due"), 100)
+        .await
+        .expect("fire");
+    assert_eq!(
+        record_deadline(&app, &case, &forgotten).await.status,
+        "expired"
+    );
+    let timeline = app.db.timeline(&case).await.expect("timeline");
+    let fired = timeline
+        .iter()
+        .find(|e| e.action == "deadline_expired")
+        .expect("the expiry is logged");
+    assert_eq!(fired.changes["record"]["after"], forgotten.as_str());
+    assert_eq!(fired.from_state.as_deref(), Some("mediating"));
+    let dispute = app.get(&format!("/api/v1/cases/{case}"), CLERK).await;
+    assert_eq!(dispute.body["state"], "mediating");
+
+    // The case page names the limit by the record's kind and state.
+    let (client, _) = crate::pages::session(&app, MEDIATOR).await;
+    let page = client
+        .get(app.url(&format!("/cases/{case}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("调解会 · 已安排"),
+        "the case page lists the session's limit"
+    );
+
+    // An agreement in force is followed up within 10 working days of the
+    // agreed performance date; the case's follow-up ends that limit.
+    let agreement = agree(&app, &case).await;
+    let follow_up = record_deadline(&app, &case, &agreement).await;
+    assert_eq!(follow_up.state, "effective");
+    assert_eq!(follow_up.on_expiry, "mark_overdue");
+    assert_eq!(follow_up.started_at, end_of("2027-01-15"));
+    ok(&app, &case, MEDIATOR, json!({"action": "reach_agreement"})).await;
+    assert_eq!(
+        record_deadline(&app, &case, &agreement).await.status,
+        "active"
+    );
+    ok(
+        &app,
+        &case,
+        MEDIATOR,
+        json!({"action": "follow_up", "fields": {"performance": "performed"}}),
+    )
+    .await;
+    assert_eq!(record_deadline(&app, &case, &agreement).await.status, "met");
+    verify_log(&app.db, &[verifier(&key)])
+        .await
+        .expect("the log verifies");
+}
+
+crate::db_test!(an_unanswered_follow_up_marks_the_dispute_overdue);
+async fn an_unanswered_follow_up_marks_the_dispute_overdue(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let case = register(&app, "装修款纠纷", json!({})).await;
+    start_mediation(&app, &case).await;
+    let agreement = agree(&app, &case).await;
+    ok(&app, &case, MEDIATOR, json!({"action": "reach_agreement"})).await;
+    let due = record_deadline(&app, &case, &agreement)
+        .await
+        .due_at
+        .expect("due");
+    // Just before: the warning (and the confirmation clock, long run out).
+    assert!(app.db.fire_due_deadlines(due - 1, 100).await.expect("fire") >= 1);
+    let before = app
+        .db
+        .case_unscoped(&case)
+        .await
+        .expect("case")
+        .expect("exists");
+    assert!(before.overdue_since.is_none());
+    assert!(app.db.fire_due_deadlines(due, 100).await.expect("fire") >= 1);
+    let after = app
+        .db
+        .case_unscoped(&case)
+        .await
+        .expect("case")
+        .expect("exists");
+    assert_eq!(after.overdue_since, Some(due));
+    assert_eq!(after.state, "agreed");
+}

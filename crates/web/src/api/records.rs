@@ -116,7 +116,14 @@ pub async fn create(
     let def = record_def(&state, &case, &body.kind)?;
     let record_id = state
         .db
-        .add_record_logged(&auth.actor, &case.id, def, &body.fields, now_micros())
+        .add_record_logged(
+            &state.calendar,
+            &auth.actor,
+            &case.id,
+            def,
+            &body.fields,
+            now_micros(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(json!({"id": record_id}))))
 }
@@ -146,6 +153,7 @@ pub async fn act(
     let record = state
         .db
         .act_on_record_logged(
+            &state.calendar,
             &auth.actor,
             &case.id,
             &record_id,

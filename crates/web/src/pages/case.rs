@@ -385,10 +385,31 @@ async fn build(
         .and_then(|id| places.unit(id))
         .map(|u| u.name.clone())
         .unwrap_or_default();
-    let deadlines = state
-        .db
-        .deadlines_of(&case.id)
-        .await?
+    let deadlines = state.db.deadlines_of(&case.id).await?;
+    // A record's limit reads by its kind and state ("Session · Scheduled").
+    let record_kinds: HashMap<String, String> = if deadlines.iter().any(|d| d.record_id.is_some()) {
+        state
+            .db
+            .records_of(&case.id)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.kind))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let record_label = |record_id: &str, record_state: &str| {
+        let def = record_kinds
+            .get(record_id)
+            .and_then(|kind| case_type.records.get(kind))?;
+        let state_name = def
+            .states
+            .get(record_state)
+            .map(|s| names(lang, &s.name))
+            .unwrap_or_else(|| record_state.to_string());
+        Some(format!("{} · {state_name}", names(lang, &def.name)))
+    };
+    let deadlines = deadlines
         .into_iter()
         .map(|d| {
             let running = d.status == "active";
@@ -402,6 +423,11 @@ async fn build(
                 .as_ref()
                 .and_then(|c| case_type.clocks.get(c))
                 .map(|c| names(lang, &c.name))
+                .or_else(|| {
+                    d.record_id
+                        .as_deref()
+                        .and_then(|r| record_label(r, &d.state))
+                })
                 .unwrap_or_else(|| state_name(&d.state));
             DeadlineRow {
                 state: label,

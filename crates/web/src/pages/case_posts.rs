@@ -140,6 +140,7 @@ pub async fn add_record(
     let added = state
         .db
         .add_record_logged(
+            &state.calendar,
             &staff.actor,
             &case.id,
             def,
@@ -181,6 +182,7 @@ pub async fn act_on_record(
     let acted = state
         .db
         .act_on_record_logged(
+            &state.calendar,
             &staff.actor,
             &case.id,
             &record_id,

@@ -118,6 +118,7 @@ async fn take(
     let acted = state
         .db
         .party_acts_on_record_logged(
+            &state.calendar,
             &actor,
             &case.id,
             &party.id,
