@@ -173,6 +173,9 @@ pub enum FieldKind {
     },
     /// A category code of the loaded taxonomies (checked by the server).
     Category,
+    /// A file attached to the same case, by its attachment id (checked by
+    /// the store): a record's scan, photo or document.
+    Attachment,
     /// A staff member, by user id, who must hold one of `roles` over the
     /// unit holding the case (checked by the store on every change).
     Person {
@@ -817,6 +820,15 @@ impl FieldDef {
                     return Err(format!("must be a user id of 1 to {MAX_ID_LEN} characters"));
                 }
                 Ok(Value::String(s.to_owned()))
+            }
+            FieldKind::Attachment => {
+                let s = value.as_str().ok_or("must be an attachment id")?.trim();
+                let shaped =
+                    s.len() <= MAX_ID_LEN && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+                if s.is_empty() || !shaped {
+                    return Err("must be the id of a file attached to the case".into());
+                }
+                Ok(Value::String(s.to_ascii_lowercase()))
             }
             FieldKind::CaseRef { .. } => {
                 let s = value.as_str().ok_or("must be a receipt code")?;
@@ -1511,6 +1523,7 @@ fn parse_type(
         for (fk, fnode) in ft.entries {
             field_keys.insert(fk.name.clone());
             if let Some(f) = parse_field(ctx, &key.name, fk, fnode) {
+                record_only(ctx, fk, fnode, &f);
                 fields.insert(f.key.clone(), f);
             }
         }
@@ -1681,7 +1694,20 @@ const FIELD_KINDS: &[&str] = &[
     "case_ref",
     "category",
     "person",
+    "attachment",
 ];
+
+/// Refuses a field of kind `attachment` outside a record: files of a case
+/// itself are its attachments, and a party's details hold none.
+fn record_only(ctx: &mut Ctx, key: &Key, node: &Node, field: &FieldDef) {
+    if field.kind == FieldKind::Attachment {
+        let msg = format!(
+            "field `{}` is of kind `attachment`, which only a record's fields may be",
+            field.key
+        );
+        ctx.err(&entry_loc(key, node), msg);
+    }
+}
 
 fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<FieldDef> {
     let loc = entry_loc(key, node);
@@ -1710,7 +1736,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "choice" => &["options"],
         "person" => &["roles", "conflict_check", "expertise"],
         "case_ref" => &["link"],
-        "boolean" | "date" | "phone" | "unit" | "category" => &[],
+        "boolean" | "date" | "phone" | "unit" | "category" | "attachment" => &[],
         other => {
             ctx.err(
                 &kind_loc,
@@ -1785,6 +1811,7 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "boolean" => FieldKind::Boolean,
         "date" => FieldKind::Date,
         "phone" => FieldKind::Phone,
+        "attachment" => FieldKind::Attachment,
         "case_ref" => FieldKind::CaseRef {
             link: match t.string(ctx, "link", false) {
                 None => None,

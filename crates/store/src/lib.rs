@@ -46,7 +46,9 @@ pub use migrate::{ColumnDescription, SchemaDescription};
 pub use open311::*;
 pub use parties::{MAX_PARTY_REMOVE_REASON, PartyRecord};
 pub use people::Candidate;
-pub use records::{CaseRecordEntry, act_on_record_tx, add_record_tx, party_acts_on_record_tx};
+pub use records::{
+    CaseRecordEntry, act_on_record_tx, add_record_tx, party_acts_on_record_tx, party_adds_record_tx,
+};
 pub use replay::{Integrity, StoredCase, StoredCaseEntry};
 pub use tree::*;
 pub use units::*;

@@ -119,6 +119,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_record_deadlines.sql"),
         postgres: include_str!("../migrations/postgres/0017_record_deadlines.sql"),
     },
+    Migration {
+        version: 18,
+        name: "party_records",
+        sqlite: include_str!("../migrations/sqlite/0018_party_records.sql"),
+        postgres: include_str!("../migrations/postgres/0018_party_records.sql"),
+    },
 ];
 
 const CREATE_TRACKING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -11,7 +11,7 @@ use gongzhi_domain::access::Actor;
 use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::ids::new_id;
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
-use gongzhi_domain::pack::{MAX_RECORDS, RecordDef};
+use gongzhi_domain::pack::{FieldKind, MAX_RECORDS, RecordDef};
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::Micros;
 
@@ -33,6 +33,8 @@ pub struct CaseRecordEntry {
     pub fields: Map<String, Value>,
     pub version: i64,
     pub created_by: Option<String>,
+    /// The party who added it on the public lookup, if one did.
+    pub party_id: Option<String>,
     pub created_at: Micros,
     pub updated_at: Micros,
 }
@@ -51,6 +53,7 @@ macro_rules! record_from_row {
             fields,
             version: row.try_get("version")?,
             created_by: row.try_get("created_by")?,
+            party_id: row.try_get("party_id")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             id,
@@ -193,6 +196,26 @@ impl Db {
         Ok(record)
     }
 
+    /// A party adds a record on the public lookup (see
+    /// [`party_adds_record_tx`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn party_adds_record_logged(
+        &self,
+        calendar: &WorkCalendar,
+        actor: &Actor,
+        case_id: &str,
+        party_id: &str,
+        def: &RecordDef,
+        fields: &Map<String, Value>,
+        at: Micros,
+    ) -> Result<String, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = party_adds_record_tx(&mut tx, calendar, actor, case_id, party_id, def, fields, at)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// A case's records, oldest first. The caller has checked the case and
     /// masks personal values.
     pub async fn records_of(&self, case_id: &str) -> Result<Vec<CaseRecordEntry>, StoreError> {
@@ -223,6 +246,66 @@ pub async fn add_record_tx(
 ) -> Result<String, StoreError> {
     let (case, roles) = case_and_roles_tx(tx, actor, case_id).await?;
     let (state, fields) = def.check_new(fields, &roles).map_err(refused)?;
+    let new = NewRecord {
+        def,
+        state,
+        fields,
+        party: None,
+    };
+    insert_record_tx(tx, calendar, actor, &case, new, at).await
+}
+
+/// A party of the case adds a record of a kind the pack leaves to its role
+/// (evidence for the exchange) on the public lookup. `actor` is the system
+/// account the lookup acts under; the record and its log entry name the party.
+#[allow(clippy::too_many_arguments)]
+pub async fn party_adds_record_tx(
+    tx: &mut Tx,
+    calendar: &WorkCalendar,
+    actor: &Actor,
+    case_id: &str,
+    party_id: &str,
+    def: &RecordDef,
+    fields: &Map<String, Value>,
+    at: Micros,
+) -> Result<String, StoreError> {
+    let case = load_case_tx(tx, case_id)
+        .await?
+        .ok_or(StoreError::NotFound("case"))?;
+    let role = party_role_tx(tx, &case.id, party_id).await?;
+    let (state, fields) = def.check_new_by_party(fields, &role).map_err(refused)?;
+    let new = NewRecord {
+        def,
+        state,
+        fields,
+        party: Some(party_id),
+    };
+    insert_record_tx(tx, calendar, actor, &case, new, at).await
+}
+
+/// A record checked against its kind, to be stored.
+struct NewRecord<'a> {
+    def: &'a RecordDef,
+    state: Option<String>,
+    fields: Map<String, Value>,
+    party: Option<&'a str>,
+}
+
+async fn insert_record_tx(
+    tx: &mut Tx,
+    calendar: &WorkCalendar,
+    actor: &Actor,
+    case: &CaseRecord,
+    new: NewRecord<'_>,
+    at: Micros,
+) -> Result<String, StoreError> {
+    let NewRecord {
+        def,
+        state,
+        fields,
+        party,
+    } = new;
+    check_attachments_tx(tx, &case.id, def, &fields).await?;
     let count: i64 = with_tx!(tx, conn => {
         sqlx::query("SELECT COUNT(*) AS n FROM case_records WHERE case_id = $1")
             .bind(&case.id)
@@ -241,8 +324,8 @@ pub async fn add_record_tx(
         serde_json::to_string(&fields).map_err(|e| StoreError::invalid("fields", e.to_string()))?;
     with_tx!(tx, conn => {
         sqlx::query(
-            "INSERT INTO case_records (id, case_id, kind, state, fields, version, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7)",
+            "INSERT INTO case_records (id, case_id, kind, state, fields, version, created_by, party_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $8)",
         )
         .bind(&id)
         .bind(&case.id)
@@ -250,6 +333,7 @@ pub async fn add_record_tx(
         .bind(&state)
         .bind(&text)
         .bind(&actor.user_id)
+        .bind(party)
         .bind(at)
         .execute(&mut *conn)
         .await?;
@@ -266,12 +350,64 @@ pub async fn add_record_tx(
         "id": id, "kind": def.kind, "state": state,
         "fields": logged_fields(def, &case.personal_salt, &fields),
     });
-    if let (Some(deadline), Some(obj)) = (deadline, after.as_object_mut()) {
-        obj.insert("deadline".into(), deadline);
+    if let Some(obj) = after.as_object_mut() {
+        if let Some(deadline) = deadline {
+            obj.insert("deadline".into(), deadline);
+        }
+        if let Some(party) = party {
+            obj.insert("party".into(), Value::String(party.to_string()));
+        }
     }
     let change = json!({"record": {"before": Value::Null, "after": after}});
-    log_record(tx, actor, &case, ADD_ACTION, change, at).await?;
+    log_record(tx, actor, case, ADD_ACTION, change, at).await?;
     Ok(id)
+}
+
+/// Every `attachment` field names a file attached to this same case.
+async fn check_attachments_tx(
+    tx: &mut Tx,
+    case_id: &str,
+    def: &RecordDef,
+    fields: &Map<String, Value>,
+) -> Result<(), StoreError> {
+    for field in def
+        .fields
+        .values()
+        .filter(|f| f.kind == FieldKind::Attachment)
+    {
+        let Some(id) = fields.get(&field.key).and_then(Value::as_str) else {
+            continue;
+        };
+        let found = with_tx!(tx, conn => {
+            sqlx::query("SELECT id FROM attachments WHERE id = $1 AND case_id = $2")
+                .bind(id)
+                .bind(case_id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some()
+        });
+        if !found {
+            return Err(StoreError::invalid(
+                &format!("fields.{}", field.key),
+                "is not a file attached to this case",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn party_role_tx(tx: &mut Tx, case_id: &str, party_id: &str) -> Result<String, StoreError> {
+    with_tx!(tx, conn => {
+        match sqlx::query("SELECT role FROM case_parties WHERE id = $1 AND case_id = $2 AND removed_at IS NULL")
+            .bind(party_id)
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            Some(row) => Ok(row.try_get("role")?),
+            None => Err(StoreError::NotFound("party")),
+        }
+    })
 }
 
 /// Takes a record action inside the caller's transaction (see
@@ -327,17 +463,7 @@ pub async fn party_acts_on_record_tx(
     let case = load_case_tx(tx, case_id)
         .await?
         .ok_or(StoreError::NotFound("case"))?;
-    let role: String = with_tx!(tx, conn => {
-        match sqlx::query("SELECT role FROM case_parties WHERE id = $1 AND case_id = $2 AND removed_at IS NULL")
-            .bind(party_id)
-            .bind(&case.id)
-            .fetch_optional(&mut *conn)
-            .await?
-        {
-            Some(row) => row.try_get("role")?,
-            None => return Err(StoreError::NotFound("party")),
-        }
-    });
+    let role = party_role_tx(tx, &case.id, party_id).await?;
     let record = load_record_tx(tx, &case.id, record_id, def).await?;
     let step = def
         .decide_as_party(record.state.as_deref(), &record.fields, action, &role)
@@ -400,6 +526,7 @@ async fn commit_step_tx(
         action,
         party,
     } = taken;
+    check_attachments_tx(tx, &case.id, def, &step.fields).await?;
     let text = serde_json::to_string(&step.fields)
         .map_err(|e| StoreError::invalid("fields", e.to_string()))?;
     let updated = with_tx!(tx, conn => {

@@ -157,6 +157,7 @@ pub(super) fn parse_parties(ctx: &mut Ctx, parent: &Table, type_id: &str) -> Opt
         // Messages name the type; the place in the file tells it is a party field.
         for (fk, fnode) in fields.entries {
             if let Some(f) = parse_field(ctx, type_id, fk, fnode) {
+                super::record_only(ctx, fk, fnode, &f);
                 def.fields.insert(f.key.clone(), f);
             }
         }

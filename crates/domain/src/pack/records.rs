@@ -34,6 +34,12 @@ pub struct RecordDef {
     /// Where a new record starts, when it has states.
     pub initial: Option<String>,
     pub actions: BTreeMap<String, RecordAction>,
+    /// Party roles of the case that may add one themselves on the public
+    /// lookup (evidence for the exchange), filling in its public fields.
+    pub party_adds: Vec<String>,
+    /// States in which the other parties see a record on the lookup; empty:
+    /// always. The party who added one always sees it.
+    pub lookup_states: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -165,6 +171,30 @@ impl RecordDef {
         self.apply_fields(fields, &|_| true, &mut out)?;
         self.require(&self.requires, &out)?;
         Ok((self.initial.clone(), out))
+    }
+
+    /// A record a party in `party_role` adds on the lookup: only its public
+    /// fields, checked as staff's are.
+    pub fn check_new_by_party(
+        &self,
+        fields: &Map<String, Value>,
+        party_role: &str,
+    ) -> Result<(Option<String>, Map<String, Value>), RecordError> {
+        if !self.party_adds.iter().any(|r| r == party_role) {
+            return Err(refuse("kind", "this party may not add this kind of record"));
+        }
+        let public = |k: &str| self.fields.get(k).is_some_and(|f| f.public);
+        let mut out = Map::new();
+        self.apply_fields(fields, &public, &mut out)?;
+        self.require(&self.requires, &out)?;
+        Ok((self.initial.clone(), out))
+    }
+
+    /// Whether a party sees a record of this kind in `state` on the lookup;
+    /// `own` when that party added it.
+    pub fn shown_to_party(&self, state: Option<&str>, own: bool) -> bool {
+        own || self.lookup_states.is_empty()
+            || state.is_some_and(|s| self.lookup_states.iter().any(|l| l == s))
     }
 
     /// Decides an action on a record in `state` with `fields`.
@@ -450,6 +480,41 @@ fn parse_actions(
     actions
 }
 
+/// `party_adds`: party roles of the type. A party fills in only public
+/// fields, so every required field must be public.
+fn party_adders(
+    ctx: &mut Ctx,
+    t: &Table,
+    party_roles: &[String],
+    requires: &[String],
+    fields: &BTreeMap<String, FieldDef>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (role, loc) in t.string_list(ctx, "party_adds").unwrap_or_default() {
+        if party_roles.contains(&role) {
+            out.push(role);
+        } else {
+            let msg = format!(
+                "`party_adds` of {} names `{role}`, which is not a party role of the type",
+                t.what
+            );
+            ctx.err(&loc, msg);
+        }
+    }
+    if !out.is_empty()
+        && let Some(key) = requires
+            .iter()
+            .find(|k| fields.get(*k).is_some_and(|f| !f.public))
+    {
+        let msg = format!(
+            "{} requires `{key}`, which a party adding one cannot fill in (it is not public)",
+            t.what
+        );
+        ctx.err(&t.loc, msg);
+    }
+    out
+}
+
 /// `sets = { field = value }`: each field declared and each value valid for it.
 fn parse_sets(
     ctx: &mut Ctx,
@@ -505,7 +570,15 @@ pub(super) fn parse_records(
         t.check_keys(
             ctx,
             &[
-                "name", "fields", "roles", "requires", "initial", "states", "actions",
+                "name",
+                "fields",
+                "roles",
+                "requires",
+                "initial",
+                "states",
+                "actions",
+                "party_adds",
+                "lookup_states",
             ],
         );
         let name = t.names(ctx, "name");
@@ -543,6 +616,16 @@ pub(super) fn parse_records(
             (None, true) => None,
         };
         let actions = parse_actions(ctx, &t, &what, &states, &fields, party_roles);
+        let party_adds = party_adders(ctx, &t, party_roles, &requires, &fields);
+        let mut lookup_states = Vec::new();
+        for (s, loc) in t.string_list(ctx, "lookup_states").unwrap_or_default() {
+            if states.contains_key(&s) {
+                lookup_states.push(s);
+            } else {
+                let msg = format!("`lookup_states` of {what} names undeclared state `{s}`");
+                ctx.err(&loc, msg);
+            }
+        }
         if let Some(name) = name {
             records.insert(
                 key.name.clone(),
@@ -555,6 +638,8 @@ pub(super) fn parse_records(
                     states,
                     initial,
                     actions,
+                    party_adds,
+                    lookup_states,
                 },
             );
         }

@@ -1386,3 +1386,170 @@ async fn an_unanswered_follow_up_marks_the_dispute_overdue(backend: Backend) {
     assert_eq!(after.overdue_since, Some(due));
     assert_eq!(after.state, "agreed");
 }
+
+/// A party's multipart post to the lookup (evidence with a file).
+async fn party_submits(
+    app: &TestApp,
+    code: &str,
+    digits: &str,
+    fields: &[(&str, &str)],
+    file: Option<Vec<u8>>,
+) -> (StatusCode, String) {
+    let mut form = reqwest::multipart::Form::new()
+        .text("form_token", crate::pages::FORM_TOKEN)
+        .text("receipt_code", code.to_string())
+        .text("phone_last4", digits.to_string())
+        .text("kind", "evidence");
+    for (k, v) in fields {
+        form = form.text(format!("f.{k}"), v.to_string());
+    }
+    if let Some(bytes) = file {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name("收据.png"),
+        );
+    }
+    let r = crate::pages::visitor()
+        .post(app.url("/lookup/records"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    (r.status(), r.text().await.expect("text"))
+}
+
+crate::db_test!(the_parties_exchange_evidence_through_the_mediator);
+async fn the_parties_exchange_evidence_through_the_mediator(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let case = register(&app, "修缮费用纠纷", json!({})).await;
+    start_mediation(&app, &case).await;
+    let code = app
+        .db
+        .case_unscoped(&case)
+        .await
+        .expect("case")
+        .expect("exists")
+        .receipt_code;
+    let lookup = |digits: &'static str| {
+        let code = code.clone();
+        let app = &app;
+        async move {
+            let form = [("receipt_code", code.as_str()), ("phone_last4", digits)];
+            public_post(app, "/lookup", &form).await.1
+        }
+    };
+
+    // The applicant finds the form on the lookup and submits her receipt
+    // with a photo of it; without a title nothing is recorded.
+    assert!(lookup("0001").await.contains("id=\"add-evidence\""));
+    let png = crate::attachments::png_bytes();
+    let (status, html) = party_submits(&app, &code, "0001", &[], Some(png.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("未能记录"), "{html}");
+    assert!(
+        app.db
+            .attachments_of(&case)
+            .await
+            .expect("files")
+            .is_empty()
+    );
+    let (status, html) = party_submits(
+        &app,
+        &code,
+        "0001",
+        &[
+            ("title", "修缮收据"),
+            ("description", "2026年11月修缮屋顶支付3500元"),
+        ],
+        Some(png.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("已收到"), "{html}");
+    let records = app.db.records_of(&case).await.expect("records");
+    let evidence = records
+        .iter()
+        .find(|r| r.kind == "evidence")
+        .expect("the evidence is recorded");
+    assert_eq!(evidence.state.as_deref(), Some("submitted"));
+    let applicant = app.db.parties_of(&case).await.expect("parties");
+    let applicant = applicant
+        .iter()
+        .find(|p| p.role == "applicant")
+        .expect("applicant");
+    assert_eq!(evidence.party_id.as_deref(), Some(applicant.id.as_str()));
+    // She sees it, with her file; the respondent does not, yet.
+    assert!(lookup("0001").await.contains("修缮收据"));
+    assert!(!lookup("0002").await.contains("修缮收据"));
+    // A respondent cannot fetch it by guessing either.
+    let fetch = |digits: &'static str| {
+        let code = code.clone();
+        let app = &app;
+        let record = evidence.id.clone();
+        async move {
+            let mut form = vec![
+                ("receipt_code", code.clone()),
+                ("phone_last4", digits.to_string()),
+                ("record_id", record),
+                ("field", "file".to_string()),
+            ];
+            form.push(("form_token", crate::pages::FORM_TOKEN.to_string()));
+            let r = crate::pages::visitor()
+                .post(app.url("/lookup/file"))
+                .form(&form)
+                .send()
+                .await
+                .expect("post");
+            (r.status(), r.bytes().await.expect("bytes").to_vec())
+        }
+    };
+    assert_eq!(fetch("0002").await.0, StatusCode::NOT_FOUND);
+    let (status, bytes) = fetch("0001").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bytes, png, "a PNG without metadata is its own public copy");
+
+    // The mediator passes it on; now the respondent sees it and its file.
+    let (status, body) = record_act(&app, &case, &evidence.id, json!({"action": "share"})).await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert!(lookup("0002").await.contains("修缮收据"));
+    assert_eq!(fetch("0002").await.0, StatusCode::OK);
+
+    // The respondent's own evidence, kept back by the mediator with a
+    // reason, never reaches the applicant.
+    let (_, html) = party_submits(&app, &code, "0002", &[("title", "邻居证言")], None).await;
+    assert!(html.contains("已收到"), "{html}");
+    let kept = app
+        .db
+        .records_of(&case)
+        .await
+        .expect("records")
+        .into_iter()
+        .find(|r| r.fields.get("title") == Some(&json!("邻居证言")))
+        .expect("recorded");
+    let (status, body) = record_act(
+        &app,
+        &case,
+        &kept.id,
+        json!({"action": "withhold", "fields": {"withheld_reason": "与本案无关"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert!(lookup("0002").await.contains("邻居证言"));
+    assert!(!lookup("0001").await.contains("邻居证言"));
+
+    // Staff cannot point a record at a file of another case.
+    let other = register(&app, "另一纠纷", json!({})).await;
+    start_mediation(&app, &other).await;
+    let file = app.db.attachments_of(&case).await.expect("files")[0]
+        .id
+        .clone();
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{other}/records"),
+            MEDIATOR,
+            json!({"kind": "evidence", "fields": {"title": "借用", "file": file}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "fields.file", "{:?}", r.body);
+}

@@ -273,7 +273,11 @@ async fn visible_attachment(
         .ok_or_else(ApiError::case_not_found)
 }
 
-fn file_response(attachment: &AttachmentRecord, bytes: Vec<u8>, name_prefix: &str) -> Response {
+pub(crate) fn file_response(
+    attachment: &AttachmentRecord,
+    bytes: Vec<u8>,
+    name_prefix: &str,
+) -> Response {
     // The stored type was sniffed at upload; fall back to opaque bytes if a
     // row ever holds something else.
     let media_type = MediaKind::from_media_type(&attachment.media_type)

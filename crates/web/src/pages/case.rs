@@ -20,7 +20,7 @@ use crate::api::cases::{Revealed, mask, may_reveal, reveal_personal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-use super::case_form::{FieldInput, PeopleChoices, def_input, names, posted_case, visible};
+use super::case_form::{FieldChoices, FieldInput, def_input, names, posted_case, visible};
 use super::case_parties::{PartyForm, PartyRow, party_form, party_rows};
 use super::choices::Choice;
 use super::form_get;
@@ -161,7 +161,7 @@ async fn people_choices(
     lang: Lang,
     case_type: &CaseType,
     case: &CaseRecord,
-) -> Result<PeopleChoices, PageError> {
+) -> Result<FieldChoices, PageError> {
     let mut out = BTreeMap::new();
     for def in case_type.fields.values() {
         if !matches!(def.kind, FieldKind::Person { .. }) {
@@ -237,7 +237,7 @@ fn field_input(
     key: &str,
     required: bool,
     value: String,
-    people: &PeopleChoices,
+    people: &FieldChoices,
 ) -> Option<FieldInput> {
     let def = case_type.fields.get(key)?;
     Some(def_input(state, lang, def, required, value, people))
@@ -250,7 +250,7 @@ fn action_form(
     case_type: &CaseType,
     action: &ActionDef,
     failed: Option<&Failed>,
-    people: &PeopleChoices,
+    people: &FieldChoices,
 ) -> ActionForm {
     let failed = failed.filter(|f| f.action == action.id);
     let sent = |name: &str| {

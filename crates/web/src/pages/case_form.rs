@@ -63,9 +63,10 @@ pub(super) fn names(lang: Lang, n: &gongzhi_domain::pack::Names) -> String {
     lang.pick(&n.zh, &n.en).to_string()
 }
 
-/// For each person field, the staff who may be named in it here, as choices
-/// that show their open load.
-pub(super) type PeopleChoices = BTreeMap<String, Vec<Choice>>;
+/// Choices the server looks up per field: for a person field the staff who
+/// may be named in it here (with their open load), for an attachment field
+/// the case's files.
+pub(super) type FieldChoices = BTreeMap<String, Vec<Choice>>;
 
 /// The form input for a declared field (of a case or of a record).
 pub(super) fn def_input(
@@ -74,7 +75,7 @@ pub(super) fn def_input(
     def: &gongzhi_domain::pack::FieldDef,
     required: bool,
     value: String,
-    people: &PeopleChoices,
+    people: &FieldChoices,
 ) -> FieldInput {
     let key = def.key.as_str();
     let mut input = FieldInput {
@@ -125,7 +126,7 @@ pub(super) fn def_input(
                 .collect();
         }
         FieldKind::Phone => input.kind = "tel",
-        FieldKind::Person { .. } => {
+        FieldKind::Person { .. } | FieldKind::Attachment => {
             input.kind = "select";
             input.options = people.get(key).cloned().unwrap_or_default();
         }

@@ -9,7 +9,7 @@ use gongzhi_store::CaseRecord;
 use crate::api::cases::Revealed;
 use crate::state::AppState;
 
-use super::case_form::{FieldInput, PeopleChoices, def_input, names};
+use super::case_form::{FieldChoices, FieldInput, def_input, names};
 use super::choices::Choice;
 use super::party_view::party_role_name;
 use super::{Lang, PageError, display_value};
@@ -73,7 +73,7 @@ pub(super) fn party_form(
     if !def.managed_by.iter().any(|r| roles.contains(r)) {
         return None;
     }
-    let none = PeopleChoices::new();
+    let none = FieldChoices::new();
     Some(PartyForm {
         roles: def
             .roles

@@ -3,14 +3,15 @@
 //! where the user's roles allow, and the actions of each record's life (the
 //! forms post to `case_posts`).
 
-use gongzhi_domain::pack::{CaseType, RecordDef};
+use gongzhi_domain::pack::{CaseType, FieldKind, RecordDef};
 use gongzhi_domain::role::Role;
 use gongzhi_store::{CaseRecord, CaseRecordEntry};
 
 use crate::api::records::masked;
 use crate::state::AppState;
 
-use super::case_form::{FieldInput, PeopleChoices, def_input};
+use super::case_form::{FieldChoices, FieldInput, def_input};
+use super::choices::Choice;
 use super::{Ctx, Lang, PageError, Staff, display_value};
 
 pub struct RecordActionForm {
@@ -43,8 +44,15 @@ fn inputs(
     def: &RecordDef,
     keys: &[String],
     required: &[String],
+    files: &[Choice],
 ) -> Vec<FieldInput> {
-    let none = PeopleChoices::new();
+    // An attachment field picks one of the case's files.
+    let choices: FieldChoices = def
+        .fields
+        .values()
+        .filter(|f| f.kind == FieldKind::Attachment)
+        .map(|f| (f.key.clone(), files.to_vec()))
+        .collect();
     keys.iter()
         .filter_map(|k| def.fields.get(k))
         .map(|f| {
@@ -54,7 +62,7 @@ fn inputs(
                 f,
                 required.contains(&f.key),
                 String::new(),
-                &none,
+                &choices,
             )
         })
         .collect()
@@ -67,6 +75,7 @@ fn row(
     record: &CaseRecordEntry,
     roles: &[Role],
     documents: &[(String, String)],
+    files: &[Choice],
 ) -> RecordRow {
     let lang = p.lang;
     let shown = masked(Some(def), record);
@@ -75,10 +84,15 @@ fn row(
         .values()
         .filter_map(|f| {
             let v = shown.get(&f.key)?;
-            Some((
-                lang.pick(&f.label.zh, &f.label.en).to_string(),
-                display_value(state, lang, f, v),
-            ))
+            // A file reads by its name, as in the case's attachments.
+            let file = (f.kind == FieldKind::Attachment)
+                .then(|| files.iter().find(|c| Some(c.value.as_str()) == v.as_str()))
+                .flatten();
+            let text = match file {
+                Some(c) => c.label.clone(),
+                None => display_value(state, lang, f, v),
+            };
+            Some((lang.pick(&f.label.zh, &f.label.en).to_string(), text))
         })
         .collect();
     let state_name = record
@@ -97,7 +111,7 @@ fn row(
             RecordActionForm {
                 id: a.id.clone(),
                 name: lang.pick(&a.name.zh, &a.name.en).to_string(),
-                fields: inputs(state, lang, def, &keys, &a.requires),
+                fields: inputs(state, lang, def, &keys, &a.requires, files),
             }
         })
         .collect();
@@ -127,6 +141,24 @@ pub async fn record_views(
         .roles_over(&case.access_scope().without_assists());
     let held = state.db.records_of(&case.id).await?;
     let lang = p.lang;
+    let wants_files = case_type
+        .records
+        .values()
+        .any(|d| d.fields.values().any(|f| f.kind == FieldKind::Attachment));
+    let files: Vec<Choice> = if wants_files {
+        state
+            .db
+            .attachments_of(&case.id)
+            .await?
+            .into_iter()
+            .map(|a| Choice {
+                value: a.id,
+                label: a.original_name,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(case_type
         .records
         .values()
@@ -141,7 +173,7 @@ pub async fn record_views(
             let rows = held
                 .iter()
                 .filter(|r| r.kind == def.kind)
-                .map(|r| row(state, p, def, r, &roles, &documents))
+                .map(|r| row(state, p, def, r, &roles, &documents, &files))
                 .collect();
             let may_add = def.roles.iter().any(|r| roles.contains(r));
             let keys: Vec<String> = def.fields.keys().cloned().collect();
@@ -149,7 +181,7 @@ pub async fn record_views(
                 kind: def.kind.clone(),
                 name: lang.pick(&def.name.zh, &def.name.en).to_string(),
                 rows,
-                add: may_add.then(|| inputs(state, lang, def, &keys, &def.requires)),
+                add: may_add.then(|| inputs(state, lang, def, &keys, &def.requires, &files)),
             }
         })
         .collect())

@@ -25,6 +25,7 @@ mod multipart;
 mod party_view;
 mod picker;
 mod portal;
+mod portal_evidence;
 mod portal_party;
 mod register;
 mod session;
@@ -99,6 +100,7 @@ pub fn routes() -> Router<AppState> {
         .route("/lookup", get(portal::lookup_form).post(portal::lookup))
         .route("/lookup/rate", post(portal::rate))
         .route("/lookup/record", post(portal_party::party_act))
+        .route("/lookup/file", post(portal_evidence::party_file))
         .route("/login", get(login::form).post(login::login))
         .route("/logout", post(login::logout))
         .route("/work", get(work::page))

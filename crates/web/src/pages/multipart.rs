@@ -7,8 +7,8 @@ use crate::api::grid::read_photo;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A multipart form's body: text fields and the files of its `photo` inputs
-/// (each within the attachment limit).
+/// A multipart form's body: text fields and the files of its `photo` and
+/// `file` inputs (each within the attachment limit).
 pub(super) async fn read_multipart_form(
     state: &AppState,
     request: Request,
@@ -25,7 +25,7 @@ pub(super) async fn read_multipart_form(
         .map_err(|e| crate::api::attachments::multipart_error(e, limit))?
     {
         let name = field.name().unwrap_or_default().to_string();
-        if name == "photo" {
+        if name == "photo" || name == "file" {
             let file_name = field.file_name().unwrap_or_default().to_string();
             let bytes = read_photo(&mut field, limit).await?;
             // An empty file input still sends an empty part.

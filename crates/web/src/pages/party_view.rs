@@ -2,7 +2,7 @@
 //! the case, and its records as far as the pack makes them public (the next
 //! session, the agreement's terms) with the actions left to their role.
 
-use gongzhi_domain::pack::CaseType;
+use gongzhi_domain::pack::{CaseType, FieldKind};
 use gongzhi_store::{CaseRecord, PartyRecord, StoreError};
 
 use super::{Lang, display_value};
@@ -16,6 +16,68 @@ pub struct PublicRecord {
     pub fields: Vec<(String, String)>,
     /// `(action id, name)` the party may take now.
     pub actions: Vec<(String, String)>,
+    /// `(label, field key)` of the files it holds, to download.
+    pub files: Vec<(String, String)>,
+}
+
+/// A kind of record the party may add here (evidence), as a form.
+pub struct PartyAddForm {
+    pub kind: String,
+    pub name: String,
+    pub inputs: Vec<PartyInput>,
+}
+
+pub struct PartyInput {
+    /// `f.<key>`, or `file` for the one attachment field.
+    pub name: String,
+    pub label: String,
+    /// `text`, `textarea` or `file`.
+    pub kind: &'static str,
+    pub required: bool,
+}
+
+/// The kinds of record the party's role may add on the lookup, each with an
+/// input for every public field (one file at most).
+pub fn party_add_forms(
+    lang: Lang,
+    case_type: Option<&CaseType>,
+    party: Option<&PartyRecord>,
+) -> Vec<PartyAddForm> {
+    let (Some(t), Some(party)) = (case_type, party) else {
+        return Vec::new();
+    };
+    t.records
+        .values()
+        .filter(|def| def.party_adds.contains(&party.role))
+        .map(|def| {
+            let mut has_file = false;
+            let inputs = def
+                .public_fields()
+                .filter_map(|f| {
+                    let (name, kind) = match &f.kind {
+                        FieldKind::Attachment if !has_file => {
+                            has_file = true;
+                            ("file".to_string(), "file")
+                        }
+                        FieldKind::Attachment => return None,
+                        FieldKind::LongText { .. } => (format!("f.{}", f.key), "textarea"),
+                        _ => (format!("f.{}", f.key), "text"),
+                    };
+                    Some(PartyInput {
+                        name,
+                        label: lang.pick(&f.label.zh, &f.label.en).to_string(),
+                        kind,
+                        required: def.requires.contains(&f.key),
+                    })
+                })
+                .collect();
+            PartyAddForm {
+                kind: def.kind.clone(),
+                name: lang.pick(&def.name.zh, &def.name.en).to_string(),
+                inputs,
+            }
+        })
+        .collect()
 }
 
 /// Who is looking, when it is a party: their role's name in the case.
@@ -45,8 +107,23 @@ pub async fn public_records(
         let Some(def) = t.records.get(&record.kind) else {
             continue;
         };
+        let own = record.party_id.as_deref() == Some(party.id.as_str());
+        if !def.shown_to_party(record.state.as_deref(), own) {
+            continue;
+        }
+        let files: Vec<(String, String)> = def
+            .public_fields()
+            .filter(|f| f.kind == FieldKind::Attachment && record.fields.contains_key(&f.key))
+            .map(|f| {
+                (
+                    lang.pick(&f.label.zh, &f.label.en).to_string(),
+                    f.key.clone(),
+                )
+            })
+            .collect();
         let fields: Vec<(String, String)> = def
             .public_fields()
+            .filter(|f| f.kind != FieldKind::Attachment)
             .filter_map(|f| {
                 let value = record.fields.get(&f.key)?;
                 let label = lang.pick(&f.label.zh, &f.label.en).to_string();
@@ -57,7 +134,7 @@ pub async fn public_records(
             .party_actions(record.state.as_deref(), &party.role)
             .map(|a| (a.id.clone(), lang.pick(&a.name.zh, &a.name.en).to_string()))
             .collect();
-        if fields.is_empty() && actions.is_empty() {
+        if fields.is_empty() && actions.is_empty() && files.is_empty() {
             continue;
         }
         let state_name = record
@@ -72,6 +149,7 @@ pub async fn public_records(
             state: state_name,
             fields,
             actions,
+            files,
         });
     }
     Ok(out)

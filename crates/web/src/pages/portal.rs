@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
 use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -29,7 +29,9 @@ use super::Staff;
 use super::choices::{CategoryGroup, Choice, category_groups};
 use super::form_token::{FORM_FIELD, FormToken};
 use super::multipart::{form_value, read_multipart_form};
-use super::party_view::{PublicRecord, party_role_name, public_records};
+use super::party_view::{
+    PartyAddForm, PublicRecord, party_add_forms, party_role_name, public_records,
+};
 use super::picker::PlacePicker;
 use super::session::MaybeStaff;
 use super::{Ctx, Lang, PageError, display_value, render};
@@ -177,12 +179,20 @@ fn parse_coord(text: &str, min: f64, max: f64) -> Result<Option<f64>, ()> {
 
 /// The portal's submit route, with a body limit sized for its photos.
 pub fn upload_routes(config: &ServerConfig) -> Router<AppState> {
-    Router::new().route(
-        "/submit",
-        get(submit_form).post(submit.layer(DefaultBodyLimit::max(
-            config.upload_body_limit().saturating_mul(MAX_PUBLIC_PHOTOS),
-        ))),
-    )
+    Router::new()
+        .route(
+            "/submit",
+            get(submit_form).post(submit.layer(DefaultBodyLimit::max(
+                config.upload_body_limit().saturating_mul(MAX_PUBLIC_PHOTOS),
+            ))),
+        )
+        .route(
+            "/lookup/records",
+            post(
+                super::portal_evidence::party_add
+                    .layer(DefaultBodyLimit::max(config.upload_body_limit())),
+            ),
+        )
 }
 
 pub async fn submit(
@@ -370,6 +380,8 @@ pub struct LookupView {
     pub you_are: String,
     /// The records the party may see and act on.
     pub records: Vec<PublicRecord>,
+    /// The records the party may add (evidence for the exchange).
+    pub adds: Vec<PartyAddForm>,
     /// The proof sent again with a party's action.
     pub phone_last4: String,
 }
@@ -587,6 +599,7 @@ pub(super) async fn show_lookup(
             Ok(records) => records,
             Err(e) => return PageError::from(e).render(&state, lang, staff),
         },
+        adds: party_add_forms(lang, case_type, party.as_ref()),
         phone_last4: form.phone_last4.trim().to_string(),
     };
     let rate = rating_now(&state, &case).map(|_| RateProof {

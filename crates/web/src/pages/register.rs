@@ -19,7 +19,7 @@ use gongzhi_domain::time::now_micros;
 use crate::intake::{IntakeRequest, intake};
 use crate::state::AppState;
 
-use super::case_form::{FieldInput, PeopleChoices, def_input};
+use super::case_form::{FieldChoices, FieldInput, def_input};
 use super::{Ctx, Lang, PageError, Staff, render, see_other};
 use super::{form_fields, form_get};
 
@@ -78,7 +78,7 @@ fn type_id(t: &CaseType) -> String {
 /// The creation form of `t`, with the values given back after a refusal.
 fn type_form(state: &AppState, lang: Lang, t: &CaseType, values: &Map<String, Value>) -> TypeForm {
     let action = t.creation_action();
-    let none = PeopleChoices::new();
+    let none = FieldChoices::new();
     let fields = action
         .requires
         .iter()
