@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/{op}", post(users::change))
         .route(
             "/admin/users/{id}/expertise/{pack}/{field}",
-            post(expertise::set),
+            post(users::set_expertise),
         )
         .route("/admin/taxonomy", get(taxonomy::page))
         .route("/admin/taxonomy/category", post(taxonomy::category))
