@@ -197,7 +197,8 @@ pub async fn bench_intake(
         "gz_bench",
     )
     .await?;
-    let taxonomies = gongzhi_web::state::Taxonomies::load(&[]).map_err(|e| anyhow::anyhow!(e))?;
+    let taxonomies =
+        gongzhi_web::state::taxonomy::Taxonomies::load(&[]).map_err(|e| anyhow::anyhow!(e))?;
     // Open311 service codes are the leaf categories; take a spread of them.
     let categories: Arc<Vec<String>> = Arc::new(
         taxonomies

@@ -100,7 +100,8 @@ async fn run(dir: &std::path::Path, requests: usize) -> Result<String> {
         Ok(p) => p,
         Err(e) => anyhow::bail!("{e}"),
     };
-    let taxonomies = gongzhi_web::state::Taxonomies::load(&[]).map_err(|e| anyhow::anyhow!(e))?;
+    let taxonomies =
+        gongzhi_web::state::taxonomy::Taxonomies::load(&[]).map_err(|e| anyhow::anyhow!(e))?;
     let config = ServerConfig {
         deadline_interval: Duration::from_secs(3600),
         data_dir: dir.to_path_buf(),

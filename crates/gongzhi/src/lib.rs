@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use gongzhi_domain::calendar::{OfficeHours, WorkCalendar};
 use gongzhi_domain::pack::{PackErrors, PackSet};
 use gongzhi_store::{ConnectOptions, Db, SqliteSync};
-use gongzhi_web::state::Taxonomies;
+use gongzhi_web::state::taxonomy::Taxonomies;
 
 /// Packs shipped inside the binary: (file name, TOML text).
 pub const BUILTIN_PACKS: &[(&str, &str)] = &[

@@ -21,9 +21,9 @@ use gongzhi_domain::time::{Micros, now_micros};
 use gongzhi_domain::unit::UnitKind;
 
 use crate::accounts::{NewAccount, insert_user_tx};
-use crate::cases::append_log;
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
+use crate::log_write::append_log;
 use crate::units::{NewUnit, Unit, insert_unit_tx};
 use crate::users::{User, user_from_row};
 

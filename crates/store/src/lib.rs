@@ -18,6 +18,7 @@ mod guards;
 mod indicators;
 mod links;
 mod log_read;
+mod log_write;
 mod migrate;
 mod open311;
 mod parties;

@@ -13,7 +13,7 @@ use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::time::Micros;
 use gongzhi_store::{ActError, Created, Db, NewCase, Rules, StoreError};
 
-use crate::state::SharedTaxonomies;
+use crate::state::taxonomy::SharedTaxonomies;
 
 /// Most creations written in one transaction.
 const MAX_BATCH: usize = 128;

@@ -4,18 +4,23 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use gongzhi_domain::calendar::WorkCalendar;
-use gongzhi_domain::category::CategorySet;
 use gongzhi_domain::checkpoint::{KeySigner, KeyVerifier, generate_key};
 use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::{IndexedArea, PlaceIndex, parse_geometry};
-use gongzhi_domain::routing::RoutingRules;
-use gongzhi_domain::suggest::Suggester;
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{BlobStore, Db, StoreError};
 
-use crate::auth::{ApiKeyCache, LoginLimiter};
 use crate::batcher::IntakeBatcher;
-use crate::pages::admin::{Jobs, TaxonomyLayer};
+
+pub mod caches;
+pub mod jobs;
+pub mod limits;
+pub mod taxonomy;
+
+use caches::{ApiKeyCache, HistoryCache, StatsCache};
+use jobs::Jobs;
+use limits::LoginLimiter;
+use taxonomy::{SharedTaxonomies, Taxonomies, TaxonomyLayer};
 
 /// Server settings that are not the database.
 #[derive(Debug, Clone)]
@@ -118,89 +123,6 @@ impl Default for ServerConfig {
     }
 }
 
-/// What intake needs to know about categories and routing.
-pub struct Taxonomies {
-    pub categories: CategorySet,
-    pub routing: RoutingRules,
-    pub suggester: Suggester,
-    /// The city's extension files these were built from; the admin layer
-    /// is rebuilt on top of them.
-    pub extensions: Vec<(String, String)>,
-    /// The admin revision in force (0: none yet) and its layer.
-    pub revision: i64,
-    pub layer: TaxonomyLayer,
-}
-
-impl Taxonomies {
-    /// The shipped taxonomies and rules, with a city's extension files on top
-    /// (`(file name, text)`; `.csv` files extend categories, `.toml` routing).
-    pub fn load(extensions: &[(String, String)]) -> Result<Taxonomies, String> {
-        Self::build(extensions, 0, TaxonomyLayer::default())
-    }
-
-    /// These taxonomies' extension files with an admin revision on top.
-    pub fn with_layer(&self, revision: i64, layer: TaxonomyLayer) -> Result<Taxonomies, String> {
-        Self::build(&self.extensions, revision, layer)
-    }
-
-    fn build(
-        extensions: &[(String, String)],
-        revision: i64,
-        layer: TaxonomyLayer,
-    ) -> Result<Taxonomies, String> {
-        let mut files = extensions.to_vec();
-        files.extend(layer.files()?);
-        let csv: Vec<(&str, &str)> = files
-            .iter()
-            .filter(|(n, _)| n.ends_with(".csv"))
-            .map(|(n, t)| (n.as_str(), t.as_str()))
-            .collect();
-        let toml: Vec<(&str, &str)> = files
-            .iter()
-            .filter(|(n, _)| n.ends_with(".toml"))
-            .map(|(n, t)| (n.as_str(), t.as_str()))
-            .collect();
-        let categories = CategorySet::with_extensions(&csv).map_err(|e| e.to_string())?;
-        let routing =
-            RoutingRules::with_extensions(&toml, &categories).map_err(|e| e.to_string())?;
-        let suggester = Suggester::builtin(&categories);
-        Ok(Taxonomies {
-            categories,
-            routing,
-            suggester,
-            extensions: extensions.to_vec(),
-            revision,
-            layer,
-        })
-    }
-}
-
-/// The taxonomies in force, swapped whole when an admin saves a revision;
-/// readers take an `Arc` snapshot and never wait on a writer for long.
-#[derive(Clone)]
-pub struct SharedTaxonomies(Arc<RwLock<Arc<Taxonomies>>>);
-
-impl SharedTaxonomies {
-    pub fn new(taxonomies: Taxonomies) -> Self {
-        SharedTaxonomies(Arc::new(RwLock::new(Arc::new(taxonomies))))
-    }
-
-    pub fn get(&self) -> Arc<Taxonomies> {
-        match self.0.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    pub fn set(&self, taxonomies: Taxonomies) {
-        let new = Arc::new(taxonomies);
-        match self.0.write() {
-            Ok(mut guard) => *guard = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
-    }
-}
-
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
@@ -219,15 +141,15 @@ pub struct AppState {
     /// Failed public lookups, per receipt code and per address: four digits
     /// are guessable, so each code gets few tries.
     pub lookup_limiter: Arc<LoginLimiter>,
-    /// API keys resolved recently (see `auth::API_KEY_CACHE_TTL`).
+    /// API keys resolved recently (see `caches::API_KEY_CACHE_TTL`).
     pub api_keys: Arc<ApiKeyCache>,
     /// Attachment files, content-addressed under `DATA/blobs`.
     pub blobs: BlobStore,
     pub config: ServerConfig,
     /// The public statistics page's figures, reused for a few minutes.
-    pub public_stats: Arc<crate::pages::StatsCache>,
+    pub public_stats: Arc<StatsCache>,
     /// Case histories the indicators last read, brought up to date from the log.
-    pub histories: Arc<crate::api::indicators::HistoryCache>,
+    pub histories: Arc<HistoryCache>,
 }
 
 impl AppState {

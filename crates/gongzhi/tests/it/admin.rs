@@ -751,7 +751,7 @@ async fn taxonomy_revisions(backend: Backend) {
     assert!(html.contains("R01.99") && html.contains("id=\"rule-admin_municipal_d1\""));
 
     // A server started afresh on the same database loads the newest revision.
-    let base = gongzhi_web::state::Taxonomies::load(&tax.extensions).expect("base");
+    let base = gongzhi_web::state::taxonomy::Taxonomies::load(&tax.extensions).expect("base");
     let restarted = gongzhi_web::AppState::new(
         app.db.clone(),
         crate::harness::test_packs(),

@@ -339,9 +339,11 @@ area = "D1"
 lead = "D1-CG"
 assist = ["CG"]
 "#;
-    let taxonomies =
-        gongzhi_web::state::Taxonomies::load(&[("tests/routing.toml".into(), test_rules.into())])
-            .expect("taxonomies");
+    let taxonomies = gongzhi_web::state::taxonomy::Taxonomies::load(&[(
+        "tests/routing.toml".into(),
+        test_rules.into(),
+    )])
+    .expect("taxonomies");
     let state = AppState::new(
         db.clone(),
         test_packs(),

@@ -1,8 +1,8 @@
 //! `GET /api/v1/indicators`: the figures of the cases in the caller's scope,
 //! computed from the log by `gongzhi_domain::indicators`.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -12,13 +12,11 @@ use serde_json::{Value, json};
 
 use gongzhi_domain::access::Actor;
 use gongzhi_domain::calendar::WorkCalendar;
-use gongzhi_domain::indicators::{
-    self, CaseFacts, CaseHistory, DateRange, Report, category_prefix, month_key,
-};
+use gongzhi_domain::indicators::{self, CaseFacts, DateRange, Report, category_prefix, month_key};
 use gongzhi_domain::pack::{CaseType, FieldKind};
 use gongzhi_domain::time::{now_micros, to_rfc3339};
 use gongzhi_domain::unit::UnitKind;
-use gongzhi_store::{HistoryQuery, HistoryRead};
+use gongzhi_store::HistoryQuery;
 
 use crate::auth::Auth;
 use crate::error::ApiError;
@@ -146,107 +144,6 @@ fn nameable<'a>(actor: &'a Actor, places: &'a Places) -> impl Fn(&str) -> bool +
                 .chain(unit_id)
                 .iter()
                 .any(|u| scope_units.contains(u.id.as_str()))
-    }
-}
-
-/// Histories read for one query, keyed by case id, as of a log stamp.
-type Histories = BTreeMap<String, Arc<CaseHistory>>;
-
-struct CachedHistories {
-    scope_paths: Vec<String>,
-    pack: String,
-    from: i64,
-    to: i64,
-    stamp: i64,
-    histories: Arc<Histories>,
-}
-
-/// The case histories the indicators last read for a few queries (scope and
-/// period), each brought up to date on use by reading again only the cases
-/// logged since: the figures are always computed from the current log, but
-/// a dashboard reloaded or regrouped does not read a year of cases again.
-#[derive(Default)]
-pub struct HistoryCache {
-    recent: Mutex<VecDeque<CachedHistories>>,
-}
-
-/// Queries kept: a handful of supervisors' scopes and periods.
-const CACHED_QUERIES: usize = 8;
-
-impl HistoryCache {
-    pub async fn get(
-        &self,
-        db: &gongzhi_store::Db,
-        query: &HistoryQuery<'_>,
-    ) -> Result<Arc<Histories>, gongzhi_store::StoreError> {
-        let same = |c: &CachedHistories| {
-            c.scope_paths == query.scope_paths
-                && c.pack == query.pack
-                && c.from == query.from
-                && c.to == query.to
-        };
-        let cached = self
-            .lock()
-            .iter()
-            .find(|c| same(c))
-            .map(|c| (c.stamp, c.histories.clone()));
-        let since = cached.as_ref().map(|(stamp, _)| *stamp);
-        let (stamp, histories) = match (db.read_case_histories(query, since).await?, cached) {
-            (HistoryRead::Unchanged, Some((_, histories))) => return Ok(histories),
-            (
-                HistoryRead::Partial {
-                    stamp,
-                    touched,
-                    histories,
-                },
-                Some((_, old)),
-            ) => {
-                let mut map: Histories = (*old).clone();
-                for id in &touched {
-                    map.remove(id);
-                }
-                for h in histories {
-                    map.insert(h.case_id.clone(), Arc::new(h));
-                }
-                (stamp, Arc::new(map))
-            }
-            (HistoryRead::Full { stamp, histories }, _) => (
-                stamp,
-                Arc::new(
-                    histories
-                        .into_iter()
-                        .map(|h| (h.case_id.clone(), Arc::new(h)))
-                        .collect(),
-                ),
-            ),
-            // Unchanged or partial without a copy cannot be (no stamp was given).
-            (_, None) => {
-                return Err(gongzhi_store::StoreError::Corrupt(
-                    "history read answered a change without a copy".into(),
-                ));
-            }
-        };
-        let mut recent = self.lock();
-        // A slower concurrent reader must not replace a newer copy.
-        if recent.iter().any(|c| same(c) && c.stamp >= stamp) {
-            return Ok(histories);
-        }
-        recent.retain(|c| !same(c));
-        recent.push_front(CachedHistories {
-            scope_paths: query.scope_paths.to_vec(),
-            pack: query.pack.to_string(),
-            from: query.from,
-            to: query.to,
-            stamp,
-            histories: histories.clone(),
-        });
-        recent.truncate(CACHED_QUERIES);
-        Ok(histories)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<CachedHistories>> {
-        // The guarded data is replaced whole, never left half-written.
-        self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -15,10 +15,10 @@ use gongzhi_domain::pack::{CaseType, FieldKind};
 
 use gongzhi_store::{CaseRecord, PartyRecord};
 
-use crate::auth::LimitVerdict;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use crate::state::limits::LimitVerdict;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

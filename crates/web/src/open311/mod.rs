@@ -27,7 +27,8 @@ use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{PublicCase, PublicCaseFilter, PublicUpdate, PublicUpdateFilter};
 
 use crate::intake::{Collected, IntakeRequest, channel_request, intake};
-use crate::state::{AppState, Taxonomies};
+use crate::state::AppState;
+use crate::state::taxonomy::Taxonomies;
 
 pub use render::{Format, Node};
 use status::{Extended, Label};

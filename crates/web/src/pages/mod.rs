@@ -55,7 +55,6 @@ pub fn upload_routes(config: &crate::state::ServerConfig) -> Router<AppState> {
 }
 pub use i18n::Lang;
 pub use session::Staff;
-pub use stats::StatsCache;
 
 /// Files served under `/static/`, built into the binary: (name, type, text).
 /// Page scripts live here rather than inline, so the CSP can forbid inline script.

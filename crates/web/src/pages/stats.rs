@@ -18,6 +18,7 @@ use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::HistoryQuery;
 
 use crate::state::AppState;
+use crate::state::caches::StatsData;
 
 use super::session::MaybeStaff;
 use super::{Ctx, Lang, PageError, render};
@@ -99,29 +100,11 @@ pub async fn page(
 /// reads a year of history.
 pub const STATS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// The figures, in no language, and when they were computed.
-pub struct StatsData {
-    first: chrono::NaiveDate,
-    today: chrono::NaiveDate,
-    /// (district unit id or "", month, figures), as computed.
-    groups: Vec<(String, String, Figures)>,
-    total: Figures,
-}
-
-/// The last figures computed; one computation at a time.
-#[derive(Default)]
-pub struct StatsCache(tokio::sync::Mutex<Option<(std::time::Instant, Arc<StatsData>)>>);
-
 async fn cached(state: &AppState) -> Result<Arc<StatsData>, PageError> {
-    let mut slot = state.public_stats.0.lock().await;
-    if let Some((at, data)) = slot.as_ref()
-        && at.elapsed() < STATS_TTL
-    {
-        return Ok(data.clone());
-    }
-    let data = Arc::new(compute(state).await?);
-    *slot = Some((std::time::Instant::now(), data.clone()));
-    Ok(data)
+    state
+        .public_stats
+        .get_or_compute(STATS_TTL, || compute(state))
+        .await
 }
 
 async fn compute(state: &AppState) -> Result<StatsData, PageError> {

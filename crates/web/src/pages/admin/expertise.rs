@@ -3,16 +3,19 @@
 //! field, and only for users who hold one of that field's roles. Candidates
 //! for an assignment show it, and those who know the case's kind come first.
 
-use axum::Form;
-use axum::extract::{Path, State};
-use axum::response::Response;
+use gongzhi_domain::pack::{CaseType, ChoiceOption, FieldKind, PackSet};
 
-use gongzhi_domain::pack::{CaseType, FieldKind};
-
-use super::super::{Lang, PageError, Staff, see_other};
-use super::users::{UserView, user_in_scope};
-use super::{change_by, check_post};
+use super::super::{Lang, PageError};
 use crate::state::AppState;
+
+/// The user the forms are for, as plain data (the user page knows the rest).
+pub struct Holder<'a> {
+    pub id: &'a str,
+    /// The roles of the user's grants.
+    pub roles: Vec<&'a str>,
+    /// Whether the admin manages every grant of the user.
+    pub manageable: bool,
+}
 
 /// One checkbox list on the user page.
 pub struct ExpertiseForm {
@@ -23,12 +26,12 @@ pub struct ExpertiseForm {
 }
 
 /// The expertise a person field of `t` asks for, and the user holds one of
-/// its roles: (choice field id, its options).
+/// its roles (`roles`): (choice field id, its options).
 fn asked<'t>(
     t: &'t CaseType,
     person: &str,
-    user: &UserView,
-) -> Option<(&'t str, &'t [gongzhi_domain::pack::ChoiceOption])> {
+    roles_held: &[&str],
+) -> Option<(&'t str, &'t [ChoiceOption])> {
     let FieldKind::Person {
         roles,
         expertise: Some(choice),
@@ -37,10 +40,9 @@ fn asked<'t>(
     else {
         return None;
     };
-    let holds = user
-        .grants
+    let holds = roles_held
         .iter()
-        .any(|g| roles.iter().any(|r| r.as_str() == g.role));
+        .any(|g| roles.iter().any(|r| r.as_str() == *g));
     let FieldKind::Choice { options } = &t.fields.get(choice.as_str())?.kind else {
         return None;
     };
@@ -51,7 +53,7 @@ fn asked<'t>(
 pub async fn forms(
     state: &AppState,
     lang: Lang,
-    user: &UserView,
+    user: &Holder<'_>,
 ) -> Result<Vec<ExpertiseForm>, PageError> {
     let mut out = Vec::new();
     if !user.manageable {
@@ -59,14 +61,14 @@ pub async fn forms(
     }
     for t in state.packs.case_types() {
         for (person, _) in t.expertise_fields() {
-            let Some((choice, options)) = asked(t, person, user) else {
+            let Some((choice, options)) = asked(t, person, &user.roles) else {
                 continue;
             };
             let held = state
                 .db
-                .expertise_of(std::slice::from_ref(&user.id), &t.pack_id, choice)
+                .expertise_of(&[user.id.to_string()], &t.pack_id, choice)
                 .await?
-                .remove(&user.id)
+                .remove(user.id)
                 .unwrap_or_default();
             let label = |n: &gongzhi_domain::pack::Names| lang.pick(&n.zh, &n.en).to_string();
             out.push(ExpertiseForm {
@@ -86,54 +88,20 @@ pub async fn forms(
     Ok(out)
 }
 
-/// `POST /admin/users/{id}/expertise/{pack}/{field}`: the ticked `value`s
-/// replace what the user is experienced in; logged.
-pub async fn set(
-    State(state): State<AppState>,
-    lang: Lang,
-    staff: Staff,
-    Path((id, pack, field)): Path<(String, String, String)>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let token = super::super::form_get(&form, "csrf_token").unwrap_or_default();
-    if let Some(refused) = check_post(&state, lang, &staff, token) {
-        return refused;
-    }
-    let user = match user_in_scope(&state, lang, &staff, &id).await {
-        Ok(Some(user)) if user.manageable => user,
-        Ok(_) => return PageError::NotFound.render(&state, lang, Some(&staff)),
-        Err(e) => return e.render(&state, lang, Some(&staff)),
-    };
-    // The field must be one a person field of the pack asks for, for a
-    // role this user holds; values must be its options.
-    let options = state.packs.pack(&pack).and_then(|p| {
+/// The options of the choice field `field` of pack `pack`, if a person field
+/// of the pack asks for it for one of `roles`: what may be stored.
+pub fn allowed_options<'p>(
+    packs: &'p PackSet,
+    pack: &str,
+    field: &str,
+    roles: &[&str],
+) -> Option<&'p [ChoiceOption]> {
+    packs.pack(pack).and_then(|p| {
         p.types.values().find_map(|t| {
             t.expertise_fields()
                 .filter(|(_, choice)| *choice == field)
-                .find_map(|(person, _)| asked(t, person, &user))
+                .find_map(|(person, _)| asked(t, person, roles))
                 .map(|(_, options)| options)
         })
-    });
-    let Some(options) = options else {
-        return PageError::NotFound.render(&state, lang, Some(&staff));
-    };
-    let values: Vec<String> = form
-        .iter()
-        .filter(|(k, _)| k == "value")
-        .map(|(_, v)| v.clone())
-        .collect();
-    if values
-        .iter()
-        .any(|v| !options.iter().any(|o| &o.value == v))
-    {
-        return PageError::NotFound.render(&state, lang, Some(&staff));
-    }
-    match state
-        .db
-        .set_expertise_logged(&change_by(&staff), &user.id, &pack, &field, &values)
-        .await
-    {
-        Ok(()) => see_other(&format!("/admin/users/{}?done=expertise_saved", user.id)),
-        Err(e) => PageError::from(e).render(&state, lang, Some(&staff)),
-    }
+    })
 }

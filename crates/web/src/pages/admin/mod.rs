@@ -23,9 +23,6 @@ use crate::state::{AppState, ServerConfig};
 
 use super::{Lang, PageError, Staff, see_other};
 
-pub use jobs::Jobs;
-pub use taxonomy::TaxonomyLayer;
-
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(index))
@@ -38,7 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/{op}", post(users::change))
         .route(
             "/admin/users/{id}/expertise/{pack}/{field}",
-            post(expertise::set),
+            post(users::set_expertise),
         )
         .route("/admin/taxonomy", get(taxonomy::page))
         .route("/admin/taxonomy/category", post(taxonomy::category))
@@ -155,36 +152,5 @@ mod tests {
             }
             assert!(done_notice(lang, Some("<script>")).is_empty());
         }
-    }
-
-    #[test]
-    fn the_admin_layer_writes_files_the_domain_loads() {
-        let layer = TaxonomyLayer {
-            categories: vec![taxonomy::CategoryRow {
-                code: "R01.99".into(),
-                name_zh: "测试, \"分类\"".into(),
-                name_en: "Test".into(),
-                ..Default::default()
-            }],
-            rules: vec![taxonomy::RuleRow {
-                id: "admin_test".into(),
-                category: Some("R01.99".into()),
-                lead: Some("@street".into()),
-                note: Some(taxonomy::NoteRow {
-                    zh: "说明".into(),
-                    en: "note".into(),
-                }),
-                ..Default::default()
-            }],
-        };
-        let base = crate::state::Taxonomies::load(&[]).expect("shipped files load");
-        let next = base.with_layer(1, layer.clone()).expect("layer loads");
-        assert_eq!(
-            next.categories.get("R01.99").map(|c| c.name.zh.as_str()),
-            Some("测试, \"分类\"")
-        );
-        assert!(next.routing.get("admin_test").is_some());
-        let (c, r) = layer.to_json().expect("json");
-        assert_eq!(TaxonomyLayer::from_json(&c, &r).expect("parse"), layer);
     }
 }

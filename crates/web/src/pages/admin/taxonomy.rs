@@ -13,116 +13,17 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use gongzhi_domain::role::Role;
 use gongzhi_domain::routing::Target;
 
 use crate::state::AppState;
+use crate::state::taxonomy::{CategoryRow, NoteRow, RuleRow, TaxonomyLayer};
 
 use super::super::{Ctx, Lang, PageError, Staff, render, see_other};
 use super::{change_by, check_post, done_notice, input_error, is_admin, refuse};
-
-/// One row of the admin's category file. An empty `name_zh` overrides an
-/// existing category (English name, urgency, deadlines); a non-empty one adds it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CategoryRow {
-    pub code: String,
-    #[serde(default)]
-    pub name_zh: String,
-    #[serde(default)]
-    pub name_en: String,
-    #[serde(default)]
-    pub urgency: String,
-    #[serde(default)]
-    pub dispatch: String,
-    #[serde(default)]
-    pub handling: String,
-}
-
-/// One routing rule of the admin's file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RuleRow {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub area: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lead: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub assist: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<NoteRow>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NoteRow {
-    pub zh: String,
-    pub en: String,
-}
-
-/// The admin layer: what the admin pages added or changed, in order.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TaxonomyLayer {
-    pub categories: Vec<CategoryRow>,
-    pub rules: Vec<RuleRow>,
-}
-
-#[derive(Serialize)]
-struct RoutingFile<'a> {
-    rule: &'a [RuleRow],
-}
-
-impl TaxonomyLayer {
-    /// The layer as stored (two JSON texts).
-    pub fn from_json(categories: &str, routing: &str) -> Result<TaxonomyLayer, String> {
-        Ok(TaxonomyLayer {
-            categories: serde_json::from_str(categories).map_err(|e| e.to_string())?,
-            rules: serde_json::from_str(routing).map_err(|e| e.to_string())?,
-        })
-    }
-
-    pub fn to_json(&self) -> Result<(String, String), String> {
-        Ok((
-            serde_json::to_string(&self.categories).map_err(|e| e.to_string())?,
-            serde_json::to_string(&self.rules).map_err(|e| e.to_string())?,
-        ))
-    }
-
-    /// The layer as extension files (`admin/categories.csv`, `admin/routing.toml`).
-    pub fn files(&self) -> Result<Vec<(String, String)>, String> {
-        let mut out = Vec::new();
-        if !self.categories.is_empty() {
-            let mut writer = csv::Writer::from_writer(Vec::new());
-            writer
-                .write_record(gongzhi_domain::category::HEADER)
-                .map_err(|e| e.to_string())?;
-            for c in &self.categories {
-                writer
-                    .write_record([
-                        &c.code,
-                        &c.name_zh,
-                        &c.name_en,
-                        &c.urgency,
-                        &c.dispatch,
-                        &c.handling,
-                    ])
-                    .map_err(|e| e.to_string())?;
-            }
-            let bytes = writer.into_inner().map_err(|e| e.to_string())?;
-            let text = String::from_utf8(bytes).map_err(|e| e.to_string())?;
-            out.push(("admin/categories.csv".to_string(), text));
-        }
-        if !self.rules.is_empty() {
-            let text =
-                toml::to_string(&RoutingFile { rule: &self.rules }).map_err(|e| e.to_string())?;
-            out.push(("admin/routing.toml".to_string(), text));
-        }
-        Ok(out)
-    }
-}
 
 /// Categories and rules are city-wide: only an admin of a whole city (a
 /// unit without parent) edits them; other admins may look.

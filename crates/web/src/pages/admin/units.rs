@@ -19,10 +19,10 @@ use gongzhi_store::{GridImportError, NewUnit};
 
 use crate::api::attachments::{multipart_error, multipart_rejection};
 use crate::api::grid::read_photo;
+use crate::state::jobs::JobState;
 use crate::state::{AppState, ServerConfig, UPLOAD_OVERHEAD};
 
 use super::super::{Ctx, Lang, PageError, Staff, render, see_other};
-use super::jobs::JobState;
 use super::{change_by, check_post, covers, done_notice, input_error, is_admin, refuse};
 
 /// The largest GeoJSON file accepted for a grid import.

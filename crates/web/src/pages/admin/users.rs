@@ -19,6 +19,7 @@ use crate::auth::{MIN_PASSWORD_LEN, hash_password};
 use crate::state::AppState;
 
 use super::super::{Ctx, Lang, PageError, Staff, render, see_other};
+use super::expertise::{self, ExpertiseForm, Holder};
 use super::units::{UnitRow, units_in_scope};
 use super::{change_by, check_post, covers, done_notice, input_error, is_admin, refuse};
 
@@ -171,7 +172,7 @@ struct UserPage {
     locked: usize,
     lock_state: String,
     /// What the user is experienced in, where a pack asks.
-    expertise: Vec<super::expertise::ExpertiseForm>,
+    expertise: Vec<ExpertiseForm>,
 }
 
 /// One API key as the admin page lists it.
@@ -421,7 +422,12 @@ async fn manage_page(
     } else {
         Vec::new()
     };
-    let expertise = match super::expertise::forms(state, lang, &user).await {
+    let holder = Holder {
+        id: &user.id,
+        roles: user.grants.iter().map(|g| g.role).collect(),
+        manageable: user.manageable,
+    };
+    let expertise = match expertise::forms(state, lang, &holder).await {
         Ok(forms) => forms,
         Err(e) => return e.render(state, lang, Some(staff)),
     };
@@ -714,5 +720,50 @@ async fn issue_key(
             }
             None => PageError::from(e).render(state, lang, Some(staff)),
         },
+    }
+}
+
+/// `POST /admin/users/{id}/expertise/{pack}/{field}`: the ticked `value`s
+/// replace what the user is experienced in; logged.
+pub async fn set_expertise(
+    State(state): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    Path((id, pack, field)): Path<(String, String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let token = super::super::form_get(&form, "csrf_token").unwrap_or_default();
+    if let Some(refused) = check_post(&state, lang, &staff, token) {
+        return refused;
+    }
+    let user = match user_in_scope(&state, lang, &staff, &id).await {
+        Ok(Some(user)) if user.manageable => user,
+        Ok(_) => return PageError::NotFound.render(&state, lang, Some(&staff)),
+        Err(e) => return e.render(&state, lang, Some(&staff)),
+    };
+    // The field must be one a person field of the pack asks for, for a
+    // role this user holds; values must be its options.
+    let roles: Vec<&str> = user.grants.iter().map(|g| g.role).collect();
+    let Some(options) = expertise::allowed_options(&state.packs, &pack, &field, &roles) else {
+        return PageError::NotFound.render(&state, lang, Some(&staff));
+    };
+    let values: Vec<String> = form
+        .iter()
+        .filter(|(k, _)| k == "value")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if values
+        .iter()
+        .any(|v| !options.iter().any(|o| &o.value == v))
+    {
+        return PageError::NotFound.render(&state, lang, Some(&staff));
+    }
+    match state
+        .db
+        .set_expertise_logged(&change_by(&staff), &user.id, &pack, &field, &values)
+        .await
+    {
+        Ok(()) => see_other(&format!("/admin/users/{}?done=expertise_saved", user.id)),
+        Err(e) => PageError::from(e).render(&state, lang, Some(&staff)),
     }
 }
