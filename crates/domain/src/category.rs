@@ -15,6 +15,9 @@ use std::fmt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::category_code::{
+    DISPATCH_TIME, HANDLING_TIME, MAX_CODE_LEN, MAX_LEVEL, is_valid_code,
+};
 use crate::demo::parse_csv;
 use crate::duration::{DurationRule, DurationUnit};
 use crate::pack::{MAX_DEADLINE_AMOUNT, Names};
@@ -40,17 +43,6 @@ pub const HEADER: [&str; 6] = [
     DISPATCH_TIME,
     HANDLING_TIME,
 ];
-
-/// The column (and the pack deadlines' `category = "…"`) for the time allowed
-/// to dispatch a case of the category.
-pub const DISPATCH_TIME: &str = "dispatch_time";
-/// The column for the time allowed to handle a case of the category.
-pub const HANDLING_TIME: &str = "handling_time";
-
-/// Longest category code accepted.
-pub const MAX_CODE_LEN: usize = 32;
-/// Deepest level accepted (the shipped taxonomies use 3).
-pub const MAX_LEVEL: usize = 5;
 
 /// Dispatch deadline of an urgent category: 1 hour, round the clock.
 pub const URGENT_DISPATCH: DurationRule = DurationRule {
@@ -306,22 +298,6 @@ impl CategorySet {
                 .strip_prefix(prefix)
                 .is_some_and(|rest| rest.starts_with('.'))
     }
-}
-
-/// Whether `code` is well formed: a first segment of an upper-case ASCII letter
-/// and then letters or digits, then `.`-separated segments of ASCII letters or
-/// digits, at most [`MAX_LEVEL`] segments and [`MAX_CODE_LEN`] bytes.
-pub fn is_valid_code(code: &str) -> bool {
-    let mut segments = code.split('.');
-    let first_ok = segments.next().is_some_and(|s| {
-        let mut chars = s.chars();
-        chars.next().is_some_and(|c| c.is_ascii_uppercase())
-            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    });
-    first_ok
-        && segments.all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
-        && code.split('.').count() <= MAX_LEVEL
-        && code.len() <= MAX_CODE_LEN
 }
 
 /// The leading letters of a code, which name its taxonomy (`R`, `E`, `C`).

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod calendar;
 pub mod category;
+pub mod category_code;
 pub mod checkpoint;
 pub mod conflict;
 pub mod demo;

@@ -338,8 +338,8 @@ impl CategoryDeadlines for NoCategoryDeadlines {
 
 /// The deadlines a category may set for a state (see `DeadlineDef::category_rule`).
 pub const CATEGORY_DEADLINES: [&str; 2] = [
-    crate::category::DISPATCH_TIME,
-    crate::category::HANDLING_TIME,
+    crate::category_code::DISPATCH_TIME,
+    crate::category_code::HANDLING_TIME,
 ];
 
 impl ActionDef {
@@ -806,7 +806,7 @@ impl FieldDef {
             }
             FieldKind::Category => {
                 let s = value.as_str().ok_or("must be a category code")?.trim();
-                if !crate::category::is_valid_code(s) {
+                if !crate::category_code::is_valid_code(s) {
                     return Err("must be a category code such as R01.02".into());
                 }
                 Ok(Value::String(s.to_owned()))

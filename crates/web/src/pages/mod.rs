@@ -51,6 +51,7 @@ use crate::state::AppState;
 pub fn upload_routes(config: &crate::state::ServerConfig) -> Router<AppState> {
     grid::upload_routes(config)
         .merge(portal::upload_routes(config))
+        .merge(portal_evidence::upload_routes(config))
         .merge(admin::upload_routes(config))
 }
 pub use i18n::Lang;

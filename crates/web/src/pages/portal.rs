@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
 use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -179,20 +179,12 @@ fn parse_coord(text: &str, min: f64, max: f64) -> Result<Option<f64>, ()> {
 
 /// The portal's submit route, with a body limit sized for its photos.
 pub fn upload_routes(config: &ServerConfig) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/submit",
-            get(submit_form).post(submit.layer(DefaultBodyLimit::max(
-                config.upload_body_limit().saturating_mul(MAX_PUBLIC_PHOTOS),
-            ))),
-        )
-        .route(
-            "/lookup/records",
-            post(
-                super::portal_evidence::party_add
-                    .layer(DefaultBodyLimit::max(config.upload_body_limit())),
-            ),
-        )
+    Router::new().route(
+        "/submit",
+        get(submit_form).post(submit.layer(DefaultBodyLimit::max(
+            config.upload_body_limit().saturating_mul(MAX_PUBLIC_PHOTOS),
+        ))),
+    )
 }
 
 pub async fn submit(

@@ -6,10 +6,12 @@
 
 use std::net::SocketAddr;
 
-use axum::Form;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -25,7 +27,15 @@ use super::session::MaybeStaff;
 use crate::api::attachments::{file_response, prepare_file};
 use crate::api::public::find_by_receipt_as;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, ServerConfig};
+
+/// The evidence route, with a body limit for its one file.
+pub fn upload_routes(config: &ServerConfig) -> Router<AppState> {
+    Router::new().route(
+        "/lookup/records",
+        post(party_add.layer(DefaultBodyLimit::max(config.upload_body_limit()))),
+    )
+}
 
 fn case_type<'a>(state: &'a AppState, case: &CaseRecord) -> Option<&'a CaseType> {
     state.packs.case_type(&case.pack, &case.case_type)
