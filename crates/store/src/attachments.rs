@@ -11,8 +11,9 @@ use gongzhi_domain::ids::new_id;
 use gongzhi_domain::log::{LogEntry, canonical_json};
 use gongzhi_domain::time::Micros;
 
-use crate::cases::{ActError, append_log, load_case_tx};
+use crate::cases::{append_log, load_case_tx};
 use crate::db::{Db, with_pool, with_tx};
+use crate::error::ActError;
 use crate::error::StoreError;
 
 #[derive(Debug, Clone, Serialize)]

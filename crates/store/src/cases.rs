@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::Row;
-use thiserror::Error;
 
 use gongzhi_domain::access::{Actor, CaseScope};
 use gongzhi_domain::calendar::WorkCalendar;
@@ -20,59 +19,22 @@ use gongzhi_domain::engine::{
 use gongzhi_domain::ids::{new_id, new_salt, random_receipt_code};
 use gongzhi_domain::link::{LinkKind, NewLink};
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
-use gongzhi_domain::pack::{
-    CaseType, CategoryDeadlines, DeadlineDef, Effect, EscalateTo, Expiry, FieldKind, PackSet,
-};
+use gongzhi_domain::pack::{DeadlineDef, Effect, FieldKind};
 use gongzhi_domain::time::Micros;
 
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
 // Moved to log_write; re-exported so callers elsewhere keep their import.
+pub use crate::deadline_rules::Rules;
+use crate::deadline_rules::{DeadlineBasis, PreparedDeadline, prepare_deadline, warn_time};
+use crate::error::ActError;
 pub(crate) use crate::log_write::append_log;
-
-/// Why an action was refused. Nothing was written.
-#[derive(Debug, Error)]
-pub enum ActError {
-    /// No such case, or not visible to this actor (the two look the same).
-    #[error("case not found")]
-    CaseNotFound,
-    #[error("unknown case type {pack}/{case_type}")]
-    UnknownCaseType { pack: String, case_type: String },
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
-    #[error("the case changed since version {expected}; reload and try again")]
-    VersionConflict { expected: i64 },
-    /// A precondition beyond the case's own fields does not hold.
-    #[error("{message}")]
-    GuardFailed {
-        guard: &'static str,
-        message: String,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for ActError {
-    fn from(e: sqlx::Error) -> Self {
-        ActError::Store(StoreError::Database(e))
-    }
-}
 
 fn invalid(field: &str, message: impl Into<String>) -> ActError {
     ActError::Invalid {
         field: field.to_string(),
         message: message.into(),
     }
-}
-
-/// The rules an action is decided under: the loaded packs and the calendar.
-#[derive(Clone, Copy)]
-pub struct Rules<'a> {
-    pub packs: &'a PackSet,
-    pub calendar: &'a WorkCalendar,
-    pub categories: &'a dyn CategoryDeadlines,
 }
 
 /// Where a new case lies: a point and the unit (usually a grid) it falls in.
@@ -359,15 +321,6 @@ macro_rules! deadline_from_row {
     }};
 }
 
-fn expiry_text(expiry: &Expiry) -> String {
-    match expiry {
-        Expiry::Warn => "warn".into(),
-        Expiry::MarkOverdue => "mark_overdue".into(),
-        Expiry::Escalate(EscalateTo::Parent) => "escalate:parent".into(),
-        Expiry::Escalate(EscalateTo::Unit(code)) => format!("escalate:{code}"),
-    }
-}
-
 /// The changes object of a log entry: `{key: {before, after}}`, personal values
 /// replaced by salted digests.
 fn changes_json(transition: &Transition, salt: &str, extra: Vec<(&str, Value, Value)>) -> String {
@@ -452,40 +405,6 @@ pub(crate) async fn close_deadlines_tx(
     Ok(())
 }
 
-/// The warning time: `ratio` of the way from the start to the due time.
-fn warn_time(start: Micros, due: Micros, ratio: f64) -> Micros {
-    start + ((due - start) as f64 * ratio).round() as i64
-}
-
-/// What of a case picks its deadline rules: its category and urgency, read
-/// through the type's category field and bound urgency field.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct DeadlineBasis<'a> {
-    category: Option<&'a str>,
-    urgency: Option<&'a str>,
-}
-
-impl<'a> DeadlineBasis<'a> {
-    pub(crate) fn of(case_type: &CaseType, fields: &'a Map<String, Value>) -> Self {
-        DeadlineBasis {
-            category: case_type.category_of(fields),
-            urgency: CaseType::text_of(case_type.bindings.urgency.as_deref(), fields),
-        }
-    }
-}
-
-/// The rule a state's deadline runs on for this case: the category's own
-/// (for its urgency) when the state asks for one and the category has it.
-fn effective_rule(rules: Rules<'_>, def: &DeadlineDef, basis: DeadlineBasis<'_>) -> DurationRule {
-    match (&def.category_rule, basis.category) {
-        (Some(kind), Some(category)) => rules
-            .categories
-            .deadline(category, kind, basis.urgency)
-            .unwrap_or(def.rule),
-        _ => def.rule,
-    }
-}
-
 async fn open_deadline_tx(
     tx: &mut Tx,
     rules: Rules<'_>,
@@ -516,41 +435,6 @@ async fn open_deadline_tx(
         .await?;
     });
     Ok(())
-}
-
-/// The deadline a state opens at `at`, computed on the calendar with the
-/// case category's own rule where the state asks for one.
-pub(crate) fn prepare_deadline(
-    rules: Rules<'_>,
-    def: &DeadlineDef,
-    state: &str,
-    basis: DeadlineBasis<'_>,
-    at: Micros,
-) -> PreparedDeadline {
-    let rule = effective_rule(rules, def, basis);
-    deadline_on_rule(rules.calendar, def, rule, state, at)
-}
-
-/// The deadline `def` opens at `at` when it runs on `rule`.
-pub(crate) fn deadline_on_rule(
-    calendar: &WorkCalendar,
-    def: &DeadlineDef,
-    rule: DurationRule,
-    state: &str,
-    at: Micros,
-) -> PreparedDeadline {
-    let due = calendar.due(at, rule);
-    PreparedDeadline {
-        id: new_id(),
-        state: state.to_string(),
-        rule: rule.to_string(),
-        calendar_version: calendar.version(),
-        due_at: due.at,
-        warn_ratio: def.warn_at,
-        warn_at: def.warn_at.map(|ratio| warn_time(at, due.at, ratio)),
-        provisional: due.provisional,
-        on_expiry: expiry_text(&def.on_expiry),
-    }
 }
 
 /// A deadline whose warning or due time has come.
@@ -2159,18 +2043,6 @@ struct PreparedCase {
     links: Vec<NewLink>,
     deadline: Option<PreparedDeadline>,
     entry: LogEntry,
-}
-
-pub(crate) struct PreparedDeadline {
-    pub id: String,
-    pub state: String,
-    pub rule: String,
-    pub calendar_version: String,
-    pub due_at: Micros,
-    pub warn_ratio: Option<f64>,
-    pub warn_at: Option<Micros>,
-    pub provisional: bool,
-    pub on_expiry: String,
 }
 
 enum Prepared {

@@ -9,8 +9,8 @@ use gongzhi_domain::engine::Transition;
 use gongzhi_domain::pack::CaseType;
 use gongzhi_domain::time::Micros;
 
-use crate::cases::{DeadlineBasis, Rules, prepare_deadline};
 use crate::db::{Tx, with_tx};
+use crate::deadline_rules::{DeadlineBasis, Rules, prepare_deadline};
 use crate::error::StoreError;
 
 /// Starts and stops the named clocks a transition calls for. Returns the

@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use gongzhi_domain::engine::EngineError;
+
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -49,5 +51,35 @@ impl StoreError {
             StoreError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
             _ => false,
         }
+    }
+}
+
+/// Why an action was refused. Nothing was written.
+#[derive(Debug, Error)]
+pub enum ActError {
+    /// No such case, or not visible to this actor (the two look the same).
+    #[error("case not found")]
+    CaseNotFound,
+    #[error("unknown case type {pack}/{case_type}")]
+    UnknownCaseType { pack: String, case_type: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("the case changed since version {expected}; reload and try again")]
+    VersionConflict { expected: i64 },
+    /// A precondition beyond the case's own fields does not hold.
+    #[error("{message}")]
+    GuardFailed {
+        guard: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ActError {
+    fn from(e: sqlx::Error) -> Self {
+        ActError::Store(StoreError::Database(e))
     }
 }

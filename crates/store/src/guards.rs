@@ -7,8 +7,8 @@ use sqlx::Row;
 use gongzhi_domain::pack::Guard;
 use gongzhi_domain::time::{Micros, to_rfc3339};
 
-use crate::cases::ActError;
 use crate::db::{Tx, with_tx};
+use crate::error::ActError;
 use crate::error::StoreError;
 
 fn refused(guard: &Guard, message: String) -> ActError {

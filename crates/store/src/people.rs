@@ -15,8 +15,9 @@ use gongzhi_domain::role::Role;
 use gongzhi_domain::unit::path_within;
 
 use crate::admin::{ChangeBy, log_admin};
-use crate::cases::{ActError, CaseRecord};
+use crate::cases::CaseRecord;
 use crate::db::{Db, Tx, with_pool, with_tx};
+use crate::error::ActError;
 use crate::error::StoreError;
 
 /// A staff member who may be named in a person field, with their load.

@@ -10,8 +10,8 @@ use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::pack::RecordDef;
 use gongzhi_domain::time::Micros;
 
-use crate::cases::deadline_on_rule;
 use crate::db::{Tx, with_tx};
+use crate::deadline_rules::deadline_on_rule;
 use crate::error::StoreError;
 
 /// Closes the running limits of one record, or of every record of the case
