@@ -1,7 +1,7 @@
 //! The `gongzhi` command line.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -11,6 +11,7 @@ use gongzhi::{Settings, demo, grids, open_database, prepare, read_pack_dir};
 use gongzhi_domain::checkpoint::{Bundle, KeyVerifier};
 use gongzhi_domain::pack::PackSet;
 use gongzhi_domain::places::ImportMapping;
+use gongzhi_store::Db;
 use gongzhi_web::{AppState, LogConfig, ServerConfig};
 
 #[derive(Parser)]
@@ -270,16 +271,9 @@ fn read_password() -> Result<String> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GONGZHI_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_tracing();
     let cli = Cli::parse();
-    let mut settings = Settings {
+    let settings = Settings {
         data_dir: cli.common.data.clone(),
         database_url: cli.common.database.clone(),
         pack_dirs: cli.common.packs.clone(),
@@ -288,7 +282,23 @@ async fn main() -> Result<()> {
         log_origin: cli.common.log_origin.clone(),
         sqlite_synchronous: gongzhi_store::SqliteSync::default(),
     };
-    match cli.command {
+    run(settings, cli.command).await
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GONGZHI_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// One function per command group; each returns what `main` returns.
+async fn run(mut settings: Settings, command: Command) -> Result<()> {
+    match command {
         Command::Serve {
             listen,
             demo: with_demo,
@@ -297,6 +307,7 @@ async fn main() -> Result<()> {
             witness_quorum,
             sqlite_synchronous,
         } => {
+            // Only the server takes this flag; other commands keep the default.
             settings.sqlite_synchronous = sqlite_synchronous.into();
             serve(
                 &settings,
@@ -308,293 +319,332 @@ async fn main() -> Result<()> {
             )
             .await
         }
-        Command::Verify => {
-            let keys = gongzhi::keys::trusted_log_keys(&settings)?;
-            let db = open_database(&settings).await?;
-            let started = Instant::now();
-            let result = gongzhi::audit::verify_log(&db, &keys).await;
-            db.close().await;
-            match result {
-                Ok(s) => {
-                    println!(
-                        "ok: {} entries, {} checkpoints verified in {:.2} s ({} entries not yet signed)",
-                        s.entries,
-                        s.checkpoints,
-                        started.elapsed().as_secs_f64(),
-                        s.unsigned
-                    );
-                    match &s.integrity {
-                        gongzhi_store::Integrity::Sound(check) => {
-                            println!("ok: {check}: no damage")
-                        }
-                        gongzhi_store::Integrity::Unchecked(why) => println!("warning: {why}"),
-                        gongzhi_store::Integrity::Damaged(_) => {}
-                    }
-                    if s.witnessed == 0 {
-                        println!(
-                            "warning: the newest checkpoint has no witness cosignature: a rollback of the \
-                             whole log cannot be detected without a witness or a copy of the checkpoints \
-                             kept elsewhere (docs/ARCHITECTURE.md, \"Keeping a witness\")"
-                        );
-                    }
-                    Ok(())
-                }
-                Err(gongzhi::audit::VerifyError::Found(finding)) => {
-                    println!("FAILED: {finding}");
-                    std::process::exit(1);
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-        Command::VerifyBundle { file, key } => {
-            let key = read_key_arg(&key)?;
-            let verifier = KeyVerifier::parse(&key).map_err(|e| anyhow::anyhow!("--key: {e}"))?;
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            match Bundle::verify_text(&bytes, &verifier) {
-                Ok(s) => {
-                    println!(
-                        "ok: case {}: {} entries proven in the log of size {} signed by {}",
-                        s.case_id, s.entries, s.tree_size, s.key
-                    );
-                    Ok(())
-                }
-                Err(e) => {
-                    println!("FAILED: {e}");
-                    std::process::exit(1);
-                }
-            }
-        }
+        Command::Verify => verify(&settings).await,
+        Command::VerifyBundle { file, key } => verify_bundle(&file, &key),
         Command::ExportBundle { case_id, output } => {
-            let signer = gongzhi::keys::log_key(&settings)?;
-            let db = open_database(&settings).await?;
-            let bundle = db.case_bundle(&case_id, &signer.label()).await?;
-            db.close().await;
-            let Some(bundle) = bundle else {
-                bail!("case {case_id} has no entry in a signed checkpoint yet");
-            };
-            match output {
-                Some(path) => std::fs::write(&path, bundle.to_text())
-                    .with_context(|| format!("writing {}", path.display()))?,
-                None => print!("{}", bundle.to_text()),
-            }
-            Ok(())
+            export_bundle(&settings, &case_id, output).await
         }
-        Command::Log { command } => match command {
-            LogCommand::Key => {
-                let log = gongzhi::keys::log_key(&settings)?;
-                let witness = gongzhi::keys::witness_key(&settings)?;
-                println!("log key:     {}", log.verifier_key());
-                println!("witness key: {}", witness.verifier_key());
-                for k in gongzhi::keys::retired_keys(&settings.data_dir)? {
-                    println!("retired:     {k}");
-                }
-                Ok(())
-            }
-            LogCommand::RotateKey => {
-                let db = open_database(&settings).await?;
-                let (old, new) = gongzhi::keys::rotate_log_key(&settings, &db).await?;
-                db.close().await;
-                println!("retired: {}", old.verifier_key());
-                println!("new key: {}", new.verifier_key());
-                println!("restart the server to sign with the new key");
-                Ok(())
-            }
-        },
+        Command::Log { command } => log_keys(&settings, command).await,
         Command::Witness {
             log,
             log_key,
             interval,
             once,
-        } => {
-            let key = KeyVerifier::parse(&read_key_arg(&log_key)?)
-                .map_err(|e| anyhow::anyhow!("--log-key: {e}"))?;
-            let witness = gongzhi::keys::witness_key(&settings)?;
-            let db = open_database(&settings).await?;
-            let client = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .build()?;
-            println!("witnessing {log} as {}", witness.verifier_key());
-            loop {
-                match gongzhi::witness::witness_once(&client, &db, &log, &key, &witness).await {
-                    Ok(w) => println!("cosigned {} at size {}", w.origin, w.size),
-                    Err(e) if once => {
-                        db.close().await;
-                        return Err(e);
-                    }
-                    Err(e) => eprintln!("witness: {e:#}"),
-                }
-                if once {
-                    break;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
-                    _ = shutdown_signal() => break,
-                }
-            }
-            db.close().await;
-            Ok(())
-        }
-        Command::Bench {
-            command:
-                BenchCommand::Log {
-                    entries,
-                    verify_entries,
-                    postgres,
-                },
-        } => gongzhi::bench_log::bench_log(&settings, entries, verify_entries, postgres).await,
-        Command::Migrate => {
-            let db = open_database(&settings).await?;
-            println!(
-                "database is up to date ({})",
-                gongzhi::redact(&settings.database_url())
-            );
-            db.close().await;
-            Ok(())
-        }
+        } => witness(&settings, &log, &log_key, interval, once).await,
+        Command::Migrate => migrate(&settings).await,
         Command::User { command } => user(&settings, command).await,
-        Command::Import {
-            command: ImportCommand::Requests { file },
-        } => {
-            let (db, packs, calendar) = prepare(&settings).await?;
-            let taxonomies = gongzhi::load_taxonomies(&settings)?;
-            let state = AppState::new(
-                db.clone(),
-                packs,
-                calendar,
-                taxonomies,
-                ServerConfig::default(),
-            )
-            .await?;
-            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let summary =
-                gongzhi::import_requests::import_requests(&state, &file, progress).await?;
+        Command::Import { command } => import(&settings, command).await,
+        Command::CheckPack { dir } => check_pack(&dir),
+        Command::Bench { command } => bench(&settings, command).await,
+    }
+}
+
+/// `verify`: a finding exits with status 1 after printing it to standard output.
+async fn verify(settings: &Settings) -> Result<()> {
+    let keys = gongzhi::keys::trusted_log_keys(settings)?;
+    let db = open_database(settings).await?;
+    let started = Instant::now();
+    let result = gongzhi::audit::verify_log(&db, &keys).await;
+    db.close().await;
+    match result {
+        Ok(s) => {
             println!(
-                "{}: {} imported, {} already present, {} rejected",
-                file.display(),
-                summary.imported,
-                summary.already_present,
-                summary.rejected.len()
+                "ok: {} entries, {} checkpoints verified in {:.2} s ({} entries not yet signed)",
+                s.entries,
+                s.checkpoints,
+                started.elapsed().as_secs_f64(),
+                s.unsigned
             );
-            for (row, reason) in summary.rejected.iter().take(200) {
-                println!("  row {row}: {reason}");
+            match &s.integrity {
+                gongzhi_store::Integrity::Sound(check) => {
+                    println!("ok: {check}: no damage")
+                }
+                gongzhi_store::Integrity::Unchecked(why) => println!("warning: {why}"),
+                gongzhi_store::Integrity::Damaged(_) => {}
             }
-            if summary.rejected.len() > 200 {
-                println!("  ... and {} more", summary.rejected.len() - 200);
+            if s.witnessed == 0 {
+                println!(
+                    "warning: the newest checkpoint has no witness cosignature: a rollback of the \
+                     whole log cannot be detected without a witness or a copy of the checkpoints \
+                     kept elsewhere (docs/ARCHITECTURE.md, \"Keeping a witness\")"
+                );
             }
-            db.close().await;
-            if summary.rejected.is_empty() {
-                Ok(())
-            } else {
-                bail!(
-                    "{} row(s) were rejected; the others were imported",
-                    summary.rejected.len()
-                )
-            }
+            Ok(())
         }
-        Command::Import {
-            command:
-                ImportCommand::Grids {
-                    file,
-                    name_property,
-                    code_property,
-                    parent_property,
-                    parent,
-                },
+        Err(gongzhi::audit::VerifyError::Found(finding)) => {
+            println!("FAILED: {finding}");
+            std::process::exit(1);
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `verify-bundle`: offline, no database; a bad bundle exits with status 1.
+fn verify_bundle(file: &Path, key: &str) -> Result<()> {
+    let key = read_key_arg(key)?;
+    let verifier = KeyVerifier::parse(&key).map_err(|e| anyhow::anyhow!("--key: {e}"))?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    match Bundle::verify_text(&bytes, &verifier) {
+        Ok(s) => {
+            println!(
+                "ok: case {}: {} entries proven in the log of size {} signed by {}",
+                s.case_id, s.entries, s.tree_size, s.key
+            );
+            Ok(())
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn export_bundle(settings: &Settings, case_id: &str, output: Option<PathBuf>) -> Result<()> {
+    let signer = gongzhi::keys::log_key(settings)?;
+    let db = open_database(settings).await?;
+    let bundle = db.case_bundle(case_id, &signer.label()).await?;
+    db.close().await;
+    let Some(bundle) = bundle else {
+        bail!("case {case_id} has no entry in a signed checkpoint yet");
+    };
+    match output {
+        Some(path) => std::fs::write(&path, bundle.to_text())
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{}", bundle.to_text()),
+    }
+    Ok(())
+}
+
+/// `log key` and `log rotate-key`.
+async fn log_keys(settings: &Settings, command: LogCommand) -> Result<()> {
+    match command {
+        LogCommand::Key => {
+            let log = gongzhi::keys::log_key(settings)?;
+            let witness = gongzhi::keys::witness_key(settings)?;
+            println!("log key:     {}", log.verifier_key());
+            println!("witness key: {}", witness.verifier_key());
+            for k in gongzhi::keys::retired_keys(&settings.data_dir)? {
+                println!("retired:     {k}");
+            }
+            Ok(())
+        }
+        LogCommand::RotateKey => {
+            let db = open_database(settings).await?;
+            let (old, new) = gongzhi::keys::rotate_log_key(settings, &db).await?;
+            db.close().await;
+            println!("retired: {}", old.verifier_key());
+            println!("new key: {}", new.verifier_key());
+            println!("restart the server to sign with the new key");
+            Ok(())
+        }
+    }
+}
+
+/// `witness`: rounds until a signal; with `--once`, a failed round is the command's error.
+async fn witness(
+    settings: &Settings,
+    log: &str,
+    log_key: &str,
+    interval: u64,
+    once: bool,
+) -> Result<()> {
+    let key = KeyVerifier::parse(&read_key_arg(log_key)?)
+        .map_err(|e| anyhow::anyhow!("--log-key: {e}"))?;
+    let witness = gongzhi::keys::witness_key(settings)?;
+    let db = open_database(settings).await?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    println!("witnessing {log} as {}", witness.verifier_key());
+    loop {
+        match gongzhi::witness::witness_once(&client, &db, log, &key, &witness).await {
+            Ok(w) => println!("cosigned {} at size {}", w.origin, w.size),
+            Err(e) if once => {
+                db.close().await;
+                return Err(e);
+            }
+            Err(e) => eprintln!("witness: {e:#}"),
+        }
+        if once {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
+            _ = shutdown_signal() => break,
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// `migrate`: opening the database brings its schema up to date.
+async fn migrate(settings: &Settings) -> Result<()> {
+    let db = open_database(settings).await?;
+    println!(
+        "database is up to date ({})",
+        gongzhi::redact(&settings.database_url())
+    );
+    db.close().await;
+    Ok(())
+}
+
+async fn import(settings: &Settings, command: ImportCommand) -> Result<()> {
+    match command {
+        ImportCommand::Requests { file } => import_requests(settings, &file).await,
+        ImportCommand::Grids {
+            file,
+            name_property,
+            code_property,
+            parent_property,
+            parent,
         } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let db = open_database(&settings).await?;
             let mapping = ImportMapping {
                 name_property,
                 code_property,
                 parent_property,
                 default_parent: parent,
             };
-            match grids::import_grids(&db, &text, &mapping).await {
-                Ok(n) => {
-                    println!("imported {n} grids from {}", file.display());
-                    Ok(())
-                }
-                Err(e) => bail!("{}: {e}", file.display()),
-            }
+            import_grids(settings, &file, &mapping).await
         }
-        Command::Bench {
-            command: BenchCommand::Pages { requests },
-        } => {
+    }
+}
+
+/// `import requests`: any rejected row makes the command fail, after the others are imported.
+async fn import_requests(settings: &Settings, file: &Path) -> Result<()> {
+    let (db, packs, calendar) = prepare(settings).await?;
+    let taxonomies = gongzhi::load_taxonomies(settings)?;
+    let state = AppState::new(
+        db.clone(),
+        packs,
+        calendar,
+        taxonomies,
+        ServerConfig::default(),
+    )
+    .await?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = gongzhi::import_requests::import_requests(&state, file, progress).await?;
+    println!(
+        "{}: {} imported, {} already present, {} rejected",
+        file.display(),
+        summary.imported,
+        summary.already_present,
+        summary.rejected.len()
+    );
+    for (row, reason) in summary.rejected.iter().take(200) {
+        println!("  row {row}: {reason}");
+    }
+    if summary.rejected.len() > 200 {
+        println!("  ... and {} more", summary.rejected.len() - 200);
+    }
+    db.close().await;
+    if summary.rejected.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "{} row(s) were rejected; the others were imported",
+            summary.rejected.len()
+        )
+    }
+}
+
+/// `import grids`: all or nothing.
+async fn import_grids(settings: &Settings, file: &Path, mapping: &ImportMapping) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let db = open_database(settings).await?;
+    match grids::import_grids(&db, &text, mapping).await {
+        Ok(n) => {
+            println!("imported {n} grids from {}", file.display());
+            Ok(())
+        }
+        Err(e) => bail!("{}: {e}", file.display()),
+    }
+}
+
+/// `check-pack`: every problem goes to standard error, then the command fails.
+fn check_pack(dir: &Path) -> Result<()> {
+    let sources = read_pack_dir(dir)?;
+    if sources.is_empty() {
+        bail!("no .toml files in {}", dir.display());
+    }
+    // Checked together with the built-in packs, as the server loads them
+    // (a copy of a built-in pack in DIR stands for itself).
+    let mut all: Vec<(String, String)> = gongzhi::BUILTIN_PACKS
+        .iter()
+        .filter(|(_, text)| !sources.iter().any(|(_, s)| s == text))
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    all.extend(sources);
+    match PackSet::from_sources(&all) {
+        Ok(set) => {
+            for t in set.case_types() {
+                println!(
+                    "ok  {}/{}  {} states, {} actions, {} fields",
+                    t.pack_id,
+                    t.id,
+                    t.states.len(),
+                    t.actions.len(),
+                    t.fields.len()
+                );
+            }
+            Ok(())
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            bail!("{} problem(s); the packs would not load", errors.0.len())
+        }
+    }
+}
+
+async fn bench(settings: &Settings, command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Log {
+            entries,
+            verify_entries,
+            postgres,
+        } => gongzhi::bench_log::bench_log(settings, entries, verify_entries, postgres).await,
+        BenchCommand::Pages { requests } => {
             println!("{}", gongzhi::bench_pages::bench_pages(requests).await?);
             Ok(())
         }
-        Command::Bench {
-            command: BenchCommand::Locate { side, lookups },
-        } => {
+        BenchCommand::Locate { side, lookups } => {
             println!("{}", gongzhi::bench::bench_locate(side, lookups)?);
             Ok(())
         }
-        Command::Bench {
-            command:
-                BenchCommand::Intake {
-                    clients,
-                    requests,
-                    bench_database,
-                },
-        } => {
-            let (clients, requests) = (clients.max(1), requests.max(1));
-            let report = match bench_database {
-                Some(url) => gongzhi::bench::bench_intake(
-                    &url,
-                    gongzhi_store::SqliteSync::default(),
-                    clients,
-                    requests,
-                )
-                .await
-                .map(|run| run.report),
-                None => {
-                    let dir =
-                        std::env::temp_dir().join(format!("gongzhi-bench-{}", std::process::id()));
-                    std::fs::create_dir_all(&dir)?;
-                    let report = gongzhi::bench::bench_intake_sqlite(&dir, clients, requests).await;
-                    let _ = std::fs::remove_dir_all(&dir);
-                    report
-                }
-            };
-            println!("{}", report?);
-            Ok(())
-        }
-        Command::CheckPack { dir } => {
-            let sources = read_pack_dir(&dir)?;
-            if sources.is_empty() {
-                bail!("no .toml files in {}", dir.display());
-            }
-            // Checked together with the built-in packs, as the server loads them
-            // (a copy of a built-in pack in DIR stands for itself).
-            let mut all: Vec<(String, String)> = gongzhi::BUILTIN_PACKS
-                .iter()
-                .filter(|(_, text)| !sources.iter().any(|(_, s)| s == text))
-                .map(|(n, t)| (n.to_string(), t.to_string()))
-                .collect();
-            all.extend(sources);
-            match PackSet::from_sources(&all) {
-                Ok(set) => {
-                    for t in set.case_types() {
-                        println!(
-                            "ok  {}/{}  {} states, {} actions, {} fields",
-                            t.pack_id,
-                            t.id,
-                            t.states.len(),
-                            t.actions.len(),
-                            t.fields.len()
-                        );
-                    }
-                    Ok(())
-                }
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    bail!("{} problem(s); the packs would not load", errors.0.len())
-                }
-            }
-        }
+        BenchCommand::Intake {
+            clients,
+            requests,
+            bench_database,
+        } => bench_intake(clients, requests, bench_database).await,
     }
+}
+
+/// `bench intake`: on a given database, or on a scratch SQLite folder removed afterwards.
+async fn bench_intake(
+    clients: usize,
+    requests: usize,
+    bench_database: Option<String>,
+) -> Result<()> {
+    let (clients, requests) = (clients.max(1), requests.max(1));
+    let report = match bench_database {
+        Some(url) => gongzhi::bench::bench_intake(
+            &url,
+            gongzhi_store::SqliteSync::default(),
+            clients,
+            requests,
+        )
+        .await
+        .map(|run| run.report),
+        None => {
+            let dir = std::env::temp_dir().join(format!("gongzhi-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let report = gongzhi::bench::bench_intake_sqlite(&dir, clients, requests).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            report
+        }
+    };
+    println!("{}", report?);
+    Ok(())
 }
 
 /// A key given on the command line, or the path of a file holding it.
@@ -703,43 +753,7 @@ async fn user(settings: &Settings, command: UserCommand) -> Result<()> {
             username,
             name,
             roles,
-        } => {
-            let packs = match gongzhi::load_packs(&settings.pack_dirs)? {
-                Ok(packs) => packs,
-                Err(e) => bail!("packs:\n{e}"),
-            };
-            let mut grants = Vec::new();
-            for spec in &roles {
-                let (role, code) = spec
-                    .split_once('@')
-                    .with_context(|| format!("--role {spec}: expected ROLE@UNIT_CODE"))?;
-                let role = packs.role(role).map(|d| d.role).with_context(|| {
-                    let known: Vec<&str> = packs.roles().map(|d| d.role.as_str()).collect();
-                    format!(
-                        "--role {spec}: unknown role {role} (declared: {})",
-                        known.join(", ")
-                    )
-                })?;
-                let unit = db
-                    .unit_by_code(code)
-                    .await?
-                    .with_context(|| format!("--role {spec}: no unit with code {code}"))?;
-                grants.push((role, unit.id));
-            }
-            let password = read_password()?;
-            let hash = gongzhi_web::auth::hash_password(password)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            // Logged like the admin pages' changes, as the system's.
-            let account = gongzhi_store::NewAccount {
-                username: &username,
-                display_name: name.as_deref().unwrap_or(&username),
-                password_hash: Some(&hash),
-            };
-            db.create_account_logged(account, &grants, &gongzhi_store::ChangeBy::system())
-                .await?;
-            println!("added {username}");
-        }
+        } => user_add(settings, &db, &username, name.as_deref(), &roles).await?,
         UserCommand::Passwd { username } => {
             let password = read_password()?;
             let hash = gongzhi_web::auth::hash_password(password)
@@ -772,6 +786,52 @@ async fn user(settings: &Settings, command: UserCommand) -> Result<()> {
         }
     }
     db.close().await;
+    Ok(())
+}
+
+/// `user add`: every `--role` is checked before the password is read.
+async fn user_add(
+    settings: &Settings,
+    db: &Db,
+    username: &str,
+    name: Option<&str>,
+    roles: &[String],
+) -> Result<()> {
+    let packs = match gongzhi::load_packs(&settings.pack_dirs)? {
+        Ok(packs) => packs,
+        Err(e) => bail!("packs:\n{e}"),
+    };
+    let mut grants = Vec::new();
+    for spec in roles {
+        let (role, code) = spec
+            .split_once('@')
+            .with_context(|| format!("--role {spec}: expected ROLE@UNIT_CODE"))?;
+        let role = packs.role(role).map(|d| d.role).with_context(|| {
+            let known: Vec<&str> = packs.roles().map(|d| d.role.as_str()).collect();
+            format!(
+                "--role {spec}: unknown role {role} (declared: {})",
+                known.join(", ")
+            )
+        })?;
+        let unit = db
+            .unit_by_code(code)
+            .await?
+            .with_context(|| format!("--role {spec}: no unit with code {code}"))?;
+        grants.push((role, unit.id));
+    }
+    let password = read_password()?;
+    let hash = gongzhi_web::auth::hash_password(password)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    // Logged like the admin pages' changes, as the system's.
+    let account = gongzhi_store::NewAccount {
+        username,
+        display_name: name.unwrap_or(username),
+        password_hash: Some(&hash),
+    };
+    db.create_account_logged(account, &grants, &gongzhi_store::ChangeBy::system())
+        .await?;
+    println!("added {username}");
     Ok(())
 }
 

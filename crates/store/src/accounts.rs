@@ -10,19 +10,10 @@ use gongzhi_domain::ids::new_id;
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::{Micros, now_micros};
 
-use crate::admin::{ChangeBy, grant_tx, log_admin};
+use crate::admin_log::{ChangeBy, log_admin};
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
-use crate::users::{User, user_from_row, validate_username};
-
-/// A new account: a person (with a password hash) or a system account
-/// (API keys only, `password_hash` is `None`).
-#[derive(Debug, Clone, Copy)]
-pub struct NewAccount<'a> {
-    pub username: &'a str,
-    pub display_name: &'a str,
-    pub password_hash: Option<&'a str>,
-}
+use crate::users::{NewAccount, User, grant_tx, insert_user_tx, user_from_row};
 
 /// An API key as its account's administrators see it: never the key itself.
 #[derive(Debug, Clone, Serialize)]
@@ -51,61 +42,6 @@ pub struct IssueKey<'a> {
     pub name: &'a str,
     pub key_hash: &'a str,
     pub prefix: &'a str,
-}
-
-/// Inserts a user row; a taken username is a `Conflict`.
-pub(crate) async fn insert_user_tx(
-    tx: &mut Tx,
-    account: NewAccount<'_>,
-) -> Result<User, StoreError> {
-    validate_username(account.username)?;
-    let display_name = account.display_name.trim();
-    if display_name.is_empty() || display_name.chars().count() > 100 {
-        return Err(StoreError::invalid(
-            "display_name",
-            "must be 1 to 100 characters",
-        ));
-    }
-    let id = new_id();
-    let now = now_micros();
-    let kind = if account.password_hash.is_some() {
-        "person"
-    } else {
-        "system"
-    };
-    let inserted = with_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO users (id, username, display_name, password_hash, kind, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
-        )
-        .bind(&id)
-        .bind(account.username)
-        .bind(display_name)
-        .bind(account.password_hash)
-        .bind(kind)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    });
-    if let Err(e) = inserted {
-        let err = StoreError::from(e);
-        if err.is_unique_violation() {
-            return Err(StoreError::Conflict(format!(
-                "user {} already exists",
-                account.username
-            )));
-        }
-        return Err(err);
-    }
-    Ok(User {
-        id,
-        username: account.username.to_string(),
-        display_name: display_name.to_string(),
-        kind: kind.to_string(),
-        disabled: false,
-        created_at: now,
-    })
 }
 
 /// Creates the account and logs it (never the password hash).

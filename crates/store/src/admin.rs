@@ -10,9 +10,7 @@ use geo::BoundingRect;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use gongzhi_domain::access::Actor;
 use gongzhi_domain::ids::new_id;
-use gongzhi_domain::log::{LogEntry, canonical_json};
 use gongzhi_domain::places::{
     FeatureRejection, ImportMapping, ImportReport, geometry_to_geojson, parse_feature_collection,
 };
@@ -20,45 +18,13 @@ use gongzhi_domain::role::Role;
 use gongzhi_domain::time::{Micros, now_micros};
 use gongzhi_domain::unit::UnitKind;
 
-use crate::accounts::{NewAccount, insert_user_tx};
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
-use crate::log_write::append_log;
 use crate::units::{NewUnit, Unit, insert_unit_tx};
-use crate::users::{User, user_from_row};
+use crate::users::{NewAccount, User, grant_tx, insert_user_tx, user_from_row};
 
-/// Prefix of the `case_id` of admin log entries.
-pub const ADMIN_SUBJECT_PREFIX: &str = "admin:";
-/// Prefix of the action of admin log entries.
-pub const ADMIN_ACTION_PREFIX: &str = "admin.";
-
-/// Who makes an admin change: a user acting at their admin unit, or the
-/// system (the command line).
-#[derive(Debug, Clone, Default)]
-pub struct ChangeBy {
-    pub actor_id: Option<String>,
-    pub actor_unit_id: Option<String>,
-}
-
-impl ChangeBy {
-    pub fn system() -> ChangeBy {
-        ChangeBy::default()
-    }
-
-    /// A user's change, made at their widest admin unit.
-    pub fn from_actor(actor: &Actor) -> ChangeBy {
-        let unit = actor
-            .assignments
-            .iter()
-            .filter(|a| a.role == Role::ADMIN)
-            .min_by_key(|a| a.unit_path.len())
-            .map(|a| a.unit_id.clone());
-        ChangeBy {
-            actor_id: Some(actor.user_id.clone()),
-            actor_unit_id: unit,
-        }
-    }
-}
+// `people` still imports these from here; drop this line once it imports `admin_log`.
+pub(crate) use crate::admin_log::{ChangeBy, log_admin};
 
 /// Why a grid import stored nothing.
 #[derive(Debug, thiserror::Error)]
@@ -77,31 +43,6 @@ pub struct TaxonomyRevision {
     pub routing: String,
     pub created_by: Option<String>,
     pub created_at: Micros,
-}
-
-/// Appends one `admin.*` entry inside the caller's transaction.
-pub(crate) async fn log_admin(
-    tx: &mut Tx,
-    by: &ChangeBy,
-    action: &str,
-    subject: &str,
-    changes: Value,
-) -> Result<(), StoreError> {
-    let entry = LogEntry {
-        seq: 0,
-        id: new_id(),
-        case_id: format!("{ADMIN_SUBJECT_PREFIX}{subject}"),
-        at: now_micros(),
-        actor_id: by.actor_id.clone(),
-        actor_unit_id: by.actor_unit_id.clone(),
-        action: format!("{ADMIN_ACTION_PREFIX}{action}"),
-        from_state: None,
-        to_state: "admin".into(),
-        changes: canonical_json(&changes),
-        reason: None,
-    };
-    append_log(tx, entry).await?;
-    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), StoreError> {
@@ -524,36 +465,6 @@ impl Db {
         .await?;
         tx.commit().await?;
         Ok(revision)
-    }
-}
-
-/// Inserts a grant; `false` when it was already held.
-pub(crate) async fn grant_tx(
-    tx: &mut Tx,
-    user_id: &str,
-    role: Role,
-    unit_id: &str,
-) -> Result<bool, StoreError> {
-    let res = with_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO role_assignments (id, user_id, role, unit_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (user_id, role, unit_id) DO NOTHING",
-        )
-        .bind(new_id())
-        .bind(user_id)
-        .bind(role.as_str())
-        .bind(unit_id)
-        .bind(now_micros())
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    });
-    match res {
-        Ok(n) => Ok(n > 0),
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-            Err(StoreError::invalid("unit_id", format!("no unit {unit_id}")))
-        }
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod admin_log;
 mod attachments;
 mod bench;
 mod blobs;
@@ -31,8 +32,9 @@ mod tree;
 mod units;
 mod users;
 
-pub use accounts::{ApiKeyInfo, IssueKey, NewAccount};
+pub use accounts::{ApiKeyInfo, IssueKey};
 pub use admin::*;
+pub use admin_log::{ADMIN_ACTION_PREFIX, ADMIN_SUBJECT_PREFIX, ChangeBy};
 pub use attachments::*;
 pub use blobs::{BlobError, BlobStore, StoredBlob, sha256_hex};
 pub use cases::*;

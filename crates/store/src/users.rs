@@ -8,7 +8,7 @@ use gongzhi_domain::ids::new_id;
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::{Micros, now_micros};
 
-use crate::db::{Db, with_pool};
+use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,6 +76,100 @@ pub fn validate_username(username: &str) -> Result<(), StoreError> {
     }
 }
 
+/// A new account: a person (with a password hash) or a system account
+/// (API keys only, `password_hash` is `None`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: Option<&'a str>,
+}
+
+/// Inserts a user row; a taken username is a `Conflict`.
+pub(crate) async fn insert_user_tx(
+    tx: &mut Tx,
+    account: NewAccount<'_>,
+) -> Result<User, StoreError> {
+    validate_username(account.username)?;
+    let display_name = account.display_name.trim();
+    if display_name.is_empty() || display_name.chars().count() > 100 {
+        return Err(StoreError::invalid(
+            "display_name",
+            "must be 1 to 100 characters",
+        ));
+    }
+    let id = new_id();
+    let now = now_micros();
+    let kind = if account.password_hash.is_some() {
+        "person"
+    } else {
+        "system"
+    };
+    let inserted = with_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO users (id, username, display_name, password_hash, kind, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(&id)
+        .bind(account.username)
+        .bind(display_name)
+        .bind(account.password_hash)
+        .bind(kind)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    });
+    if let Err(e) = inserted {
+        let err = StoreError::from(e);
+        if err.is_unique_violation() {
+            return Err(StoreError::Conflict(format!(
+                "user {} already exists",
+                account.username
+            )));
+        }
+        return Err(err);
+    }
+    Ok(User {
+        id,
+        username: account.username.to_string(),
+        display_name: display_name.to_string(),
+        kind: kind.to_string(),
+        disabled: false,
+        created_at: now,
+    })
+}
+
+/// Inserts a grant; `false` when it was already held.
+pub(crate) async fn grant_tx(
+    tx: &mut Tx,
+    user_id: &str,
+    role: Role,
+    unit_id: &str,
+) -> Result<bool, StoreError> {
+    let res = with_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO role_assignments (id, user_id, role, unit_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id, role, unit_id) DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(unit_id)
+        .bind(now_micros())
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    });
+    match res {
+        Ok(n) => Ok(n > 0),
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+            Err(StoreError::invalid("unit_id", format!("no unit {unit_id}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Db {
     /// Creates a user. `password_hash` is an argon2id PHC string, or `None` for a
     /// system account that authenticates with API keys.
@@ -86,12 +180,12 @@ impl Db {
         password_hash: Option<&str>,
     ) -> Result<User, StoreError> {
         let mut tx = self.begin_write().await?;
-        let account = crate::accounts::NewAccount {
+        let account = NewAccount {
             username,
             display_name,
             password_hash,
         };
-        let user = crate::accounts::insert_user_tx(&mut tx, account).await?;
+        let user = insert_user_tx(&mut tx, account).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -128,7 +222,7 @@ impl Db {
         unit_id: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        crate::admin::grant_tx(&mut tx, user_id, role, unit_id).await?;
+        grant_tx(&mut tx, user_id, role, unit_id).await?;
         tx.commit().await?;
         Ok(())
     }
