@@ -18,13 +18,11 @@ use gongzhi_domain::role::Role;
 use gongzhi_domain::time::{Micros, now_micros};
 use gongzhi_domain::unit::UnitKind;
 
+use crate::admin_log::{ChangeBy, log_admin};
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
 use crate::units::{NewUnit, Unit, insert_unit_tx};
 use crate::users::{NewAccount, User, grant_tx, insert_user_tx, user_from_row};
-
-// `people` still imports these from here; drop this line once it imports `admin_log`.
-pub(crate) use crate::admin_log::{ChangeBy, log_admin};
 
 /// Why a grid import stored nothing.
 #[derive(Debug, thiserror::Error)]
