@@ -1537,6 +1537,32 @@ async fn the_parties_exchange_evidence_through_the_mediator(backend: Backend) {
     assert!(lookup("0002").await.contains("邻居证言"));
     assert!(!lookup("0001").await.contains("邻居证言"));
 
+    // A party cannot point its evidence at a file of the case by its id.
+    let file = app.db.attachments_of(&case).await.expect("files")[0]
+        .id
+        .clone();
+    party_submits(
+        &app,
+        &code,
+        "0002",
+        &[("title", "借用文件"), ("file", file.as_str())],
+        None,
+    )
+    .await;
+    let borrowed = app
+        .db
+        .records_of(&case)
+        .await
+        .expect("records")
+        .into_iter()
+        .find(|r| r.fields.get("title") == Some(&json!("借用文件")))
+        .expect("recorded");
+    assert!(
+        borrowed.fields.get("file").is_none(),
+        "{:?}",
+        borrowed.fields
+    );
+
     // Staff cannot point a record at a file of another case.
     let other = register(&app, "另一纠纷", json!({})).await;
     start_mediation(&app, &other).await;

@@ -119,6 +119,13 @@ async fn add(
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix("f.")?.to_string(), v.trim().into())))
         .filter(|(_, v): &(String, Value)| v.as_str().is_some_and(|s| !s.is_empty()))
+        // A file comes only as an upload: a typed-in id could name another
+        // of the case's files, which the party must not reach.
+        .filter(|(k, _)| {
+            def.fields
+                .get(k)
+                .is_some_and(|f| f.kind != FieldKind::Attachment)
+        })
         .collect();
     def.check_new_by_party(&fields, &party.role)
         .map_err(|e| ApiError::invalid(&e.field, e.message))?;
