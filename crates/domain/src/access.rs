@@ -14,6 +14,10 @@ pub struct Assignment {
     pub unit_id: String,
     /// Materialised path of the scope unit (`/city/district/`).
     pub unit_path: String,
+    /// The grant covers only cases assigned to the holder in person (the
+    /// role `sees = "assigned"`), not every case of the subtree.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub assigned_only: bool,
 }
 
 /// An authenticated staff member or system, with their assignments.
@@ -33,6 +37,8 @@ pub struct CaseScope {
     /// Units with an open assist task on the case (吹哨报到): they see it, and
     /// may act on it only for their task.
     pub assist_paths: Vec<String>,
+    /// The user the case is assigned to in person, if any.
+    pub assignee: Option<String>,
 }
 
 impl CaseScope {
@@ -49,6 +55,7 @@ impl CaseScope {
             holder_path: self.holder_path.clone(),
             area_path: self.area_path.clone(),
             assist_paths: Vec::new(),
+            assignee: self.assignee.clone(),
         }
     }
 
@@ -59,19 +66,23 @@ impl CaseScope {
             holder_path: String::from("\u{0}"),
             area_path: None,
             assist_paths: self.assist_paths.clone(),
+            assignee: self.assignee.clone(),
         }
     }
 }
 
 impl Actor {
-    fn covers(assignment: &Assignment, case: &CaseScope) -> bool {
+    fn covers(&self, assignment: &Assignment, case: &CaseScope) -> bool {
+        if assignment.assigned_only && case.assignee.as_deref() != Some(self.user_id.as_str()) {
+            return false;
+        }
         case.paths().any(|p| path_within(p, &assignment.unit_path))
     }
 
     /// Whether the actor may see the case at all. Out-of-scope cases must be
     /// answered as if they did not exist.
     pub fn can_see(&self, case: &CaseScope) -> bool {
-        self.assignments.iter().any(|a| Self::covers(a, case))
+        self.assignments.iter().any(|a| self.covers(a, case))
     }
 
     /// The roles the actor holds over this case, deduplicated, in role order.
@@ -79,7 +90,7 @@ impl Actor {
         let mut roles: Vec<Role> = self
             .assignments
             .iter()
-            .filter(|a| Self::covers(a, case))
+            .filter(|a| self.covers(a, case))
             .map(|a| a.role)
             .collect();
         roles.sort();
@@ -93,7 +104,7 @@ impl Actor {
     pub fn acting_assignment(&self, role: Role, case: &CaseScope) -> Option<&Assignment> {
         self.assignments
             .iter()
-            .filter(|a| a.role == role && Self::covers(a, case))
+            .filter(|a| a.role == role && self.covers(a, case))
             .max_by_key(|a| a.unit_path.len())
     }
 
@@ -119,13 +130,33 @@ impl Actor {
     }
 
     /// Scope paths for filtering lists in the database: a case is listed when its
-    /// holder or area path starts with one of these.
+    /// holder or area path starts with one of these. Grants that cover only
+    /// assigned cases are left out (see [`Actor::assigned_scope_paths`]), so
+    /// figures over a subtree never count cases their holder may not see.
     pub fn scope_paths(&self) -> Vec<String> {
-        let mut paths: Vec<String> = self
-            .assignments
-            .iter()
-            .map(|a| a.unit_path.clone())
-            .collect();
+        Self::minimal_paths(
+            self.assignments
+                .iter()
+                .filter(|a| !a.assigned_only)
+                .map(|a| a.unit_path.clone())
+                .collect(),
+        )
+    }
+
+    /// Scope paths of the grants that cover only the cases assigned to the
+    /// actor: such a case is listed when it lies under one of these and its
+    /// assignee is the actor.
+    pub fn assigned_scope_paths(&self) -> Vec<String> {
+        Self::minimal_paths(
+            self.assignments
+                .iter()
+                .filter(|a| a.assigned_only)
+                .map(|a| a.unit_path.clone())
+                .collect(),
+        )
+    }
+
+    fn minimal_paths(mut paths: Vec<String>) -> Vec<String> {
         paths.sort();
         paths.dedup();
         // A scope inside another adds nothing.
@@ -188,6 +219,7 @@ mod tests {
                     role: *r,
                     unit_id: p.trim_matches('/').rsplit('/').next().unwrap_or("").into(),
                     unit_path: (*p).into(),
+                    assigned_only: false,
                 })
                 .collect(),
         }
@@ -200,16 +232,19 @@ mod tests {
             holder_path: "/c/d1/s1/".into(),
             area_path: None,
             assist_paths: vec![],
+            assignee: None,
         };
         let in_area = CaseScope {
             holder_path: "/c/dept/".into(),
             area_path: Some("/c/d1/s1/g1/".into()),
             assist_paths: vec![],
+            assignee: None,
         };
         let outside = CaseScope {
             holder_path: "/c/d2/".into(),
             area_path: Some("/c/d2/s/".into()),
             assist_paths: vec![],
+            assignee: None,
         };
         assert!(a.can_see(&in_holder));
         assert!(a.can_see(&in_area));
@@ -228,6 +263,7 @@ mod tests {
             holder_path: "/c/d1/s/".into(),
             area_path: None,
             assist_paths: vec![],
+            assignee: None,
         };
         assert_eq!(
             a.acting_assignment(Role::intern("dispatcher"), &case)
@@ -243,6 +279,7 @@ mod tests {
             holder_path: "/c/d1/".into(),
             area_path: Some("/c/d1/g/".into()),
             assist_paths: vec!["/c/d2/dept/".into()],
+            assignee: None,
         };
         assert!(a.can_see(&case));
         assert!(a.roles_over(&case.without_assists()).is_empty());
@@ -250,6 +287,31 @@ mod tests {
             a.roles_over(&case.assists_only()),
             vec![Role::intern("handler")]
         );
+    }
+
+    #[test]
+    fn an_assigned_only_grant_covers_only_the_holders_own_cases() {
+        let mut pool = actor(&[(Role::intern("mediator"), "/c/")]);
+        pool.assignments[0].assigned_only = true;
+        let mut case = CaseScope {
+            holder_path: "/c/d1/".into(),
+            area_path: None,
+            assist_paths: vec![],
+            assignee: None,
+        };
+        assert!(!pool.can_see(&case));
+        case.assignee = Some("someone else".into());
+        assert!(!pool.can_see(&case));
+        assert!(pool.roles_over(&case).is_empty());
+        case.assignee = Some(pool.user_id.clone());
+        assert!(pool.can_see(&case));
+        assert_eq!(pool.roles_over(&case), vec![Role::intern("mediator")]);
+        // Still only within the grant's subtree.
+        case.holder_path = "/x/".into();
+        assert!(!pool.can_see(&case));
+        // Lists see it only through the assigned scopes; figures not at all.
+        assert!(pool.scope_paths().is_empty());
+        assert_eq!(pool.assigned_scope_paths(), vec!["/c/".to_string()]);
     }
 
     #[test]

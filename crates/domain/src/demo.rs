@@ -897,11 +897,12 @@ fn demo_users(units: &[DemoUnit]) -> Vec<DemoUser> {
             format!("{street_name}家事调解员"),
             vec![("mediator", street_id.clone())],
         ),
-        // The city's pool: a specialist any committee may call on.
+        // The city's pool: a specialist any committee may call on, who sees
+        // only the disputes assigned to him.
         user(
             "mediator.city",
-            "市专职人民调解员".into(),
-            vec![("mediator", city_id.clone())],
+            "市特邀人民调解员".into(),
+            vec![("invited_mediator", city_id.clone())],
         ),
         user(
             "mediation.clerk",

@@ -38,7 +38,7 @@ pub use guides::{GuideAnswer, GuideDef, GuideStep};
 pub use indicators::{Condition, DeadlineTarget, Event, IndicatorDef, Measure, TimeBasis};
 pub use parties::{CheckedParty, MAX_PARTIES, NAME_FIELD, PartyDef, PartyError, PartyKind};
 pub use records::{MAX_RECORDS, RecordAction, RecordDef, RecordError, RecordState, RecordStep};
-pub use roles::RoleDef;
+pub use roles::{RoleDef, Sees};
 pub use templates::{MAX_TEMPLATE_BYTES, TemplateDef};
 
 /// Upper bound for a deadline amount; anything larger is almost surely a typo.
@@ -2737,6 +2737,7 @@ roles = ["handler"]
             "bad.toml:57:8: `admin` is the platform's own role; a pack may use it but not declare it",
             "bad.toml:62:20: unknown page `kitchen` (expected one of: intake, dispatch_board, grid, assists)",
             "bad.toml:63:19: `reveal_personal` in role `clerk` must be true or false, found a string",
+            "bad.toml:64:8: `sees` must be \"subtree\" or \"assigned\", found \"everything\"",
         ];
         assert_eq!(got.to_string(), expected.join("\n"));
         assert_eq!(got.0.len(), expected.len());

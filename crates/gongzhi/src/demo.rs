@@ -129,6 +129,7 @@ async fn load(state: &AppState, city: &gongzhi_domain::demo::DemoCity) -> Result
                 role,
                 unit_id: city_unit.id.clone(),
                 unit_path: format!("/{}/", city_unit.id),
+                assigned_only: false,
             })
             .collect(),
     };
@@ -422,6 +423,7 @@ async fn replay_disputes(
             role: state.packs.role(role).context("mediation role")?.role,
             unit_id: street.id.clone(),
             unit_path: street.path.clone(),
+            assigned_only: false,
         })
     };
     let actor = Actor {

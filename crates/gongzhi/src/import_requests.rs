@@ -90,6 +90,7 @@ async fn import_actor(state: &AppState) -> Result<Actor> {
             role,
             unit_id: top.id.clone(),
             unit_path: top.path.clone(),
+            assigned_only: false,
         }],
     })
 }

@@ -150,6 +150,7 @@ impl CaseRecord {
             holder_path: self.scope.holder_path.clone(),
             area_path: self.scope.area_path.clone(),
             assist_paths: self.scope.assist_paths.clone(),
+            assignee: self.assignee_user_id.clone(),
         }
     }
 }
@@ -586,23 +587,43 @@ impl Db {
         Ok(())
     }
 
-    /// The WHERE clause for the actor's scopes and a filter, with its binds.
-    fn case_where(&self, scopes: &[String], filter: &CaseFilter) -> (String, Vec<Bind>) {
-        let mut binds: Vec<Bind> = scopes.iter().cloned().map(Bind::Text).collect();
-        let mut sql = String::from(" WHERE (");
-        for (i, _) in scopes.iter().enumerate() {
-            let n = i + 1;
-            if i > 0 {
-                sql.push_str(" OR ");
-            }
+    /// The WHERE clause for the actor's scopes and a filter, with its binds;
+    /// `None` when the actor's grants cover no case at all.
+    fn case_where(&self, actor: &Actor, filter: &CaseFilter) -> Option<(String, Vec<Bind>)> {
+        let scopes = actor.scope_paths();
+        let assigned = actor.assigned_scope_paths();
+        if scopes.is_empty() && assigned.is_empty() {
+            return None;
+        }
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut alternatives: Vec<String> = Vec::new();
+        for scope in scopes {
+            binds.push(Bind::Text(scope));
+            let n = binds.len();
             // substr, not LIKE: unit ids may hold LIKE's wildcard characters.
-            sql.push_str(&format!(
+            alternatives.push(format!(
                 "substr(h.path, 1, length(${n})) = ${n} OR substr(a.path, 1, length(${n})) = ${n} \
                  OR EXISTS (SELECT 1 FROM case_assists ca JOIN units au ON au.id = ca.unit_id \
                     WHERE ca.case_id = c.id AND ca.status = 'open' AND substr(au.path, 1, length(${n})) = ${n})"
             ));
         }
-        sql.push(')');
+        if !assigned.is_empty() {
+            binds.push(Bind::Text(actor.user_id.clone()));
+            let user = binds.len();
+            let mut under = Vec::new();
+            for scope in assigned {
+                binds.push(Bind::Text(scope));
+                let n = binds.len();
+                under.push(format!(
+                    "substr(h.path, 1, length(${n})) = ${n} OR substr(a.path, 1, length(${n})) = ${n}"
+                ));
+            }
+            alternatives.push(format!(
+                "(c.assignee_user_id = ${user} AND ({}))",
+                under.join(" OR ")
+            ));
+        }
+        let mut sql = format!(" WHERE ({})", alternatives.join(" OR "));
         let mut push = |sql: &mut String, clause: &str, bind: Bind| {
             binds.push(bind);
             sql.push_str(&clause.replace("$?", &format!("${}", binds.len())));
@@ -717,7 +738,7 @@ impl Db {
                 Bind::Int(now),
             ),
         }
-        (sql, binds)
+        Some((sql, binds))
     }
 
     /// Cases inside the actor's scopes, newest first (or by due time).
@@ -726,11 +747,9 @@ impl Db {
         actor: &Actor,
         filter: &CaseFilter,
     ) -> Result<Vec<CaseRecord>, StoreError> {
-        let scopes = actor.scope_paths();
-        if scopes.is_empty() {
+        let Some((clause, mut binds)) = self.case_where(actor, filter) else {
             return Ok(Vec::new());
-        }
-        let (clause, mut binds) = self.case_where(&scopes, filter);
+        };
         let order = match filter.sort {
             CaseSort::Newest => "c.created_at DESC, c.id DESC",
             CaseSort::DueFirst => {
@@ -764,11 +783,9 @@ impl Db {
         actor: &Actor,
         filter: &CaseFilter,
     ) -> Result<i64, StoreError> {
-        let scopes = actor.scope_paths();
-        if scopes.is_empty() {
+        let Some((clause, binds)) = self.case_where(actor, filter) else {
             return Ok(0);
-        }
-        let (clause, binds) = self.case_where(&scopes, filter);
+        };
         let sql = format!(
             "SELECT COUNT(*) AS n FROM cases c JOIN units h ON h.id = c.holder_unit_id LEFT JOIN units a ON a.id = c.area_unit_id{clause}"
         );
@@ -785,11 +802,9 @@ impl Db {
         actor: &Actor,
         filter: &CaseFilter,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let scopes = actor.scope_paths();
-        if scopes.is_empty() {
+        let Some((clause, binds)) = self.case_where(actor, filter) else {
             return Ok(Vec::new());
-        }
-        let (clause, binds) = self.case_where(&scopes, filter);
+        };
         let sql = format!(
             "SELECT c.area_unit_id AS area, COUNT(*) AS n FROM cases c JOIN units h ON h.id = c.holder_unit_id \
              LEFT JOIN units a ON a.id = c.area_unit_id{clause} AND c.area_unit_id IS NOT NULL GROUP BY c.area_unit_id"

@@ -309,7 +309,9 @@ impl Db {
             for r in rows {
                 let role: String = r.try_get("role")?;
                 let role = Role::intern(&role);
-                assignments.push(Assignment { role, unit_id: r.try_get("unit_id")?, unit_path: r.try_get("path")? });
+                // Whether the grant covers only assigned cases is the role's
+                // declaration, applied where packs are known (the web state).
+                assignments.push(Assignment { role, unit_id: r.try_get("unit_id")?, unit_path: r.try_get("path")?, assigned_only: false });
             }
             Ok(Some(Actor { user_id: user.id, username: user.username, display_name: user.display_name, assignments }))
         })

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::checkpoint::{KeySigner, KeyVerifier, generate_key};
-use gongzhi_domain::pack::PackSet;
+use gongzhi_domain::pack::{PackSet, Sees};
 use gongzhi_domain::places::{IndexedArea, PlaceIndex, parse_geometry};
 use gongzhi_domain::unit::UnitKind;
 use gongzhi_store::{BlobStore, Db, StoreError};
@@ -204,7 +204,13 @@ impl AppState {
         };
         actor
             .assignments
-            .retain(|a| self.packs.role(a.role.as_str()).is_some());
+            .retain_mut(|a| match self.packs.role(a.role.as_str()) {
+                Some(def) => {
+                    a.assigned_only = def.sees == Sees::Assigned;
+                    true
+                }
+                None => false,
+            });
         Ok(Some(actor))
     }
 

@@ -19,6 +19,20 @@ pub struct RoleDef {
     pub reveal_personal: bool,
     /// Engine pages (`role::PAGES`) this role works at.
     pub pages: Vec<String>,
+    /// Which cases in the holder's unit subtree the role sees.
+    pub sees: Sees,
+}
+
+/// Which cases a role's holders see within the unit subtree of their grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sees {
+    /// Every case the subtree holds or lies in (the default).
+    #[default]
+    Subtree,
+    /// Only the cases assigned to the holder in person (a pool mediator, a
+    /// case officer): access follows the assignment and ends with it.
+    Assigned,
 }
 
 impl RoleDef {
@@ -32,6 +46,7 @@ impl RoleDef {
             },
             reveal_personal: false,
             pages: Vec::new(),
+            sees: Sees::Subtree,
         }
     }
 
@@ -59,7 +74,17 @@ pub(super) fn parse_roles(ctx: &mut Ctx, top: &Table) -> BTreeMap<String, (RoleD
         let Some(t) = Table::new(ctx, node, loc.clone(), what) else {
             continue;
         };
-        t.check_keys(ctx, &["name", "reveal_personal", "pages"]);
+        t.check_keys(ctx, &["name", "reveal_personal", "pages", "sees"]);
+        let sees = match t.string(ctx, "sees", false) {
+            None => Sees::Subtree,
+            Some((value, _)) if value == "subtree" => Sees::Subtree,
+            Some((value, _)) if value == "assigned" => Sees::Assigned,
+            Some((value, loc)) => {
+                let msg = format!("`sees` must be \"subtree\" or \"assigned\", found {value:?}");
+                ctx.err(&loc, msg);
+                Sees::Subtree
+            }
+        };
         let name = t.names(ctx, "name");
         let reveal_personal = t.boolean(ctx, "reveal_personal").unwrap_or(false);
         let mut pages = Vec::new();
@@ -82,6 +107,7 @@ pub(super) fn parse_roles(ctx: &mut Ctx, top: &Table) -> BTreeMap<String, (RoleD
                 name,
                 reveal_personal,
                 pages,
+                sees,
             };
             roles.insert(key.name.clone(), (def, loc));
         }

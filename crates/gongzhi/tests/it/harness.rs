@@ -195,6 +195,14 @@ pub fn all_roles() -> Vec<Role> {
     test_packs().roles().map(|d| d.role).collect()
 }
 
+/// Whether holders of `role` see every case of their subtree, rather than
+/// only those assigned to them in person (`sees = "assigned"`).
+pub fn sees_subtree(role: Role) -> bool {
+    test_packs()
+        .role(role.as_str())
+        .is_some_and(|d| d.sees == gongzhi_domain::pack::Sees::Subtree)
+}
+
 pub fn test_packs() -> PackSet {
     let sources: Vec<(String, String)> = BUILTIN_PACKS
         .iter()
@@ -317,6 +325,11 @@ pub async fn spawn_app_with(backend: Backend, mut config: ServerConfig) -> TestA
     grants.push(("citycg.handler".into(), Role::intern("handler"), "CG"));
     grants.push(("city.admin".into(), Role::ADMIN, "C"));
     grants.push(("city.dispatcher".into(), Role::intern("dispatcher"), "C"));
+    grants.push((
+        "city.invited_mediator".into(),
+        Role::intern("invited_mediator"),
+        "C",
+    ));
     grants.push(("grid.g1a".into(), Role::intern("grid_worker"), "G1a"));
     for (name, role, unit) in grants {
         let user = db.create_user(&name, &name, None).await.expect("user");
