@@ -1219,7 +1219,7 @@ mod tests {
                 .collect();
             // Every role the requests and mediation packs declare, and the
             // platform's admin.
-            assert_eq!(roles.len(), 8, "{roles:?}");
+            assert_eq!(roles.len(), 9, "{roles:?}");
             let names: BTreeSet<&str> = city.users.iter().map(|u| u.username.as_str()).collect();
             assert_eq!(names.len(), city.users.len());
             for name in [

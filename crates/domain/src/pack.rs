@@ -19,6 +19,7 @@ use crate::role::Role;
 
 mod bindings;
 mod clocks;
+mod compound;
 mod decimal;
 mod guards;
 mod guides;
@@ -176,6 +177,18 @@ pub enum FieldKind {
     /// A file attached to the same case, by its attachment id (checked by
     /// the store): a record's scan, photo or document.
     Attachment,
+    /// Many values of the same named parts (an agreement's obligations,
+    /// an inventory's items); records only.
+    List {
+        parts: Vec<FieldDef>,
+        required: Vec<String>,
+        max_items: usize,
+    },
+    /// One value of named parts (a venue, a signature block); records only.
+    Object {
+        parts: Vec<FieldDef>,
+        required: Vec<String>,
+    },
     /// A staff member, by user id, who must hold one of `roles` over the
     /// unit holding the case (checked by the store on every change).
     Person {
@@ -829,6 +842,14 @@ impl FieldDef {
                     return Err("must be the id of a file attached to the case".into());
                 }
                 Ok(Value::String(s.to_ascii_lowercase()))
+            }
+            FieldKind::List {
+                parts,
+                required,
+                max_items,
+            } => compound::validate_list(value, parts, required, *max_items),
+            FieldKind::Object { parts, required } => {
+                compound::validate_object(value, parts, required, "")
             }
             FieldKind::CaseRef { .. } => {
                 let s = value.as_str().ok_or("must be a receipt code")?;
@@ -1695,18 +1716,26 @@ const FIELD_KINDS: &[&str] = &[
     "category",
     "person",
     "attachment",
+    "list",
+    "object",
 ];
 
-/// Refuses a field of kind `attachment` outside a record: files of a case
-/// itself are its attachments, and a party's details hold none.
+/// Refuses a field of kind `attachment`, `list` or `object` outside a
+/// record: files of a case itself are its attachments, a party's details
+/// hold none, and a case's own fields stay plain values that the log,
+/// masking and indicators read whole.
 fn record_only(ctx: &mut Ctx, key: &Key, node: &Node, field: &FieldDef) {
-    if field.kind == FieldKind::Attachment {
-        let msg = format!(
-            "field `{}` is of kind `attachment`, which only a record's fields may be",
-            field.key
-        );
-        ctx.err(&entry_loc(key, node), msg);
-    }
+    let kind = match field.kind {
+        FieldKind::Attachment => "attachment",
+        FieldKind::List { .. } => "list",
+        FieldKind::Object { .. } => "object",
+        _ => return,
+    };
+    let msg = format!(
+        "field `{}` is of kind `{kind}`, which only a record's fields may be",
+        field.key
+    );
+    ctx.err(&entry_loc(key, node), msg);
 }
 
 fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<FieldDef> {
@@ -1736,6 +1765,8 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
         "choice" => &["options"],
         "person" => &["roles", "conflict_check", "expertise"],
         "case_ref" => &["link"],
+        "list" => &["fields", "required", "max_items"],
+        "object" => &["fields", "required"],
         "boolean" | "date" | "phone" | "unit" | "category" | "attachment" => &[],
         other => {
             ctx.err(
@@ -1830,6 +1861,18 @@ fn parse_field(ctx: &mut Ctx, type_id: &str, key: &Key, node: &Node) -> Option<F
             },
         },
         "category" => FieldKind::Category,
+        "list" => {
+            let (parts, required) = compound::parse_parts(ctx, &t, &key.name);
+            FieldKind::List {
+                parts,
+                required,
+                max_items: compound::parse_max_items(ctx, &t),
+            }
+        }
+        "object" => {
+            let (parts, required) = compound::parse_parts(ctx, &t, &key.name);
+            FieldKind::Object { parts, required }
+        }
         "person" => FieldKind::Person {
             roles: parse_action_roles(ctx, &t),
             conflict_check: t.boolean(ctx, "conflict_check").unwrap_or(false),

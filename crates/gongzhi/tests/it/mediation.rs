@@ -1683,3 +1683,119 @@ async fn an_invited_mediator_sees_only_the_disputes_assigned_to_him(backend: Bac
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     app.stop().await;
 }
+
+crate::db_test!(an_agreement_lists_what_each_party_undertakes_and_the_document_prints_it);
+async fn an_agreement_lists_what_each_party_undertakes_and_the_document_prints_it(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let case = register(&app, "雨棚越界纠纷", json!({})).await;
+    start_mediation(&app, &case).await;
+    let records = format!("/api/v1/cases/{case}/records");
+
+    // Over the API: each obligation with who, what, how much and by when.
+    let r = app
+        .post(
+            &records,
+            MEDIATOR,
+            json!({"kind": "agreement", "fields": {
+            "terms": "双方就雨棚越界一事达成如下协议",
+            "obligations": [
+                {"party": "respondent", "what": "拆除越界搭建的雨棚", "by": "2027-01-15"},
+                {"party": "respondent", "what": "赔偿修缮费用", "amount": "3500"},
+            ]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let agreement = r.body["id"].as_str().expect("id").to_string();
+    let stored = app.db.records_of(&case).await.expect("records");
+    assert_eq!(
+        stored[0].fields["obligations"],
+        json!([
+            {"party": "respondent", "what": "拆除越界搭建的雨棚", "by": "2027-01-15"},
+            {"party": "respondent", "what": "赔偿修缮费用", "amount": "3500.00"},
+        ])
+    );
+    // A bad item is refused, naming the item and its part; nothing is added.
+    let r = app
+        .post(
+            &records,
+            MEDIATOR,
+            json!({"kind": "agreement", "fields": {"terms": "x",
+                   "obligations": [{"party": "respondent", "what": "a"}, {"party": "judge", "what": "b"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("item 2") && message.contains("`party`"),
+        "{:?}",
+        r.body
+    );
+    assert!(
+        r.body["field"]
+            .as_str()
+            .is_some_and(|f| f.contains("obligations")),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(app.db.records_of(&case).await.expect("records").len(), 1);
+
+    // On the case page: a row per obligation; blank rows are left out.
+    let (mediator, csrf) = crate::pages::session(&app, MEDIATOR).await;
+    let page = mediator
+        .get(app.url(&format!("/cases/{case}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("name=\"f.obligations.0.party\"")
+            && page.contains("name=\"f.obligations.3.what\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("1. 义务人: 被申请人；事项: 拆除越界搭建的雨棚；期限: 2027-01-15"),
+        "{page}"
+    );
+    let posted = mediator
+        .post(app.url(&format!("/cases/{case}/records")))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("kind", "agreement"),
+            ("f.terms", "补充协议"),
+            ("f.obligations.0.party", "applicant"),
+            ("f.obligations.0.what", "配合施工人员进入阳台"),
+            ("f.obligations.1.party", ""),
+            ("f.obligations.1.what", ""),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    let stored = app.db.records_of(&case).await.expect("records");
+    assert_eq!(
+        stored[1].fields["obligations"],
+        json!([{"party": "applicant", "what": "配合施工人员进入阳台"}])
+    );
+
+    // The 调解协议书 lists them under the terms.
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{case}/documents"),
+            MEDIATOR,
+            json!({"template": "agreement", "record": agreement}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let html = r.body["html"].as_str().unwrap_or_default();
+    for text in [
+        "<li>被申请人拆除越界搭建的雨棚，于 2027-01-15 前履行。</li>",
+        "<li>被申请人赔偿修缮费用，金额人民币 3500.00 元。</li>",
+    ] {
+        assert!(html.contains(text), "the agreement lacks {text}: {html}");
+    }
+    app.stop().await;
+}

@@ -66,11 +66,24 @@ pub(crate) fn may_issue(
 }
 
 /// A field's value as paper shows it: a choice by its Chinese name, a
-/// person by their name, anything else as written; unset is blank.
+/// person by their name, anything else as written; unset is blank. A list
+/// is its items and an object its parts, each shown the same way, so a
+/// template loops over them and reads every declared part.
 fn paper_value(f: &FieldDef, v: Option<&Value>, people: &People) -> Value {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Value::String(String::new());
     };
+    let item = |parts: &[FieldDef], item: &Value| -> Value {
+        let values = item.as_object().cloned().unwrap_or_default();
+        Value::Object(paper_fields(parts.iter(), &values, people))
+    };
+    match (&f.kind, v) {
+        (FieldKind::List { parts, .. }, Value::Array(items)) => {
+            return Value::Array(items.iter().map(|i| item(parts, i)).collect());
+        }
+        (FieldKind::Object { parts, .. }, _) => return item(parts, v),
+        _ => {}
+    }
     let text = match (&f.kind, v.as_str()) {
         (FieldKind::Choice { options }, Some(s)) => options
             .iter()

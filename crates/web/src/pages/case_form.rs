@@ -20,14 +20,24 @@ pub struct FieldInput {
     pub key: String,
     pub label: String,
     pub required: bool,
-    /// `text`, `tel`, `number`, `date`, `textarea` or `select`.
+    /// `text`, `tel`, `number`, `date`, `textarea`, `select`, or `list` /
+    /// `object` (whose `parts` are the inputs of one item).
     pub kind: &'static str,
     pub options: Vec<Choice>,
     pub min: Option<i64>,
     pub max: Option<i64>,
     pub max_length: usize,
     pub value: String,
+    /// A list's or an object's parts, as inputs of one item.
+    pub parts: Vec<FieldInput>,
+    /// The item rows a list's form offers (their indexes); blank rows are
+    /// left out when posted.
+    pub rows: Vec<usize>,
 }
+
+/// Item rows a list's form offers at most: enough for a working agreement,
+/// and more come by adding the record's items again or over the API.
+const LIST_FORM_ROWS: usize = 4;
 
 /// The case if the user may see it; otherwise the same 404 as a missing one.
 pub(super) async fn visible(
@@ -88,6 +98,8 @@ pub(super) fn def_input(
         max: None,
         max_length: 0,
         value,
+        parts: Vec::new(),
+        rows: Vec::new(),
     };
     match &def.kind {
         FieldKind::Text { max_length } => input.max_length = *max_length,
@@ -131,6 +143,19 @@ pub(super) fn def_input(
             input.options = people.get(key).cloned().unwrap_or_default();
         }
         FieldKind::Unit | FieldKind::CaseRef { .. } => {}
+        FieldKind::List {
+            parts,
+            required,
+            max_items,
+        } => {
+            input.kind = "list";
+            input.parts = part_inputs(state, lang, parts, required, people);
+            input.rows = (0..(*max_items).min(LIST_FORM_ROWS)).collect();
+        }
+        FieldKind::Object { parts, required } => {
+            input.kind = "object";
+            input.parts = part_inputs(state, lang, parts, required, people);
+        }
         FieldKind::Category => {
             input.kind = "select";
             input.options = category_groups(state, lang)
@@ -140,4 +165,29 @@ pub(super) fn def_input(
         }
     }
     input
+}
+
+/// The inputs of a list item's or an object's parts. A part is marked
+/// required only for the browser's sake of the item it belongs to, so the
+/// rows of a list stay optional: the server checks filled-in rows whole.
+fn part_inputs(
+    state: &AppState,
+    lang: Lang,
+    parts: &[gongzhi_domain::pack::FieldDef],
+    required: &[String],
+    people: &FieldChoices,
+) -> Vec<FieldInput> {
+    parts
+        .iter()
+        .map(|p| {
+            def_input(
+                state,
+                lang,
+                p,
+                required.contains(&p.key),
+                String::new(),
+                people,
+            )
+        })
+        .collect()
 }

@@ -32,6 +32,8 @@ mod session;
 mod stats;
 mod work;
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query};
@@ -318,12 +320,32 @@ pub fn display_value(state: &AppState, lang: Lang, def: &FieldDef, value: &Value
             .unit(id)
             .map(|u| u.name.clone())
             .unwrap_or_else(|| id.clone()),
+        (FieldKind::List { parts, .. }, Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| format!("{}. {}", i + 1, display_parts(state, lang, parts, item)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        (FieldKind::Object { parts, .. }, item) => display_parts(state, lang, parts, item),
         (_, Value::Bool(true)) => lang.t("case.yes").to_string(),
         (_, Value::Bool(false)) => lang.t("case.no").to_string(),
         (_, Value::String(s)) => s.clone(),
         (_, Value::Null) => String::new(),
         (_, other) => other.to_string(),
     }
+}
+
+/// One list item or object as "part: value; part: value", in declared order.
+fn display_parts(state: &AppState, lang: Lang, parts: &[FieldDef], item: &Value) -> String {
+    parts
+        .iter()
+        .filter_map(|p| {
+            let v = item.get(&p.key)?;
+            let label = lang.pick(&p.label.zh, &p.label.en);
+            Some(format!("{label}: {}", display_value(state, lang, p, v)))
+        })
+        .collect::<Vec<_>>()
+        .join(lang.pick("；", "; "))
 }
 
 /// Renders a template to an HTML response with the given status.
@@ -434,14 +456,54 @@ pub(super) fn form_get<'a>(form: &'a [(String, String)], name: &str) -> Option<&
 }
 
 /// A posted form's `f.<key>` values as case or record fields, blank ones
-/// left out (the engine then reports a required one as missing).
+/// left out (the engine then reports a required one as missing). A list's
+/// parts come as `f.<key>.<row>.<part>` and an object's as
+/// `f.<key>.<part>`; rows left wholly blank are dropped.
 pub(super) fn form_fields(form: &[(String, String)]) -> Map<String, Value> {
-    form.iter()
-        .filter_map(|(k, v)| {
-            let key = k.strip_prefix("f.")?;
-            (!v.trim().is_empty()).then(|| (key.to_string(), Value::String(v.clone())))
-        })
-        .collect()
+    let mut fields = Map::new();
+    let mut lists: BTreeMap<String, BTreeMap<usize, Map<String, Value>>> = BTreeMap::new();
+    let mut objects: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for (k, v) in form {
+        let Some(key) = k.strip_prefix("f.") else {
+            continue;
+        };
+        if v.trim().is_empty() {
+            continue;
+        }
+        let value = Value::String(v.clone());
+        match key.split_once('.') {
+            None => {
+                fields.insert(key.to_string(), value);
+            }
+            Some((field, rest)) => match rest
+                .split_once('.')
+                .and_then(|(row, part)| Some((row.parse::<usize>().ok()?, part)))
+            {
+                Some((row, part)) => {
+                    lists
+                        .entry(field.to_string())
+                        .or_default()
+                        .entry(row)
+                        .or_default()
+                        .insert(part.to_string(), value);
+                }
+                _ => {
+                    objects
+                        .entry(field.to_string())
+                        .or_default()
+                        .insert(rest.to_string(), value);
+                }
+            },
+        }
+    }
+    for (field, rows) in lists {
+        let items = rows.into_values().map(Value::Object).collect();
+        fields.insert(field, Value::Array(items));
+    }
+    for (field, parts) in objects {
+        fields.insert(field, Value::Object(parts));
+    }
+    fields
 }
 
 /// A 303 to another page after a form post.
