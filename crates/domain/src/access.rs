@@ -15,7 +15,7 @@ pub struct Assignment {
     /// Materialised path of the scope unit (`/city/district/`).
     pub unit_path: String,
     /// The grant covers only cases assigned to the holder in person (the
-    /// role `sees = "assigned"`), not every case of the subtree.
+    /// role's `sees` says so), not every case of the subtree.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub assigned_only: bool,
 }
