@@ -205,6 +205,30 @@ pub enum FieldKind {
     },
 }
 
+impl FieldKind {
+    /// The kind's name as a pack writes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FieldKind::Text { .. } => "text",
+            FieldKind::LongText { .. } => "long_text",
+            FieldKind::Integer { .. } => "integer",
+            FieldKind::Number { .. } => "number",
+            FieldKind::Decimal { .. } => "decimal",
+            FieldKind::Boolean => "boolean",
+            FieldKind::Date => "date",
+            FieldKind::Choice { .. } => "choice",
+            FieldKind::Phone => "phone",
+            FieldKind::Unit => "unit",
+            FieldKind::CaseRef { .. } => "case_ref",
+            FieldKind::Category => "category",
+            FieldKind::Attachment => "attachment",
+            FieldKind::Person { .. } => "person",
+            FieldKind::List { .. } => "list",
+            FieldKind::Object { .. } => "object",
+        }
+    }
+}
+
 /// One value of a `choice` field with its display name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChoiceOption {
@@ -1725,12 +1749,13 @@ const FIELD_KINDS: &[&str] = &[
 /// hold none, and a case's own fields stay plain values that the log,
 /// masking and indicators read whole.
 fn record_only(ctx: &mut Ctx, key: &Key, node: &Node, field: &FieldDef) {
-    let kind = match field.kind {
-        FieldKind::Attachment => "attachment",
-        FieldKind::List { .. } => "list",
-        FieldKind::Object { .. } => "object",
-        _ => return,
-    };
+    if !matches!(
+        field.kind,
+        FieldKind::Attachment | FieldKind::List { .. } | FieldKind::Object { .. }
+    ) {
+        return;
+    }
+    let kind = field.kind.name();
     let msg = format!(
         "field `{}` is of kind `{kind}`, which only a record's fields may be",
         field.key

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Ctx, FieldDef, FieldKind, Table, parse_field};
+use super::{Ctx, FieldDef, Table, parse_field};
 
 /// Kinds a part of a list item or an object may be.
 const PART_KINDS: &[&str] = &[
@@ -36,7 +36,7 @@ pub(super) fn parse_parts(ctx: &mut Ctx, t: &Table, owner: &str) -> (Vec<FieldDe
                     continue;
                 };
                 let loc = super::entry_loc(key, node);
-                let kind = kind_name(&part.kind);
+                let kind = part.kind.name();
                 if !PART_KINDS.contains(&kind) {
                     let msg = format!(
                         "part `{}` of field `{owner}` is of kind `{kind}`; parts may be: {}",
@@ -83,27 +83,6 @@ pub(super) fn parse_max_items(ctx: &mut Ctx, t: &Table) -> usize {
             );
             DEFAULT_LIST_ITEMS
         }
-    }
-}
-
-fn kind_name(kind: &FieldKind) -> &'static str {
-    match kind {
-        FieldKind::Text { .. } => "text",
-        FieldKind::LongText { .. } => "long_text",
-        FieldKind::Integer { .. } => "integer",
-        FieldKind::Number { .. } => "number",
-        FieldKind::Decimal { .. } => "decimal",
-        FieldKind::Boolean => "boolean",
-        FieldKind::Date => "date",
-        FieldKind::Choice { .. } => "choice",
-        FieldKind::Phone => "phone",
-        FieldKind::Unit => "unit",
-        FieldKind::CaseRef { .. } => "case_ref",
-        FieldKind::Category => "category",
-        FieldKind::Attachment => "attachment",
-        FieldKind::Person { .. } => "person",
-        FieldKind::List { .. } => "list",
-        FieldKind::Object { .. } => "object",
     }
 }
 
