@@ -11,10 +11,11 @@ use gongzhi_domain::ids::new_id;
 use gongzhi_domain::log::{LogEntry, canonical_json};
 use gongzhi_domain::time::Micros;
 
-use crate::cases::{append_log, load_case_tx};
+use crate::case_rows::load_case_tx;
 use crate::db::{Db, with_pool, with_tx};
 use crate::error::ActError;
 use crate::error::StoreError;
+use crate::log_write::append_log;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AttachmentRecord {

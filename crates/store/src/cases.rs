@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::Row;
 
-use gongzhi_domain::access::{Actor, CaseScope};
+use gongzhi_domain::access::Actor;
 use gongzhi_domain::calendar::WorkCalendar;
 use gongzhi_domain::duration::{DurationRule, DurationUnit};
 use gongzhi_domain::engine::{
@@ -19,16 +19,17 @@ use gongzhi_domain::engine::{
 use gongzhi_domain::ids::{new_id, new_salt, random_receipt_code};
 use gongzhi_domain::link::{LinkKind, NewLink};
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
-use gongzhi_domain::pack::{DeadlineDef, Effect, FieldKind};
+use gongzhi_domain::pack::{CaseType, DeadlineDef, Effect, FieldKind};
 use gongzhi_domain::time::Micros;
 
+use crate::case_rows::{ASSIST_PATHS, CASE_SELECT, case_from_row, load_case_tx};
+pub use crate::case_rows::{CaseRecord, CaseScopeRecord};
 use crate::db::{Db, Tx, with_pool, with_tx};
-use crate::error::StoreError;
-// Moved to log_write; re-exported so callers elsewhere keep their import.
 pub use crate::deadline_rules::Rules;
 use crate::deadline_rules::{DeadlineBasis, PreparedDeadline, prepare_deadline, warn_time};
 use crate::error::ActError;
-pub(crate) use crate::log_write::append_log;
+use crate::error::StoreError;
+use crate::log_write::append_log;
 
 fn invalid(field: &str, message: impl Into<String>) -> ActError {
     ActError::Invalid {
@@ -98,61 +99,6 @@ pub struct DeadlineRecord {
     pub warned_at: Option<Micros>,
     pub fired_at: Option<Micros>,
     pub closed_at: Option<Micros>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseRecord {
-    pub id: String,
-    pub receipt_code: String,
-    pub pack: String,
-    pub pack_version: String,
-    pub case_type: String,
-    pub state: String,
-    pub fields: Map<String, Value>,
-    pub holder_unit_id: String,
-    pub holder_unit_name: String,
-    pub area_unit_id: Option<String>,
-    pub area_unit_name: Option<String>,
-    pub lng: Option<f64>,
-    pub lat: Option<f64>,
-    pub overdue_since: Option<Micros>,
-    /// The routing suggestion made at intake (`None`: the manual queue).
-    pub suggested_unit_id: Option<String>,
-    pub route_reason: Option<String>,
-    /// The same in English (`None` for cases from before it was kept).
-    pub route_reason_en: Option<String>,
-    /// The staff member the case is assigned to, by the pack's bound person
-    /// field (`None`: the unit as a whole).
-    pub assignee_user_id: Option<String>,
-    pub version: i64,
-    pub created_at: Micros,
-    pub updated_at: Micros,
-    pub closed_at: Option<Micros>,
-    #[serde(skip)]
-    pub scope: CaseScopeRecord,
-    #[serde(skip)]
-    pub personal_salt: String,
-}
-
-/// The unit paths that place a case, for access decisions.
-#[derive(Debug, Clone, Default)]
-pub struct CaseScopeRecord {
-    pub holder_path: String,
-    pub area_path: Option<String>,
-    pub holder_parent_id: Option<String>,
-    /// Paths of units with an open assist task.
-    pub assist_paths: Vec<String>,
-}
-
-impl CaseRecord {
-    pub fn access_scope(&self) -> CaseScope {
-        CaseScope {
-            holder_path: self.scope.holder_path.clone(),
-            area_path: self.scope.area_path.clone(),
-            assist_paths: self.scope.assist_paths.clone(),
-            assignee: self.assignee_user_id.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -254,51 +200,6 @@ macro_rules! bind_all {
     }};
 }
 
-pub(crate) const CASE_SELECT: &str = "SELECT c.*, h.name AS holder_name, h.path AS holder_path, h.parent_id AS holder_parent_id, \
-     a.name AS area_name, a.path AS area_path \
-     FROM cases c JOIN units h ON h.id = c.holder_unit_id LEFT JOIN units a ON a.id = c.area_unit_id";
-
-macro_rules! case_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        let fields_text: String = row.try_get("fields")?;
-        let fields: Map<String, Value> = serde_json::from_str(&fields_text)
-            .map_err(|e| StoreError::Corrupt(format!("case fields: {e}")))?;
-        CaseRecord {
-            id: row.try_get("id")?,
-            receipt_code: row.try_get("receipt_code")?,
-            pack: row.try_get("pack_id")?,
-            pack_version: row.try_get("pack_version")?,
-            case_type: row.try_get("case_type")?,
-            state: row.try_get("state")?,
-            fields,
-            holder_unit_id: row.try_get("holder_unit_id")?,
-            holder_unit_name: row.try_get("holder_name")?,
-            area_unit_id: row.try_get("area_unit_id")?,
-            area_unit_name: row.try_get("area_name")?,
-            lng: row.try_get("lng")?,
-            lat: row.try_get("lat")?,
-            overdue_since: row.try_get("overdue_since")?,
-            suggested_unit_id: row.try_get("suggested_unit_id")?,
-            route_reason: row.try_get("route_reason")?,
-            route_reason_en: row.try_get("route_reason_en")?,
-            assignee_user_id: row.try_get("assignee_user_id")?,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            closed_at: row.try_get("closed_at")?,
-            scope: CaseScopeRecord {
-                holder_path: row.try_get("holder_path")?,
-                area_path: row.try_get("area_path")?,
-                holder_parent_id: row.try_get("holder_parent_id")?,
-                assist_paths: Vec::new(),
-            },
-            personal_salt: row.try_get("personal_salt")?,
-        }
-    }};
-}
-pub(crate) use case_from_row;
-
 macro_rules! deadline_from_row {
     ($row:expr) => {{
         let row = $row;
@@ -324,7 +225,11 @@ macro_rules! deadline_from_row {
 
 /// The changes object of a log entry: `{key: {before, after}}`, personal values
 /// replaced by salted digests.
-fn changes_json(transition: &Transition, salt: &str, extra: Vec<(&str, Value, Value)>) -> String {
+fn changes_json<K: Into<String>>(
+    transition: &Transition,
+    salt: &str,
+    extra: Vec<(K, Value, Value)>,
+) -> String {
     let mut changes = Map::new();
     for change in &transition.changes {
         let conceal = |v: &Option<Value>| match v {
@@ -338,38 +243,9 @@ fn changes_json(transition: &Transition, salt: &str, extra: Vec<(&str, Value, Va
         );
     }
     for (key, before, after) in extra {
-        changes.insert(key.to_string(), json!({"before": before, "after": after}));
+        changes.insert(key.into(), json!({"before": before, "after": after}));
     }
     canonical_json(&Value::Object(changes))
-}
-
-const ASSIST_PATHS: &str = "SELECT ca.case_id, u.path FROM case_assists ca JOIN units u ON u.id = ca.unit_id \
-     WHERE ca.status = 'open'";
-
-pub(crate) async fn load_case_tx(
-    tx: &mut Tx,
-    case_id: &str,
-) -> Result<Option<CaseRecord>, StoreError> {
-    let sql = format!("{CASE_SELECT} WHERE c.id = $1");
-    let case = with_tx!(tx, conn => {
-        match sqlx::query(&sql).bind(case_id).fetch_optional(conn).await? {
-            Some(row) => Some(case_from_row!(row)),
-            None => None,
-        }
-    });
-    let Some(mut case) = case else {
-        return Ok(None);
-    };
-    let sql = format!("{ASSIST_PATHS} AND ca.case_id = $1 ORDER BY u.path");
-    case.scope.assist_paths = with_tx!(tx, conn => {
-        let rows = sqlx::query(&sql).bind(case_id).fetch_all(conn).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(r.try_get::<String, _>("path")?);
-        }
-        out
-    });
-    Ok(Some(case))
 }
 
 async fn unit_parent_tx(tx: &mut Tx, unit_id: &str) -> Result<Option<Option<String>>, StoreError> {
@@ -1406,7 +1282,9 @@ async fn resolve_target(
     }
 }
 
-/// An action inside a caller's transaction.
+/// An action inside a caller's transaction: load and check the case, let the
+/// pure engine decide, then write the row, the clocks, the effect and the log
+/// entry, in that order, all or nothing.
 pub async fn act_tx(
     tx: &mut Tx,
     rules: Rules<'_>,
@@ -1416,24 +1294,7 @@ pub async fn act_tx(
     expected_version: Option<i64>,
     at: Micros,
 ) -> Result<Acted, ActError> {
-    if tx.backend() == crate::Backend::Postgres {
-        // Lock the row: concurrent actions on one case queue up here.
-        with_tx!(tx, conn => {
-            sqlx::query("SELECT id FROM cases WHERE id = $1 FOR UPDATE").bind(case_id).fetch_optional(conn).await?;
-        });
-    }
-    let case = load_case_tx(tx, case_id)
-        .await?
-        .ok_or(ActError::CaseNotFound)?;
-    let scope = case.access_scope();
-    if !actor.can_see(&scope) {
-        return Err(ActError::CaseNotFound);
-    }
-    if let Some(expected) = expected_version
-        && expected != case.version
-    {
-        return Err(ActError::VersionConflict { expected });
-    }
+    let case = lock_case_for_action_tx(tx, actor, case_id, expected_version).await?;
     let case_type = rules
         .packs
         .case_type(&case.pack, &case.case_type)
@@ -1443,19 +1304,18 @@ pub async fn act_tx(
         })?;
     let action_def = case_type.actions.get(&request.action);
     let effect = action_def.map(|a| a.effect).unwrap_or(Effect::None);
-    let effect_field = action_def.and_then(|a| a.effect_field());
     // Assisting units act only on their own task; everything else is decided
     // on the holder and the area.
     let acting_scope = if effect == Effect::ReportAssist {
-        scope.assists_only()
+        case.access_scope().assists_only()
     } else {
-        scope.without_assists()
+        case.access_scope().without_assists()
     };
-    let roles = actor.roles_over(&acting_scope);
     let snapshot = CaseSnapshot {
         state: case.state.clone(),
         fields: case.fields.clone(),
     };
+    let roles = actor.roles_over(&acting_scope);
     let mut transition = engine::decide(case_type, Some(&snapshot), &request, &roles)?;
     check_categories(rules, case_type, &transition)?;
     let assignment = actor
@@ -1464,47 +1324,20 @@ pub async fn act_tx(
             action: transition.action.clone(),
         })?
         .clone();
-
     let guards = action_def.map(|a| a.guards.as_slice()).unwrap_or_default();
     crate::guards::check_guards_tx(tx, case_id, guards, at).await?;
 
-    let mut holder = resolve_target(
+    let mut extra: Vec<(String, Value, Value)> = Vec::new();
+    let limit = action_def.and_then(|a| a.escalate_after);
+    let holder = choose_holder_tx(
         tx,
+        &case,
         &transition,
         &assignment.unit_id,
-        Some((&case.holder_unit_id, case.scope.holder_parent_id.as_deref())),
+        limit,
+        &mut extra,
     )
     .await?;
-    let mut extra: Vec<(&str, Value, Value)> = Vec::new();
-    // Choosing another unit than the one routing suggested is an override:
-    // it needs a reason, and the log keeps both.
-    if let (TargetDecision::Unit(chosen), Some(suggested)) =
-        (&transition.target, &case.suggested_unit_id)
-        && chosen != suggested
-    {
-        if transition.reason.is_none() {
-            return Err(invalid(
-                "reason",
-                "the unit differs from the routing suggestion: say why you override it",
-            ));
-        }
-        extra.push((
-            "route_override",
-            Value::String(suggested.clone()),
-            Value::String(chosen.clone()),
-        ));
-    }
-    if let Some(limit) = action_def.and_then(|a| a.escalate_after) {
-        let earlier = action_count_tx(tx, case_id, &transition.action).await?;
-        // The (limit + 1)-th time and after: one level further up.
-        if earlier >= i64::from(limit)
-            && let Some(Some(parent)) = unit_parent_tx(tx, &holder).await?
-        {
-            extra.push(("escalated", Value::Null, Value::String(parent.clone())));
-            holder = parent;
-        }
-    }
-
     let settled = crate::people::settle_people_tx(
         tx,
         case_type,
@@ -1517,198 +1350,47 @@ pub async fn act_tx(
     // A conflict accepted with a reason stays on the record.
     for (field, conflict) in &settled.warnings {
         extra.push((
-            "conflict_warning",
+            "conflict_warning".into(),
             Value::Null,
             json!({"field": field, "conflict": conflict.as_str()}),
         ));
     }
-    let fields_text =
-        serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
     let terminal = case_type
         .states
         .get(&transition.to_state)
         .is_some_and(|s| s.terminal);
-    let state_changed = transition.from_state.as_deref() != Some(transition.to_state.as_str());
-    let closed_at = if terminal {
-        case.closed_at.or(Some(at))
-    } else {
-        None
+    let row = CaseRowUpdate {
+        transition: &transition,
+        holder: &holder,
+        assignee: settled.assignee.as_deref(),
+        category: case_type.category_of(&transition.fields),
+        terminal,
     };
-    // A new holder or a new state starts with a clean slate on overdue marking.
-    let overdue_since = if state_changed || holder != case.holder_unit_id {
-        None
-    } else {
-        case.overdue_since
-    };
-    let updated = with_tx!(tx, conn => {
-        sqlx::query(
-            "UPDATE cases SET state = $1, fields = $2, holder_unit_id = $3, closed_at = $4, overdue_since = $5, \
-             category = $6, assignee_user_id = $10, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
-        )
-        .bind(&transition.to_state)
-        .bind(&fields_text)
-        .bind(&holder)
-        .bind(closed_at)
-        .bind(overdue_since)
-        .bind(case_type.category_of(&transition.fields))
-        .bind(at)
-        .bind(case_id)
-        .bind(case.version)
-        .bind(&settled.assignee)
-        .execute(conn)
-        .await?
-        .rows_affected()
-    });
-    if updated != 1 {
-        return Err(ActError::VersionConflict {
-            expected: case.version,
-        });
-    }
+    write_case_row_tx(tx, &case, row, at).await?;
     link_cases_tx(tx, case_type, case_id, &transition, at).await?;
 
-    // Deadlines: suspension and resumption keep the clock's remaining time
-    // instead of closing it and starting afresh.
-    match effect {
-        Effect::SuspendClock => suspend_deadlines_tx(tx, rules, case_id, at).await?,
-        Effect::ResumeClock => {
-            if resume_deadlines_tx(tx, rules, case_id, at).await? == 0
-                && let Some(def) = &transition.enter_deadline
-            {
-                open_deadline_tx(
-                    tx,
-                    rules,
-                    case_id,
-                    &transition.to_state,
-                    def,
-                    DeadlineBasis::of(case_type, &transition.fields),
-                    at,
-                )
-                .await?;
-            }
-        }
-        _ => {
-            if transition.leave_deadline {
-                close_deadlines_tx(tx, case_id, at).await?;
-            }
-            if let Some(def) = &transition.enter_deadline {
-                open_deadline_tx(
-                    tx,
-                    rules,
-                    case_id,
-                    &transition.to_state,
-                    def,
-                    DeadlineBasis::of(case_type, &transition.fields),
-                    at,
-                )
-                .await?;
-            }
-        }
-    }
+    move_state_deadlines_tx(tx, rules, case_type, case_id, effect, &transition, at).await?;
     let clock_changes =
         crate::clocks::move_clocks_tx(tx, rules, case_type, case_id, &transition, at).await?;
-    for (key, before, after) in &clock_changes {
-        extra.push((key.as_str(), before.clone(), after.clone()));
-    }
+    extra.extend(clock_changes);
     // An ended case has nothing left to do in time on its records either.
     if terminal
         && crate::record_deadlines::close_record_deadlines_tx(tx, case_id, None, at).await? > 0
     {
-        extra.push(("record_deadlines", Value::Null, Value::from("met")));
+        extra.push(("record_deadlines".into(), Value::Null, Value::from("met")));
     }
-    match effect {
-        Effect::ExtendDeadline => {
-            let field = effect_field.unwrap_or_default();
-            let days = transition
-                .fields
-                .get(field)
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            let amount = u32::try_from(days)
-                .map_err(|_| invalid(field, "must be a positive number of working days"))?;
-            let (before, after) = extend_deadline_tx(tx, rules, case_id, field, amount).await?;
-            extra.push(("deadline_due", json!(before), json!(after)));
-        }
-        Effect::AddAssist => {
-            let unit = transition
-                .assist_unit
-                .clone()
-                .ok_or(EngineError::TargetRequired {
-                    action: transition.action.clone(),
-                })?;
-            if unit_parent_tx(tx, &unit).await?.is_none() {
-                return Err(invalid("target_unit", format!("no unit {unit}")));
-            }
-            if unit == holder {
-                return Err(invalid("target_unit", "the lead unit cannot also assist"));
-            }
-            let task = effect_field
-                .and_then(|f| transition.fields.get(f))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let due = running_due_tx(tx, case_id).await?;
-            let inserted = add_assist_tx(tx, case_id, &unit, &task, due, at).await?;
-            if !inserted {
-                return Err(invalid(
-                    "target_unit",
-                    "this unit already has an open assist task on the case",
-                ));
-            }
-            extra.push((
-                "assist",
-                Value::Null,
-                json!({"unit_id": unit, "task": task, "due_at": due}),
-            ));
-        }
-        Effect::ReportAssist => {
-            let field = effect_field.unwrap_or_default();
-            let result = transition
-                .fields
-                .get(field)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let answer = AssistAnswer {
-                field,
-                text: &result,
-            };
-            let unit =
-                report_assist_tx(tx, actor, transition.acting_role, case_id, answer, at).await?;
-            extra.push((
-                "assist",
-                json!({"unit_id": unit, "status": "open"}),
-                json!({"unit_id": unit, "status": "answered"}),
-            ));
-        }
-        Effect::ReleaseAssist => {
-            let unit = transition
-                .assist_unit
-                .clone()
-                .ok_or(EngineError::TargetRequired {
-                    action: transition.action.clone(),
-                })?;
-            let released = with_tx!(tx, conn => {
-                sqlx::query("UPDATE case_assists SET status = 'released', closed_at = $1 WHERE case_id = $2 AND unit_id = $3 AND status = 'open'")
-                    .bind(at).bind(case_id).bind(&unit).execute(conn).await?.rows_affected()
-            });
-            if released == 0 {
-                return Err(invalid(
-                    "target_unit",
-                    "this unit has no open assist task on the case",
-                ));
-            }
-            extra.push((
-                "assist",
-                json!({"unit_id": unit, "status": "open"}),
-                json!({"unit_id": unit, "status": "released"}),
-            ));
-        }
-        Effect::None | Effect::SuspendClock | Effect::ResumeClock => {}
+    let applied = AppliedEffect {
+        effect,
+        field: action_def.and_then(|a| a.effect_field()),
+        transition: &transition,
+        holder: &holder,
+    };
+    if let Some(change) = apply_effect_tx(tx, rules, actor, case_id, applied, at).await? {
+        extra.push(change);
     }
-
     if holder != case.holder_unit_id {
         extra.push((
-            "holder_unit_id",
+            "holder_unit_id".into(),
             Value::String(case.holder_unit_id.clone()),
             Value::String(holder.clone()),
         ));
@@ -1734,6 +1416,293 @@ pub async fn act_tx(
         case_id: case_id.to_string(),
         log_entry: entry,
     })
+}
+
+/// Loads the case an action is about, locked against concurrent actions, and
+/// checks that the actor may see it and that it is the version they saw.
+async fn lock_case_for_action_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    case_id: &str,
+    expected_version: Option<i64>,
+) -> Result<CaseRecord, ActError> {
+    if tx.backend() == crate::Backend::Postgres {
+        // Lock the row: concurrent actions on one case queue up here.
+        with_tx!(tx, conn => {
+            sqlx::query("SELECT id FROM cases WHERE id = $1 FOR UPDATE").bind(case_id).fetch_optional(conn).await?;
+        });
+    }
+    let case = load_case_tx(tx, case_id)
+        .await?
+        .ok_or(ActError::CaseNotFound)?;
+    if !actor.can_see(&case.access_scope()) {
+        return Err(ActError::CaseNotFound);
+    }
+    if let Some(expected) = expected_version
+        && expected != case.version
+    {
+        return Err(ActError::VersionConflict { expected });
+    }
+    Ok(case)
+}
+
+/// The unit that holds the case after the action: the target the action
+/// names, overriding routing only with a reason, one level up when the same
+/// action has been taken `escalate_after` times already.
+async fn choose_holder_tx(
+    tx: &mut Tx,
+    case: &CaseRecord,
+    transition: &Transition,
+    acting_unit: &str,
+    escalate_after: Option<u32>,
+    extra: &mut Vec<(String, Value, Value)>,
+) -> Result<String, ActError> {
+    let mut holder = resolve_target(
+        tx,
+        transition,
+        acting_unit,
+        Some((&case.holder_unit_id, case.scope.holder_parent_id.as_deref())),
+    )
+    .await?;
+    // Choosing another unit than the one routing suggested is an override:
+    // it needs a reason, and the log keeps both.
+    if let (TargetDecision::Unit(chosen), Some(suggested)) =
+        (&transition.target, &case.suggested_unit_id)
+        && chosen != suggested
+    {
+        if transition.reason.is_none() {
+            return Err(invalid(
+                "reason",
+                "the unit differs from the routing suggestion: say why you override it",
+            ));
+        }
+        extra.push((
+            "route_override".into(),
+            Value::String(suggested.clone()),
+            Value::String(chosen.clone()),
+        ));
+    }
+    if let Some(limit) = escalate_after {
+        let earlier = action_count_tx(tx, &case.id, &transition.action).await?;
+        // The (limit + 1)-th time and after: one level further up.
+        if earlier >= i64::from(limit)
+            && let Some(Some(parent)) = unit_parent_tx(tx, &holder).await?
+        {
+            extra.push((
+                "escalated".into(),
+                Value::Null,
+                Value::String(parent.clone()),
+            ));
+            holder = parent;
+        }
+    }
+    Ok(holder)
+}
+
+/// What an action writes on the case row besides its version.
+struct CaseRowUpdate<'a> {
+    transition: &'a Transition,
+    holder: &'a str,
+    assignee: Option<&'a str>,
+    category: Option<&'a str>,
+    terminal: bool,
+}
+
+/// Writes the case row, refusing when another action got there first.
+async fn write_case_row_tx(
+    tx: &mut Tx,
+    case: &CaseRecord,
+    row: CaseRowUpdate<'_>,
+    at: Micros,
+) -> Result<(), ActError> {
+    let transition = row.transition;
+    let fields_text =
+        serde_json::to_string(&transition.fields).map_err(|e| invalid("fields", e.to_string()))?;
+    let state_changed = transition.from_state.as_deref() != Some(transition.to_state.as_str());
+    let closed_at = if row.terminal {
+        case.closed_at.or(Some(at))
+    } else {
+        None
+    };
+    // A new holder or a new state starts with a clean slate on overdue marking.
+    let overdue_since = if state_changed || row.holder != case.holder_unit_id {
+        None
+    } else {
+        case.overdue_since
+    };
+    let updated = with_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE cases SET state = $1, fields = $2, holder_unit_id = $3, closed_at = $4, overdue_since = $5, \
+             category = $6, assignee_user_id = $10, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
+        )
+        .bind(&transition.to_state)
+        .bind(&fields_text)
+        .bind(row.holder)
+        .bind(closed_at)
+        .bind(overdue_since)
+        .bind(row.category)
+        .bind(at)
+        .bind(&case.id)
+        .bind(case.version)
+        .bind(row.assignee)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    if updated != 1 {
+        return Err(ActError::VersionConflict {
+            expected: case.version,
+        });
+    }
+    Ok(())
+}
+
+/// The deadline of the state: suspension and resumption keep the clock's
+/// remaining time instead of closing it and starting afresh.
+async fn move_state_deadlines_tx(
+    tx: &mut Tx,
+    rules: Rules<'_>,
+    case_type: &CaseType,
+    case_id: &str,
+    effect: Effect,
+    transition: &Transition,
+    at: Micros,
+) -> Result<(), ActError> {
+    match effect {
+        Effect::SuspendClock => suspend_deadlines_tx(tx, rules, case_id, at).await?,
+        Effect::ResumeClock => {
+            if resume_deadlines_tx(tx, rules, case_id, at).await? == 0 {
+                open_entered_deadline_tx(tx, rules, case_type, case_id, transition, at).await?;
+            }
+        }
+        _ => {
+            if transition.leave_deadline {
+                close_deadlines_tx(tx, case_id, at).await?;
+            }
+            open_entered_deadline_tx(tx, rules, case_type, case_id, transition, at).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts the deadline of the state the action enters, if it has one.
+async fn open_entered_deadline_tx(
+    tx: &mut Tx,
+    rules: Rules<'_>,
+    case_type: &CaseType,
+    case_id: &str,
+    transition: &Transition,
+    at: Micros,
+) -> Result<(), StoreError> {
+    let Some(def) = &transition.enter_deadline else {
+        return Ok(());
+    };
+    let basis = DeadlineBasis::of(case_type, &transition.fields);
+    open_deadline_tx(tx, rules, case_id, &transition.to_state, def, basis, at).await
+}
+
+/// The engine effect an action carries, with what it reads.
+struct AppliedEffect<'a> {
+    effect: Effect,
+    /// The action's field the effect reads (days, a task, an answer).
+    field: Option<&'a str>,
+    transition: &'a Transition,
+    holder: &'a str,
+}
+
+/// Carries out the action's effect; answers the log change it makes, if any.
+async fn apply_effect_tx(
+    tx: &mut Tx,
+    rules: Rules<'_>,
+    actor: &Actor,
+    case_id: &str,
+    applied: AppliedEffect<'_>,
+    at: Micros,
+) -> Result<Option<(String, Value, Value)>, ActError> {
+    let transition = applied.transition;
+    let field = applied.field.unwrap_or_default();
+    let text_of = |f: &str| {
+        transition
+            .fields
+            .get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let assist_unit = || {
+        transition
+            .assist_unit
+            .clone()
+            .ok_or(EngineError::TargetRequired {
+                action: transition.action.clone(),
+            })
+    };
+    let change = match applied.effect {
+        Effect::ExtendDeadline => {
+            let days = transition
+                .fields
+                .get(field)
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let amount = u32::try_from(days)
+                .map_err(|_| invalid(field, "must be a positive number of working days"))?;
+            let (before, after) = extend_deadline_tx(tx, rules, case_id, field, amount).await?;
+            ("deadline_due".into(), json!(before), json!(after))
+        }
+        Effect::AddAssist => {
+            let unit = assist_unit()?;
+            if unit_parent_tx(tx, &unit).await?.is_none() {
+                return Err(invalid("target_unit", format!("no unit {unit}")));
+            }
+            if unit == applied.holder {
+                return Err(invalid("target_unit", "the lead unit cannot also assist"));
+            }
+            let task = applied.field.map(text_of).unwrap_or_default();
+            let due = running_due_tx(tx, case_id).await?;
+            if !add_assist_tx(tx, case_id, &unit, &task, due, at).await? {
+                return Err(invalid(
+                    "target_unit",
+                    "this unit already has an open assist task on the case",
+                ));
+            }
+            let after = json!({"unit_id": unit, "task": task, "due_at": due});
+            ("assist".into(), Value::Null, after)
+        }
+        Effect::ReportAssist => {
+            let result = text_of(field);
+            let answer = AssistAnswer {
+                field,
+                text: &result,
+            };
+            let unit =
+                report_assist_tx(tx, actor, transition.acting_role, case_id, answer, at).await?;
+            (
+                "assist".into(),
+                json!({"unit_id": unit, "status": "open"}),
+                json!({"unit_id": unit, "status": "answered"}),
+            )
+        }
+        Effect::ReleaseAssist => {
+            let unit = assist_unit()?;
+            let released = with_tx!(tx, conn => {
+                sqlx::query("UPDATE case_assists SET status = 'released', closed_at = $1 WHERE case_id = $2 AND unit_id = $3 AND status = 'open'")
+                    .bind(at).bind(case_id).bind(&unit).execute(conn).await?.rows_affected()
+            });
+            if released == 0 {
+                return Err(invalid(
+                    "target_unit",
+                    "this unit has no open assist task on the case",
+                ));
+            }
+            (
+                "assist".into(),
+                json!({"unit_id": unit, "status": "open"}),
+                json!({"unit_id": unit, "status": "released"}),
+            )
+        }
+        Effect::None | Effect::SuspendClock | Effect::ResumeClock => return Ok(None),
+    };
+    Ok(Some(change))
 }
 
 /// How often `action` was already taken on the case, from the log.

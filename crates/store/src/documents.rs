@@ -9,9 +9,10 @@ use gongzhi_domain::ids::new_id;
 use gongzhi_domain::log::{LogEntry, canonical_json};
 use gongzhi_domain::time::Micros;
 
-use crate::cases::{append_log, load_case_tx};
+use crate::case_rows::load_case_tx;
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::log_write::append_log;
 
 const ISSUE_ACTION: &str = "document.issue";
 

@@ -8,6 +8,7 @@ mod admin_log;
 mod attachments;
 mod bench;
 mod blobs;
+mod case_rows;
 mod cases;
 mod clocks;
 mod conflicts;

@@ -13,7 +13,7 @@ use gongzhi_domain::link::{End, LinkKind, NewLink};
 use gongzhi_domain::log::{LogEntry, canonical_json};
 use gongzhi_domain::time::Micros;
 
-use crate::cases::{CaseRecord, load_case_tx};
+use crate::case_rows::{CaseRecord, load_case_tx};
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
 use crate::log_write::append_log;

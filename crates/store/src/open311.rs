@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use gongzhi_domain::time::Micros;
 
-use crate::cases::{CASE_SELECT, CaseRecord, CaseScopeRecord, case_from_row};
+use crate::case_rows::{CASE_SELECT, CaseRecord, CaseScopeRecord, case_from_row};
 use crate::db::{Db, with_pool};
 use crate::error::StoreError;
 

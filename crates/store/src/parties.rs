@@ -13,9 +13,10 @@ use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
 use gongzhi_domain::pack::{CheckedParty, MAX_PARTIES, PartyDef, PartyKind};
 use gongzhi_domain::time::Micros;
 
-use crate::cases::{CaseRecord, append_log, load_case_tx};
+use crate::case_rows::{CaseRecord, load_case_tx};
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
+use crate::log_write::append_log;
 
 const ADD_ACTION: &str = "party.add";
 const REMOVE_ACTION: &str = "party.remove";

@@ -15,7 +15,7 @@ use gongzhi_domain::role::Role;
 use gongzhi_domain::unit::path_within;
 
 use crate::admin_log::{ChangeBy, log_admin};
-use crate::cases::CaseRecord;
+use crate::case_rows::CaseRecord;
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::ActError;
 use crate::error::StoreError;

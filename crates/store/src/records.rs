@@ -15,9 +15,10 @@ use gongzhi_domain::pack::{FieldKind, MAX_RECORDS, RecordDef};
 use gongzhi_domain::role::Role;
 use gongzhi_domain::time::Micros;
 
-use crate::cases::{CaseRecord, append_log, load_case_tx};
+use crate::case_rows::{CaseRecord, load_case_tx};
 use crate::db::{Db, Tx, with_pool, with_tx};
 use crate::error::StoreError;
+use crate::log_write::append_log;
 use crate::record_deadlines::{RecordNow, close_record_deadlines_tx, open_record_deadline_tx};
 
 const ADD_ACTION: &str = "record.add";
