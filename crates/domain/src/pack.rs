@@ -2183,165 +2183,17 @@ fn parse_action(
     ) else {
         return (None, None, Vec::new());
     };
-    t.check_keys(
-        ctx,
-        &[
-            "name",
-            "from",
-            "to",
-            "roles",
-            "requires",
-            "allows",
-            "reason",
-            "target",
-            "effect",
-            "guards",
-            "within_clock",
-            "requires_record",
-            "requires_link",
-            "escalate_after",
-            "branch",
-        ],
-    );
+    t.check_keys(ctx, ACTION_KEYS);
     let name = t.names(ctx, "name");
-    let mut edges_ok = true;
-
-    let from = match t.string_list(ctx, "from") {
-        Some(list) => list,
-        None => {
-            ctx.err(
-                &t.loc,
-                format!(
-                    "{} is missing `from` (use `from = []` for the creation action)",
-                    t.what
-                ),
-            );
-            edges_ok = false;
-            Vec::new()
-        }
-    };
-    let mut from_ids: Vec<String> = Vec::new();
-    for (s, sloc) in from {
-        if !states.contains_key(&s) {
-            ctx.err(
-                &sloc,
-                format!("{} starts from undeclared state `{s}`", t.what),
-            );
-            edges_ok = false;
-        } else if from_ids.contains(&s) {
-            ctx.err(&sloc, format!("state `{s}` is listed twice in `from`"));
-        } else {
-            from_ids.push(s);
-        }
-    }
-    let to = match t.string(ctx, "to", true) {
-        Some((s, sloc)) if !states.contains_key(&s) => {
-            ctx.err(&sloc, format!("{} leads to undeclared state `{s}`", t.what));
-            edges_ok = false;
-            None
-        }
-        Some((s, _)) => Some(s),
-        None => {
-            edges_ok = false;
-            None
-        }
-    };
-
+    let ends = parse_action_ends(ctx, &t, states);
     let roles = parse_action_roles(ctx, &t);
-
-    let field_list = |ctx: &mut Ctx, list_key: &str, seen: &mut Vec<String>| -> Vec<String> {
-        let mut out = Vec::new();
-        for (f, floc) in t.string_list(ctx, list_key).unwrap_or_default() {
-            if !fields.contains(&f) {
-                ctx.err(
-                    &floc,
-                    format!("`{list_key}` of {} names undeclared field `{f}`", t.what),
-                );
-            } else if seen.contains(&f) {
-                ctx.err(
-                    &floc,
-                    format!("field `{f}` appears twice in `requires`/`allows`"),
-                );
-            } else {
-                seen.push(f.clone());
-                out.push(f);
-            }
-        }
-        out
-    };
     let mut seen = Vec::new();
-    let requires = field_list(ctx, "requires", &mut seen);
-    let allows = field_list(ctx, "allows", &mut seen);
-
-    let reason = match t.string(ctx, "reason", false) {
-        None => Some(ReasonRule::Optional),
-        Some((r, _)) if r == "optional" => Some(ReasonRule::Optional),
-        Some((r, _)) if r == "required" => Some(ReasonRule::Required),
-        Some((r, rloc)) => {
-            ctx.err(
-                &rloc,
-                format!("unknown reason rule `{r}` (expected required or optional)"),
-            );
-            None
-        }
-    };
-    let is_creation = from_ids.is_empty() && t.get("from").is_some() && edges_ok;
-    let target = match t.string(ctx, "target", false) {
-        // A new case has no holder yet, so `keep` cannot be its default.
-        None if is_creation => Some(TargetRule::ActorUnit),
-        None => Some(TargetRule::Keep),
-        Some((s, sloc)) => {
-            let rule = match s.as_str() {
-                "keep" => Some(TargetRule::Keep),
-                "choose" => Some(TargetRule::Choose),
-                "parent" => Some(TargetRule::Parent),
-                "actor_unit" => Some(TargetRule::ActorUnit),
-                other => {
-                    ctx.err(
-                        &sloc,
-                        format!(
-                            "unknown target `{other}` (expected keep, choose, parent or actor_unit)"
-                        ),
-                    );
-                    None
-                }
-            };
-            if is_creation && rule == Some(TargetRule::Keep) {
-                ctx.err(
-                    &sloc,
-                    "the creation action cannot use target = \"keep\": a new case has no unit yet",
-                );
-            }
-            rule
-        }
-    };
-
-    let effect = match t.string(ctx, "effect", false) {
-        None => Effect::None,
-        Some((e, eloc)) => match EFFECTS.iter().find(|(n, _)| *n == e) {
-            Some((_, effect)) => *effect,
-            None => {
-                let all: Vec<&str> = EFFECTS.iter().map(|(n, _)| *n).collect();
-                ctx.err(
-                    &eloc,
-                    format!("unknown effect `{e}` (expected one of: {})", all.join(", ")),
-                );
-                Effect::None
-            }
-        },
-    };
-    check_effect_field(ctx, &t, effect, requires.first(), field_defs);
-    if matches!(effect, Effect::AddAssist | Effect::ReleaseAssist)
-        && target != Some(TargetRule::Choose)
-    {
-        ctx.err(
-            &t.loc,
-            format!(
-                "{} names an assisting unit: it needs target = \"choose\"",
-                t.what
-            ),
-        );
-    }
+    let requires = action_field_list(ctx, &t, "requires", fields, &mut seen);
+    let allows = action_field_list(ctx, &t, "allows", fields, &mut seen);
+    let reason = parse_reason_rule(ctx, &t);
+    let is_creation = ends.from.is_empty() && t.get("from").is_some() && ends.ok;
+    let target = parse_target_rule(ctx, &t, is_creation);
+    let effect = parse_effect(ctx, &t, target, requires.first(), field_defs);
     let mut guards = Vec::new();
     for (guard, gloc) in guards::parse_guards(ctx, &t) {
         ctx.pending_guards
@@ -2358,39 +2210,32 @@ fn parse_action(
             }
         },
     };
-    let mut branch_edges = Vec::new();
-    let branch = match t.get("branch") {
-        None => None,
-        Some((bk, bnode)) => {
-            let bloc = entry_loc(bk, bnode);
-            parse_branch(
-                ctx, bnode, bloc, &t.what, states, &requires, &allows, field_defs,
-            )
-        }
+    let branch = t.get("branch").and_then(|(bk, bnode)| {
+        let bloc = entry_loc(bk, bnode);
+        parse_branch(
+            ctx, bnode, bloc, &t.what, states, &requires, &allows, field_defs,
+        )
+    });
+    let edge_to = |to: &String| Edge {
+        id: key.name.clone(),
+        from: ends.from.clone(),
+        to: to.clone(),
     };
-    if let (Some(b), true) = (&branch, edges_ok) {
-        for state in b.to.values() {
-            branch_edges.push(Edge {
-                id: key.name.clone(),
-                from: from_ids.clone(),
-                to: state.clone(),
-            });
-        }
-    }
-    let edge = match (&to, edges_ok) {
-        (Some(to), true) => Some(Edge {
-            id: key.name.clone(),
-            from: from_ids.clone(),
-            to: to.clone(),
-        }),
-        _ => None,
+    let (edge, branch_edges) = if ends.ok {
+        let branch_edges = branch
+            .as_ref()
+            .map(|b| b.to.values().map(edge_to).collect())
+            .unwrap_or_default();
+        (ends.to.as_ref().map(edge_to), branch_edges)
+    } else {
+        (None, Vec::new())
     };
     let action = (|| {
         Some(ActionDef {
             id: key.name.clone(),
             name: name?,
-            from: from_ids,
-            to: to?,
+            from: ends.from,
+            to: ends.to?,
             roles,
             requires,
             allows,
@@ -2405,8 +2250,195 @@ fn parse_action(
     (action, edge, branch_edges)
 }
 
-/// A `roles` list (of an action, or of a person field): each declared by the
-/// pack (or `admin`), none twice.
+/// The keys an action may have.
+const ACTION_KEYS: &[&str] = &[
+    "name",
+    "from",
+    "to",
+    "roles",
+    "requires",
+    "allows",
+    "reason",
+    "target",
+    "effect",
+    "guards",
+    "within_clock",
+    "requires_record",
+    "requires_link",
+    "escalate_after",
+    "branch",
+];
+
+/// Where an action starts and leads; `ok` is false when either is missing
+/// or undeclared, so that no edge of the state graph is drawn from it.
+struct ActionEnds {
+    from: Vec<String>,
+    to: Option<String>,
+    ok: bool,
+}
+
+fn parse_action_ends(ctx: &mut Ctx, t: &Table, states: &BTreeMap<String, StateDef>) -> ActionEnds {
+    let mut ok = true;
+    let from = match t.string_list(ctx, "from") {
+        Some(list) => list,
+        None => {
+            ctx.err(
+                &t.loc,
+                format!(
+                    "{} is missing `from` (use `from = []` for the creation action)",
+                    t.what
+                ),
+            );
+            ok = false;
+            Vec::new()
+        }
+    };
+    let mut from_ids: Vec<String> = Vec::new();
+    for (s, sloc) in from {
+        if !states.contains_key(&s) {
+            ctx.err(
+                &sloc,
+                format!("{} starts from undeclared state `{s}`", t.what),
+            );
+            ok = false;
+        } else if from_ids.contains(&s) {
+            ctx.err(&sloc, format!("state `{s}` is listed twice in `from`"));
+        } else {
+            from_ids.push(s);
+        }
+    }
+    let to = match t.string(ctx, "to", true) {
+        Some((s, sloc)) if !states.contains_key(&s) => {
+            ctx.err(&sloc, format!("{} leads to undeclared state `{s}`", t.what));
+            ok = false;
+            None
+        }
+        Some((s, _)) => Some(s),
+        None => {
+            ok = false;
+            None
+        }
+    };
+    ActionEnds {
+        from: from_ids,
+        to,
+        ok,
+    }
+}
+
+/// A `requires` or `allows` list: declared fields, none named twice across
+/// the two (`seen` carries the first list into the second).
+fn action_field_list(
+    ctx: &mut Ctx,
+    t: &Table,
+    list_key: &str,
+    fields: &BTreeSet<String>,
+    seen: &mut Vec<String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (f, floc) in t.string_list(ctx, list_key).unwrap_or_default() {
+        if !fields.contains(&f) {
+            ctx.err(
+                &floc,
+                format!("`{list_key}` of {} names undeclared field `{f}`", t.what),
+            );
+        } else if seen.contains(&f) {
+            ctx.err(
+                &floc,
+                format!("field `{f}` appears twice in `requires`/`allows`"),
+            );
+        } else {
+            seen.push(f.clone());
+            out.push(f);
+        }
+    }
+    out
+}
+
+fn parse_reason_rule(ctx: &mut Ctx, t: &Table) -> Option<ReasonRule> {
+    match t.string(ctx, "reason", false) {
+        None => Some(ReasonRule::Optional),
+        Some((r, _)) if r == "optional" => Some(ReasonRule::Optional),
+        Some((r, _)) if r == "required" => Some(ReasonRule::Required),
+        Some((r, rloc)) => {
+            ctx.err(
+                &rloc,
+                format!("unknown reason rule `{r}` (expected required or optional)"),
+            );
+            None
+        }
+    }
+}
+
+fn parse_target_rule(ctx: &mut Ctx, t: &Table, is_creation: bool) -> Option<TargetRule> {
+    let Some((s, sloc)) = t.string(ctx, "target", false) else {
+        // A new case has no holder yet, so `keep` cannot be its default.
+        return Some(if is_creation {
+            TargetRule::ActorUnit
+        } else {
+            TargetRule::Keep
+        });
+    };
+    let rule = match s.as_str() {
+        "keep" => Some(TargetRule::Keep),
+        "choose" => Some(TargetRule::Choose),
+        "parent" => Some(TargetRule::Parent),
+        "actor_unit" => Some(TargetRule::ActorUnit),
+        other => {
+            ctx.err(
+                &sloc,
+                format!("unknown target `{other}` (expected keep, choose, parent or actor_unit)"),
+            );
+            None
+        }
+    };
+    if is_creation && rule == Some(TargetRule::Keep) {
+        ctx.err(
+            &sloc,
+            "the creation action cannot use target = \"keep\": a new case has no unit yet",
+        );
+    }
+    rule
+}
+
+/// The action's engine effect, checked against the field it reads and the
+/// target it needs.
+fn parse_effect(
+    ctx: &mut Ctx,
+    t: &Table,
+    target: Option<TargetRule>,
+    first_required: Option<&String>,
+    field_defs: &BTreeMap<String, FieldDef>,
+) -> Effect {
+    let effect = match t.string(ctx, "effect", false) {
+        None => Effect::None,
+        Some((e, eloc)) => match EFFECTS.iter().find(|(n, _)| *n == e) {
+            Some((_, effect)) => *effect,
+            None => {
+                let all: Vec<&str> = EFFECTS.iter().map(|(n, _)| *n).collect();
+                ctx.err(
+                    &eloc,
+                    format!("unknown effect `{e}` (expected one of: {})", all.join(", ")),
+                );
+                Effect::None
+            }
+        },
+    };
+    check_effect_field(ctx, t, effect, first_required, field_defs);
+    if matches!(effect, Effect::AddAssist | Effect::ReleaseAssist)
+        && target != Some(TargetRule::Choose)
+    {
+        ctx.err(
+            &t.loc,
+            format!(
+                "{} names an assisting unit: it needs target = \"choose\"",
+                t.what
+            ),
+        );
+    }
+    effect
+}
+
 /// An effect that reads a field needs the right kind as its action's first
 /// required field.
 fn check_effect_field(
@@ -2441,6 +2473,8 @@ fn check_effect_field(
     }
 }
 
+/// A `roles` list (of an action, or of a person field): each declared by the
+/// pack (or `admin`), none twice.
 fn parse_action_roles(ctx: &mut Ctx, t: &Table) -> Vec<Role> {
     parse_action_roles_at(ctx, t, "roles")
 }
