@@ -633,6 +633,21 @@ impl CaseType {
         fields.get(self.category_field()?)?.as_str()
     }
 
+    /// The people a case of this type names in person fields that ask for
+    /// the conflict-of-interest check: (field, user id).
+    pub fn conflict_checked_people<'a>(
+        &'a self,
+        fields: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.fields.values().filter_map(move |f| match f.kind {
+            FieldKind::Person {
+                conflict_check: true,
+                ..
+            } => Some((f.key.as_str(), fields.get(&f.key)?.as_str()?)),
+            _ => None,
+        })
+    }
+
     /// The case's heading, from the bound title field.
     pub fn title_of<'a>(
         &self,

@@ -1343,8 +1343,11 @@ pub async fn act_tx(
         case_type,
         case_id,
         &mut transition,
-        &holder,
-        holder != case.holder_unit_id,
+        &actor.user_id,
+        crate::people::HolderMove {
+            unit_id: &holder,
+            changed: holder != case.holder_unit_id,
+        },
     )
     .await?;
     // A conflict accepted with a reason stays on the record.

@@ -49,7 +49,7 @@ pub use links::{CaseLink, MAX_REMOVE_REASON_CHARS};
 pub use log_read::{CopyBinaryParser, CopyFormatError, LeafBatch, LeafBatches, LeafRow};
 pub use migrate::{ColumnDescription, SchemaDescription};
 pub use open311::*;
-pub use parties::{MAX_PARTY_REMOVE_REASON, PartyRecord};
+pub use parties::{AddedParty, MAX_PARTY_REMOVE_REASON, PartyRecord};
 pub use people::Candidate;
 pub use records::{
     CaseRecordEntry, act_on_record_tx, add_record_tx, party_acts_on_record_tx, party_adds_record_tx,

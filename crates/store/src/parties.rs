@@ -8,9 +8,10 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 
 use gongzhi_domain::access::Actor;
+use gongzhi_domain::conflict::Conflict;
 use gongzhi_domain::ids::new_id;
 use gongzhi_domain::log::{LogEntry, canonical_json, personal_digest};
-use gongzhi_domain::pack::{CheckedParty, MAX_PARTIES, PartyDef, PartyKind};
+use gongzhi_domain::pack::{CaseType, CheckedParty, MAX_PARTIES, PartyDef, PartyKind};
 use gongzhi_domain::time::Micros;
 
 use crate::case_rows::{CaseRecord, load_case_tx};
@@ -149,17 +150,47 @@ macro_rules! party_from_row {
     }};
 }
 
+/// A party just added, and the conflicts of interest its addition reveals
+/// for the people the case already names.
+#[derive(Debug, Clone)]
+pub struct AddedParty {
+    pub id: String,
+    /// (person field, user id, conflict).
+    pub conflicts: Vec<(String, String, Conflict)>,
+}
+
+/// How the people named in the case's conflict-checked fields stand to its
+/// parties now.
+async fn named_people_conflicts_tx(
+    tx: &mut Tx,
+    case_type: &CaseType,
+    case: &CaseRecord,
+) -> Result<Vec<(String, String, Conflict)>, StoreError> {
+    let mut out = Vec::new();
+    for (field, user_id) in case_type.conflict_checked_people(&case.fields) {
+        if let Some(c) = crate::conflicts::conflict_of_tx(tx, &case.id, user_id).await? {
+            out.push((field.to_string(), user_id.to_string(), c));
+        }
+    }
+    Ok(out)
+}
+
 impl Db {
-    /// Adds a checked party to a case the actor can see, with its log entry;
-    /// returns the party's id.
+    /// Adds a checked party to a case the actor can see, with its log entry,
+    /// which also records any conflict of interest the new party creates for
+    /// a person already named on the case (they then step aside).
     pub async fn add_party_logged(
         &self,
         actor: &Actor,
+        case_type: &CaseType,
         case_id: &str,
-        def: &PartyDef,
         party: &CheckedParty,
         at: Micros,
-    ) -> Result<String, StoreError> {
+    ) -> Result<AddedParty, StoreError> {
+        let def = case_type
+            .parties
+            .as_ref()
+            .ok_or(StoreError::NotFound("parties"))?;
         let mut tx = self.begin_write().await?;
         let case = managed_case_tx(&mut tx, actor, case_id, def).await?;
         let count: i64 = with_tx!(&mut tx, conn => {
@@ -193,8 +224,6 @@ impl Db {
             .execute(&mut *conn)
             .await?;
         });
-        crate::conflicts::record_party_identifiers_tx(&mut tx, def, &case.id, &id, &party.fields)
-            .await?;
         let after = logged_party(
             def,
             &case.personal_salt,
@@ -203,10 +232,25 @@ impl Db {
             party.kind,
             &party.fields,
         );
-        let change = json!({"party": {"before": Value::Null, "after": after}});
+        let before = named_people_conflicts_tx(&mut tx, case_type, &case).await?;
+        crate::conflicts::record_party_identifiers_tx(&mut tx, def, &case.id, &id, &party.fields)
+            .await?;
+        let conflicts: Vec<_> = named_people_conflicts_tx(&mut tx, case_type, &case)
+            .await?
+            .into_iter()
+            .filter(|c| !before.contains(c))
+            .collect();
+        let mut change = json!({"party": {"before": Value::Null, "after": after}});
+        if !conflicts.is_empty() {
+            let found: Vec<Value> = conflicts
+                .iter()
+                .map(|(field, user, c)| json!({"field": field, "user_id": user, "conflict": c.as_str()}))
+                .collect();
+            change["conflict_found"] = json!({"before": Value::Null, "after": found});
+        }
         log_party_change(&mut tx, actor, &case, ADD_ACTION, change, None, at).await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(AddedParty { id, conflicts })
     }
 
     /// Removes a party added by mistake, with the reason; the row stays,

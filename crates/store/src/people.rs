@@ -124,6 +124,13 @@ pub(crate) struct Settled {
     pub warnings: Vec<(String, Conflict)>,
 }
 
+/// The unit that will hold the case after an action, and whether it is
+/// another than today's.
+pub(crate) struct HolderMove<'a> {
+    pub unit_id: &'a str,
+    pub changed: bool,
+}
+
 /// Refuses a person barred by a conflict of interest with the case's
 /// parties; a warning needs the action's reason. Returns the warning.
 async fn check_conflict_tx(
@@ -150,9 +157,13 @@ pub(crate) async fn settle_people_tx(
     case_type: &CaseType,
     case_id: &str,
     transition: &mut Transition,
-    holder_unit_id: &str,
-    holder_changed: bool,
+    actor_user_id: &str,
+    holder: HolderMove<'_>,
 ) -> Result<Settled, ActError> {
+    let HolderMove {
+        unit_id: holder_unit_id,
+        changed: holder_changed,
+    } = holder;
     let mut warnings = Vec::new();
     let person_keys: Vec<(String, Vec<Role>, bool)> = case_type
         .fields
@@ -173,6 +184,21 @@ pub(crate) async fn settle_people_tx(
                 continue;
             };
             let changed = transition.changes.iter().any(|c| &c.key == key);
+            // A party added after the assignment may bar the person already
+            // named: they step aside (回避) and act no more until another
+            // takes the case over.
+            if !changed && *conflict_check && user_id == actor_user_id {
+                let found = crate::conflicts::conflict_of_tx(tx, case_id, &user_id).await?;
+                if let Some(c) = found.filter(|c| c.bars()) {
+                    return Err(refuse(
+                        key,
+                        format!(
+                            "{}: the case must pass to another person before you act on it",
+                            c.message()
+                        ),
+                    ));
+                }
+            }
             if !changed && !holder_changed {
                 continue;
             }

@@ -91,6 +91,17 @@ async fn case_and_roles_tx(
         .await?
         .filter(|c| actor.can_see(&c.access_scope()))
         .ok_or(StoreError::NotFound("case"))?;
+    // The person the case is assigned to, once a party bars them (a party
+    // added since, or one they declared related), steps aside: no records.
+    if case.assignee_user_id.as_deref() == Some(actor.user_id.as_str())
+        && let Some(c) = crate::conflicts::conflict_of_tx(tx, &case.id, &actor.user_id).await?
+        && c.bars()
+    {
+        return Err(StoreError::Forbidden(format!(
+            "{}: the case must pass to another person before you act on it",
+            c.message()
+        )));
+    }
     let roles = actor.roles_over(&case.access_scope().without_assists());
     Ok((case, roles))
 }

@@ -628,6 +628,102 @@ async fn conflict_shown(app: &TestApp, case: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+crate::db_test!(a_party_added_after_assignment_makes_a_related_mediator_step_aside);
+async fn a_party_added_after_assignment_makes_a_related_mediator_step_aside(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let case = register(&app, "相邻通行纠纷", json!({})).await;
+    ok(&app, &case, CLERK, json!({"action": "accept"})).await;
+    let mediator = user_id(&app, MEDIATOR).await;
+    ok(
+        &app,
+        &case,
+        CLERK,
+        json!({"action": "assign_mediator", "fields": {"mediator": mediator}}),
+    )
+    .await;
+    // The mediator declared his brother-in-law's phone long ago; the clerk
+    // now records him as a third party of the dispute.
+    declare(&app, MEDIATOR, "related", "13600000077").await;
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{case}/parties"),
+            CLERK,
+            json!({"role": "third_party", "kind": "person",
+                   "fields": {"name": "第三人", "phone": "136 0000 0077"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["conflicts"][0]["field"], "mediator", "{:?}", r.body);
+    assert_eq!(
+        r.body["conflicts"][0]["conflict"], "related",
+        "{:?}",
+        r.body
+    );
+    // The log entry of the addition keeps what it revealed.
+    let entries = app.db.timeline(&case).await.expect("timeline");
+    let added = entries.last().expect("the party's entry");
+    assert_eq!(
+        added.changes["conflict_found"]["after"][0]["user_id"], mediator,
+        "{}",
+        added.changes
+    );
+
+    // He steps aside: neither an action nor a record of his is taken.
+    let r = app
+        .act(
+            &case,
+            MEDIATOR,
+            json!({"action": "record_no_agreement", "fields": {"no_agreement_reason": "双方分歧较大"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "mediator", "{:?}", r.body);
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{case}/records"),
+            MEDIATOR,
+            json!({"kind": "session", "fields": {"on": "2027-01-06", "time": "09:30", "place": "社区调解室"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    // The clerk's case page says who must step aside.
+    let (client, _) = crate::pages::session(&app, CLERK).await;
+    let page = |client: reqwest::Client| {
+        let url = app.url(&format!("/cases/{case}"));
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html")
+        }
+    };
+    assert!(page(client.clone()).await.contains("应当回避"));
+
+    // Another mediator takes the dispute over; the warning goes with him.
+    let other = user_id(&app, "city.invited_mediator").await;
+    ok(
+        &app,
+        &case,
+        CLERK,
+        json!({"action": "change_mediator", "reason": "原调解员与第三人有亲属关系，依法回避",
+               "fields": {"mediator": other}}),
+    )
+    .await;
+    assert!(!page(client).await.contains("应当回避"));
+    ok(
+        &app,
+        &case,
+        "city.invited_mediator",
+        json!({"action": "record_no_agreement", "fields": {"no_agreement_reason": "双方分歧较大"}}),
+    )
+    .await;
+    app.stop().await;
+}
+
 crate::db_test!(a_mediator_who_is_a_party_or_related_to_one_cannot_take_the_dispute);
 async fn a_mediator_who_is_a_party_or_related_to_one_cannot_take_the_dispute(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -102,11 +102,27 @@ pub async fn create(
     let party = def
         .check(&body.role, &body.kind, &body.fields)
         .map_err(|e| ApiError::invalid(&e.field, e.message))?;
-    let party_id = state
+    let case_type = state
+        .packs
+        .case_type(&case.pack, &case.case_type)
+        .ok_or_else(|| ApiError::invalid("role", "this case type has no parties"))?;
+    let added = state
         .db
-        .add_party_logged(&auth.actor, &case.id, def, &party, now_micros())
+        .add_party_logged(&auth.actor, case_type, &case.id, &party, now_micros())
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": party_id}))))
+    // A person already on the case who now conflicts with a party must step
+    // aside: the answer says so, naming the field, not the party.
+    let conflicts: Vec<Value> = added
+        .conflicts
+        .iter()
+        .map(|(field, user_id, c)| {
+            json!({"field": field, "user_id": user_id, "conflict": c.as_str(), "message": c.message()})
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": added.id, "conflicts": conflicts})),
+    ))
 }
 
 pub async fn remove(

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
 
+use gongzhi_domain::conflict::Conflict;
 use gongzhi_domain::engine::ActionRequest;
 use gongzhi_domain::pack::{ActionDef, CaseType, FieldKind, ReasonRule, TargetRule};
 use gongzhi_domain::time::now_micros;
@@ -87,6 +88,8 @@ pub(super) struct CasePage {
     actions: Vec<ActionForm>,
     units: Vec<Choice>,
     notice: Option<&'static str>,
+    /// People on the case a party's conflict of interest now bars.
+    step_aside: Vec<String>,
     assist_rows: Vec<super::assists::AssistRow>,
     links: Vec<super::case_links::LinkRow>,
     parties: Vec<PartyRow>,
@@ -154,6 +157,49 @@ fn deadline_status(lang: Lang, status: &str) -> String {
         other => return other.to_string(),
     }
     .to_string()
+}
+
+/// A sentence for each person named on the case whom a party added since
+/// bars (they are a party, or declared one related): they must step aside.
+async fn step_aside_notices(
+    state: &AppState,
+    lang: Lang,
+    case_type: &CaseType,
+    case: &CaseRecord,
+) -> Result<Vec<String>, PageError> {
+    let named: Vec<(&str, String)> = case_type
+        .conflict_checked_people(&case.fields)
+        .map(|(field, user)| (field, user.to_string()))
+        .collect();
+    let mut out = Vec::new();
+    for (field, user) in named {
+        let found = state
+            .db
+            .conflicts_for(&case.id, std::slice::from_ref(&user))
+            .await?;
+        let why = match found.first().and_then(|(_, c)| *c) {
+            Some(Conflict::Party) => lang.t("case.conflict_party"),
+            Some(Conflict::Related) => lang.t("case.conflict_related"),
+            _ => continue,
+        };
+        let name = state
+            .db
+            .display_names(std::slice::from_ref(&user))
+            .await?
+            .remove(&user)
+            .unwrap_or(user);
+        let label = case_type
+            .fields
+            .get(field)
+            .map_or_else(|| field.to_string(), |f| names(lang, &f.label));
+        out.push(
+            lang.t("case.step_aside")
+                .replace("{field}", &label)
+                .replace("{name}", &name)
+                .replace("{why}", why),
+        );
+    }
+    Ok(out)
 }
 
 async fn people_choices(
@@ -572,6 +618,7 @@ async fn build(
         actions,
         units,
         notice,
+        step_aside: step_aside_notices(state, lang, case_type, case).await?,
         assist_rows,
         links,
         parties,

@@ -247,10 +247,10 @@ pub async fn add_party(
         Ok(case) => case,
         Err(page) => return page,
     };
-    let Some(def) = state
+    let Some((case_type, def)) = state
         .packs
         .case_type(&case.pack, &case.case_type)
-        .and_then(|t| t.parties.as_ref())
+        .and_then(|t| Some((t, t.parties.as_ref()?)))
     else {
         return PageError::NotFound.render(&state, lang, Some(&staff));
     };
@@ -262,7 +262,7 @@ pub async fn add_party(
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
         state
             .db
-            .add_party_logged(&staff.actor, &case.id, def, &party, now_micros())
+            .add_party_logged(&staff.actor, case_type, &case.id, &party, now_micros())
             .await
             .map_err(ApiError::from)
     }
