@@ -65,6 +65,15 @@ impl Conflict {
         }
     }
 
+    /// Why a person already named on the case may act on it no more, once a
+    /// party added since bars them.
+    pub fn step_aside_message(self) -> String {
+        format!(
+            "{}: the case must pass to another person before you act on it",
+            self.message()
+        )
+    }
+
     /// The reason in words, naming no one.
     pub fn message(self) -> &'static str {
         match self {

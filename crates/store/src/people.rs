@@ -190,13 +190,7 @@ pub(crate) async fn settle_people_tx(
             if !changed && *conflict_check && user_id == actor_user_id {
                 let found = crate::conflicts::conflict_of_tx(tx, case_id, &user_id).await?;
                 if let Some(c) = found.filter(|c| c.bars()) {
-                    return Err(refuse(
-                        key,
-                        format!(
-                            "{}: the case must pass to another person before you act on it",
-                            c.message()
-                        ),
-                    ));
+                    return Err(refuse(key, c.step_aside_message()));
                 }
             }
             if !changed && !holder_changed {

@@ -97,10 +97,7 @@ async fn case_and_roles_tx(
         && let Some(c) = crate::conflicts::conflict_of_tx(tx, &case.id, &actor.user_id).await?
         && c.bars()
     {
-        return Err(StoreError::Forbidden(format!(
-            "{}: the case must pass to another person before you act on it",
-            c.message()
-        )));
+        return Err(StoreError::Forbidden(c.step_aside_message()));
     }
     let roles = actor.roles_over(&case.access_scope().without_assists());
     Ok((case, roles))
